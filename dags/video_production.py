@@ -1,0 +1,303 @@
+"""
+### video_production: one narrated video per run
+
+`register → script → segment → media[scene] / voice[scene] → render → check → publish`
+
+Each mapped `media` / `voice` instance is one scene (labelled with its number and keywords). Assets are stored
+under content-addressed keys, so retries and re-runs never pay for the same image or narration twice. The
+project's status is kept in the `video` schema; an email goes out when the video is ready or has failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+
+from pipeline.config import load_settings
+from pipeline.models import EMAIL_PATTERN, MAX_SCRIPT_CHARS, MAX_TITLE_CHARS, REQUEST_ID_PATTERN
+from video_factory.callbacks import record_task_failure
+from video_factory.notifiers import VideoOutcomeNotifier
+
+log = logging.getLogger(__name__)
+SETTINGS = load_settings()
+RENDERED_VIDEOS = Asset(name="rendered_videos", uri="videofactory://rendered-videos")
+
+PARAMS = {
+    "title": Param(
+        "Untitled video",
+        type="string",
+        minLength=1,
+        maxLength=MAX_TITLE_CHARS,
+        title="Title",
+        description="Shown on the scene cards, in the video's metadata and in the emails.",
+    ),
+    "script": Param(
+        "",
+        type="string",
+        maxLength=MAX_SCRIPT_CHARS,
+        format="multiline",
+        title="Script",
+        description="The narration. Blank lines start a new scene; long paragraphs are split at sentences.",
+    ),
+    "topic": Param(
+        "",
+        type="string",
+        maxLength=2000,
+        title="Topic",
+        description="Used to generate a script when none is given (needs a script generator configured).",
+    ),
+    "voice": Param(
+        "en-us",
+        type="string",
+        minLength=1,
+        maxLength=64,
+        title="Voice",
+        description="Voice of the configured voice provider (espeak-ng: en-us, en-gb, de, fr, es, ...).",
+    ),
+    "aspect": Param(
+        "16:9",
+        type="string",
+        enum=["16:9", "9:16", "1:1"],
+        values_display={"16:9": "16:9 landscape", "9:16": "9:16 vertical (shorts)", "1:1": "1:1 square"},
+        title="Aspect ratio",
+    ),
+    "resolution": Param(
+        720,
+        type="integer",
+        enum=[720, 1080],
+        values_display={720: "720p", 1080: "1080p"},
+        title="Resolution",
+        description="The frame's short side in pixels.",
+    ),
+    "notify_emails": Param(
+        [],
+        type="array",
+        items={"type": "string", "pattern": EMAIL_PATTERN},
+        maxItems=20,
+        title="Notify",
+        description="Addresses that get the 'video ready' or 'video failed' email.",
+    ),
+    "request_id": Param(
+        None,
+        type=["null", "string"],
+        pattern=REQUEST_ID_PATTERN,
+        title="Request id",
+        description="Stable id of the request (letters, digits, . _ -). Re-running an id reuses its project.",
+    ),
+}
+
+
+def _run() -> tuple[dict[str, Any], str]:
+    context = get_current_context()
+    return dict(context["params"]), context["run_id"]
+
+
+@dag(
+    dag_id="video_production",
+    schedule=None,
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    params=PARAMS,
+    doc_md=__doc__,
+    tags=["video-factory"],
+    max_active_runs=8,
+    default_args={
+        "retries": SETTINGS.retries,
+        "retry_delay": dt.timedelta(seconds=SETTINGS.retry_delay_s),
+        "retry_exponential_backoff": 2.0,  # a multiplier in Airflow 3.3: 20 s, 40 s, 80 s, ...
+        "max_retry_delay": dt.timedelta(seconds=SETTINGS.max_retry_delay_s),
+        "on_failure_callback": record_task_failure,
+    },
+    on_success_callback=VideoOutcomeNotifier(outcome="success"),
+    on_failure_callback=VideoOutcomeNotifier(outcome="failure"),
+)
+def video_production() -> None:
+    @task
+    def register() -> int:
+        """Upsert the request and its project (status `processing`), then check what the schema cannot."""
+        from pipeline.models import VideoRequest, check_request
+        from pipeline.voice import open_voice_provider
+        from video_factory.connections import video_repository
+        from video_factory.errors import airflow_errors
+        from video_factory.runs import request_key
+
+        params, run_id = _run()
+        with airflow_errors():
+            request = VideoRequest.parse({**params, "request_id": request_key(params, run_id)})
+            project_id = video_repository().register(request, dag_run_id=run_id)
+            check_request(request, voices=open_voice_provider(load_settings()).voices())
+        return project_id
+
+    @task
+    def script(project_id: int) -> str:
+        """The request's own script, or one generated from its topic."""
+        from pipeline.models import VideoRequest
+        from pipeline.scriptgen import open_script_provider
+        from video_factory.connections import video_repository
+        from video_factory.errors import airflow_errors
+        from video_factory.runs import request_key
+
+        params, run_id = _run()
+        with airflow_errors():
+            request = VideoRequest.parse({**params, "request_id": request_key(params, run_id)})
+            provider = open_script_provider(load_settings())
+            body = provider.write_script(request)
+            video_repository().save_script(project_id, source=provider.name, body=body)
+        return body
+
+    @task
+    def segment(project_id: int, script_text: str) -> list[dict[str, Any]]:
+        """Scenes of bounded length with keywords; the list the media and voice tasks are mapped over."""
+        from pipeline.models import FRAME_SIZES, Scene
+        from pipeline.segment import segment_script
+        from video_factory.connections import video_repository
+        from video_factory.errors import airflow_errors
+
+        params, _ = _run()
+        settings = load_settings()
+        with airflow_errors():
+            texts = segment_script(script_text, max_words=settings.max_scene_words, max_scenes=settings.max_scenes)
+            video_repository().save_scenes(project_id, texts)
+        width, height = FRAME_SIZES[(params["aspect"], int(params["resolution"]))]
+        log.info("Script split into %d scenes", len(texts))
+        return [
+            Scene(
+                project_id=project_id,
+                index=t.index,
+                text=t.text,
+                keywords=t.keywords,
+                visual_prompt=t.visual_prompt,
+                width=width,
+                height=height,
+                voice=params["voice"],
+                title=params["title"],
+            ).model_dump(mode="json")
+            for t in texts
+        ]
+
+    @task(map_index_template="{{ scene_label }}", max_active_tis_per_dagrun=4)
+    def media(scene: dict[str, Any]) -> dict[str, Any]:
+        """The scene's image (from storage when it was made before)."""
+        from pipeline.assets import make_scene_image
+        from pipeline.images import open_image_provider
+        from pipeline.models import Scene
+        from pipeline.storage import open_storage
+        from video_factory.connections import video_repository
+        from video_factory.errors import airflow_errors
+
+        context = get_current_context()
+        item = Scene.model_validate(scene)
+        context["scene_label"] = item.label  # type: ignore[typeddict-unknown-key]
+        settings = load_settings()
+        with airflow_errors():
+            asset, call = make_scene_image(
+                item,
+                provider=open_image_provider(settings),
+                storage=open_storage(settings),
+                work_dir=settings.work_dir,
+            )
+            video_repository().save_media(item.project_id, asset, call, dag_run_id=context["run_id"])
+        return asset.model_dump(mode="json")
+
+    @task(map_index_template="{{ scene_label }}", max_active_tis_per_dagrun=4)
+    def voice(scene: dict[str, Any]) -> dict[str, Any]:
+        """The scene's narration and word timings (from storage when it was made before)."""
+        from pipeline.assets import narrate_scene
+        from pipeline.models import Scene
+        from pipeline.storage import open_storage
+        from pipeline.voice import open_voice_provider
+        from video_factory.connections import video_repository
+        from video_factory.errors import airflow_errors
+
+        context = get_current_context()
+        item = Scene.model_validate(scene)
+        context["scene_label"] = item.label  # type: ignore[typeddict-unknown-key]
+        settings = load_settings()
+        with airflow_errors():
+            asset, call = narrate_scene(
+                item,
+                provider=open_voice_provider(settings),
+                storage=open_storage(settings),
+                work_dir=settings.work_dir,
+            )
+            video_repository().save_audio(item.project_id, asset, call, dag_run_id=context["run_id"])
+        return asset.model_dump(mode="json")
+
+    @task
+    def render(project_id: int, images: list[dict[str, Any]], narrations: list[dict[str, Any]]) -> dict[str, Any]:
+        """One FFmpeg pass from the scene assets to the MP4 and SRT, as a process of its own."""
+        from pipeline.models import AudioAsset, MediaAsset
+        from pipeline.render.runner import render_in_subprocess
+        from pipeline.render.spec import build_render_spec, spec_key
+        from pipeline.storage import open_storage
+        from video_factory.connections import video_repository
+        from video_factory.errors import airflow_errors
+        from video_factory.runs import request_key
+
+        params, run_id = _run()
+        settings = load_settings()
+        key = request_key(params, run_id)
+        spec = build_render_spec(
+            project_id=project_id,
+            request_key=key,
+            run_id=run_id,
+            title=params["title"],
+            images=[MediaAsset.model_validate(i) for i in images],
+            narrations=[AudioAsset.model_validate(n) for n in narrations],
+            fps=settings.fps,
+        )
+        with airflow_errors():
+            storage = open_storage(settings)
+            location = spec_key(key, run_id)
+            storage.put_bytes(location, spec.model_dump_json(indent=2).encode("utf-8"))
+            result = render_in_subprocess(location, work_dir=settings.work_dir, timeout_s=settings.render_timeout_s)
+            video_repository().save_render(result, dag_run_id=run_id)
+        log.info("Rendered %s (%.2f s)", result.video_url, result.facts.duration_s)
+        return result.model_dump(mode="json")
+
+    @task
+    def check(rendered: dict[str, Any]) -> dict[str, Any]:
+        """ffprobe the stored file again: streams, size, duration against the narration, faststart."""
+        from pipeline.models import RenderResult
+        from pipeline.render import check_output, probe_output
+        from pipeline.storage import open_storage
+        from video_factory.errors import airflow_errors
+
+        settings = load_settings()
+        result = RenderResult.model_validate(rendered)
+        with airflow_errors():
+            path = open_storage(settings).local_path(result.video_key)
+            facts = probe_output(path, ffprobe_bin=settings.ffprobe_bin)
+            check_output(
+                facts,
+                width=result.facts.width,
+                height=result.facts.height,
+                expected_duration_s=result.expected_duration_s,
+            )
+        return rendered
+
+    @task(outlets=[RENDERED_VIDEOS])
+    def publish(checked: dict[str, Any]) -> dict[str, Any]:
+        """Mark the render published and the project `completed`; announce the new video as an Asset event."""
+        from pipeline.models import RenderResult
+        from video_factory.connections import video_repository
+
+        context = get_current_context()
+        result = RenderResult.model_validate(checked)
+        video_repository().publish(result.project_id, dag_run_id=context["run_id"])
+        context["outlet_events"][RENDERED_VIDEOS].extra = {
+            "project_id": result.project_id,
+            "video_url": result.video_url,
+        }
+        return {"video_url": result.video_url, "duration_s": result.facts.duration_s}
+
+    project_id = register()
+    scenes = segment(project_id, script(project_id))
+    rendered = render(project_id, media.expand(scene=scenes), voice.expand(scene=scenes))
+    publish(check(rendered))
+
+
+video_production()

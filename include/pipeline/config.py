@@ -1,0 +1,61 @@
+"""Every setting the core reads, in one place: environment variables prefixed ``VIDEO_``.
+
+Secrets never live here; they come from Airflow connections and are passed in by the DAG layer.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; the defaults give the embedded, offline mode."""
+
+    model_config = SettingsConfigDict(env_prefix="VIDEO_", extra="ignore")
+
+    data_dir: Path = Field(default=PROJECT_ROOT / ".local" / "data", description="Root of local state.")
+    storage_backend: Literal["local"] = "local"
+    script_provider: Literal["given"] = "given"
+    image_provider: Literal["procedural"] = "procedural"
+    voice_provider: Literal["espeak"] = "espeak"
+    render_backend: Literal["local"] = "local"
+    email_backend: Literal["outbox", "smtp"] = "outbox"
+    email_from: str = "Video Factory <video-factory@localhost>"
+    email_default_to: str = "video-ops@localhost"
+
+    ffmpeg_bin: str = "ffmpeg"
+    ffprobe_bin: str = "ffprobe"
+    espeak_bin: str = "espeak-ng"
+    render_timeout_s: float = 3600.0
+    fps: int = 30
+
+    max_scene_words: int = Field(default=45, ge=5, description="Upper bound of words narrated per scene.")
+    max_scenes: int = Field(default=200, ge=1)
+    retries: int = Field(default=3, ge=0)
+    retry_delay_s: float = Field(default=20.0, ge=0)
+    max_retry_delay_s: float = Field(default=600.0, ge=0)
+    airflow_ui_url: str = "http://localhost:8080"
+
+    @cached_property
+    def storage_root(self) -> Path:
+        return self.data_dir / "storage"
+
+    @cached_property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @cached_property
+    def work_dir(self) -> Path:
+        return self.data_dir / "work"
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment now (not cached: tasks may run with a changed environment)."""
+    return Settings()

@@ -1,0 +1,8 @@
+"""The project's PostgreSQL tables: schema, migrations and the repository the tasks write through."""
+
+from __future__ import annotations
+
+from pipeline.db.migrate import upgrade
+from pipeline.db.repository import VideoRepository, connect
+
+__all__ = ["VideoRepository", "connect", "upgrade"]

@@ -1,0 +1,256 @@
+"""Every database write the pipeline makes: one transaction each, idempotent (safe to repeat on retry)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import URL, Engine, create_engine, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.pool import NullPool
+
+from pipeline.assets import ProviderCall
+from pipeline.db.schema import (
+    audio_assets,
+    media_assets,
+    projects,
+    provider_calls,
+    rendered_videos,
+    requests,
+    scenes,
+    scripts,
+)
+from pipeline.models import AudioAsset, MediaAsset, RenderResult, VideoRequest
+from pipeline.segment import SceneText
+
+MAX_ERROR_CHARS = 4000
+
+
+def connect(url: str | URL) -> Engine:
+    """An engine for short-lived task processes: no pool kept between tasks."""
+    return create_engine(url, poolclass=NullPool, pool_pre_ping=True)
+
+
+class VideoRepository:
+    """The project's tables, as the DAG's tasks and callbacks use them."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def register(self, request: VideoRequest, *, dag_run_id: str) -> int:
+        """Upsert the request and its one project, marked ``processing``; returns the project id."""
+        values = {
+            "request_key": request.request_id,
+            "title": request.title,
+            "script": request.script,
+            "topic": request.topic,
+            "voice": request.voice,
+            "aspect": request.aspect,
+            "resolution": request.resolution,
+            "notify_emails": list(request.notify_emails),
+            "status": "processing",
+        }
+        with self.engine.begin() as conn:
+            request_id = conn.execute(
+                insert(requests)
+                .values(values)
+                .on_conflict_do_update(
+                    index_elements=[requests.c.request_key],
+                    set_={
+                        **{k: v for k, v in values.items() if k != "request_key"},
+                        "updated_at": func.now(),
+                    },
+                )
+                .returning(requests.c.id)
+            ).scalar_one()
+            return conn.execute(
+                insert(projects)
+                .values(request_id=request_id, title=request.title, status="processing", dag_run_id=dag_run_id)
+                .on_conflict_do_update(
+                    index_elements=[projects.c.request_id],
+                    set_={
+                        "title": request.title,
+                        "status": "processing",
+                        "error": None,
+                        "failed_task": None,
+                        "completed_at": None,
+                        "dag_run_id": dag_run_id,
+                        "updated_at": func.now(),
+                    },
+                )
+                .returning(projects.c.id)
+            ).scalar_one()
+
+    def save_script(self, project_id: int, *, source: str, body: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(scripts)
+                .values(project_id=project_id, source=source, body=body)
+                .on_conflict_do_update(index_elements=[scripts.c.project_id], set_={"source": source, "body": body})
+            )
+
+    def save_scenes(self, project_id: int, scene_texts: Sequence[SceneText]) -> None:
+        """Make the project's scenes exactly ``scene_texts`` (a re-segmented script replaces the old one)."""
+        with self.engine.begin() as conn:
+            for scene in scene_texts:
+                values = {
+                    "text": scene.text,
+                    "keywords": list(scene.keywords),
+                    "visual_prompt": scene.visual_prompt,
+                }
+                conn.execute(
+                    insert(scenes)
+                    .values(project_id=project_id, scene_index=scene.index, **values)
+                    .on_conflict_do_update(constraint="scenes_one_per_index", set_=values)
+                )
+            conn.execute(
+                scenes.delete().where(scenes.c.project_id == project_id, scenes.c.scene_index >= len(scene_texts))
+            )
+
+    def save_media(self, project_id: int, asset: MediaAsset, call: ProviderCall, *, dag_run_id: str) -> None:
+        with self.engine.begin() as conn:
+            scene_id = self._scene_id(conn, project_id, asset.scene_index)
+            conn.execute(
+                insert(media_assets)
+                .values(
+                    scene_id=scene_id,
+                    content_hash=asset.content_hash,
+                    storage_key=asset.storage_key,
+                    kind=asset.kind,
+                    provider=asset.provider,
+                    width=asset.width,
+                    height=asset.height,
+                )
+                .on_conflict_do_nothing(constraint="media_assets_one_per_hash")
+            )
+            self._record_call(conn, project_id, asset.scene_index, call, dag_run_id)
+
+    def save_audio(self, project_id: int, asset: AudioAsset, call: ProviderCall, *, dag_run_id: str) -> None:
+        values = {
+            "content_hash": asset.content_hash,
+            "storage_key": asset.storage_key,
+            "provider": asset.provider,
+            "voice": asset.voice,
+            "duration_s": asset.duration_s,
+            "word_timings": [w.model_dump() for w in asset.words],
+            "timings_estimated": asset.timings_estimated,
+        }
+        with self.engine.begin() as conn:
+            scene_id = self._scene_id(conn, project_id, asset.scene_index)
+            conn.execute(
+                insert(audio_assets)
+                .values(scene_id=scene_id, **values)
+                .on_conflict_do_update(index_elements=[audio_assets.c.scene_id], set_=values)
+            )
+            self._record_call(conn, project_id, asset.scene_index, call, dag_run_id)
+
+    def save_render(self, result: RenderResult, *, dag_run_id: str) -> None:
+        values = {
+            "video_key": result.video_key,
+            "subtitles_key": result.subtitles_key,
+            "video_url": result.video_url,
+            "duration_s": result.facts.duration_s,
+            "width": result.facts.width,
+            "height": result.facts.height,
+            "size_bytes": result.facts.size_bytes,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(rendered_videos)
+                .values(project_id=result.project_id, dag_run_id=dag_run_id, **values)
+                .on_conflict_do_update(constraint="rendered_videos_one_per_run", set_=values)
+            )
+
+    def publish(self, project_id: int, *, dag_run_id: str) -> None:
+        """Mark this run's render published and the project and its request ``completed``, together."""
+        with self.engine.begin() as conn:
+            published = conn.execute(
+                update(rendered_videos)
+                .where(rendered_videos.c.project_id == project_id, rendered_videos.c.dag_run_id == dag_run_id)
+                .values(published=True, published_at=func.coalesce(rendered_videos.c.published_at, func.now()))
+            ).rowcount
+            if published != 1:
+                raise LookupError(f"no rendered video of project {project_id} for run {dag_run_id!r}")
+            self._set_status(conn, project_id, "completed")
+
+    def mark_failed(self, request_key: str, *, task_id: str, error: str) -> int | None:
+        """Record why the run failed; returns the project id (None if the request never got a project)."""
+        with self.engine.begin() as conn:
+            project_id = conn.execute(
+                select(projects.c.id).join(requests).where(requests.c.request_key == request_key)
+            ).scalar_one_or_none()
+            if project_id is not None:
+                self._set_status(conn, project_id, "failed", error=error[:MAX_ERROR_CHARS], failed_task=task_id)
+            return project_id
+
+    def project_summary(self, request_key: str) -> dict[str, Any] | None:
+        """The project's state and latest render, for emails and the CLI."""
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    select(
+                        projects.c.id,
+                        projects.c.title,
+                        projects.c.status,
+                        projects.c.error,
+                        projects.c.failed_task,
+                        requests.c.notify_emails,
+                    )
+                    .join(requests)
+                    .where(requests.c.request_key == request_key)
+                )
+                .mappings()
+                .one_or_none()
+            )
+            if row is None:
+                return None
+            summary = dict(row)
+            summary["scene_count"] = conn.execute(
+                select(func.count()).select_from(scenes).where(scenes.c.project_id == row["id"])
+            ).scalar_one()
+            video = (
+                conn.execute(
+                    select(rendered_videos)
+                    .where(rendered_videos.c.project_id == row["id"])
+                    .order_by(rendered_videos.c.published.desc(), rendered_videos.c.created_at.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .one_or_none()
+            )
+            summary["video"] = dict(video) if video else None
+            return summary
+
+    @staticmethod
+    def _scene_id(conn: Any, project_id: int, scene_index: int) -> int:
+        scene_id = conn.execute(
+            select(scenes.c.id).where(scenes.c.project_id == project_id, scenes.c.scene_index == scene_index)
+        ).scalar_one_or_none()
+        if scene_id is None:
+            raise LookupError(f"project {project_id} has no scene {scene_index}")
+        return int(scene_id)
+
+    @staticmethod
+    def _record_call(conn: Any, project_id: int, scene_index: int, call: ProviderCall, dag_run_id: str) -> None:
+        conn.execute(
+            provider_calls.insert().values(
+                project_id=project_id, scene_index=scene_index, dag_run_id=dag_run_id, **asdict(call)
+            )
+        )
+
+    @staticmethod
+    def _set_status(
+        conn: Any, project_id: int, status: str, *, error: str | None = None, failed_task: str | None = None
+    ) -> None:
+        done = func.now() if status == "completed" else None
+        conn.execute(
+            update(projects)
+            .where(projects.c.id == project_id)
+            .values(status=status, error=error, failed_task=failed_task, completed_at=done, updated_at=func.now())
+        )
+        conn.execute(
+            update(requests)
+            .where(requests.c.id == select(projects.c.request_id).where(projects.c.id == project_id).scalar_subquery())
+            .values(status=status, updated_at=func.now())
+        )

@@ -1,0 +1,159 @@
+"""The project's tables (schema ``video``), as the repository queries them.
+
+Changes go through a new Alembic migration in ``migrations/versions``; this module mirrors the latest one.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+SCHEMA = "video"
+STATUSES = ("pending", "processing", "completed", "failed")
+
+metadata = MetaData(schema=SCHEMA)
+
+
+def _created() -> Column[object]:
+    return Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+requests = Table(
+    "requests",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("request_key", Text, nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    Column("script", Text, nullable=False, server_default=""),
+    Column("topic", Text, nullable=False, server_default=""),
+    Column("voice", Text, nullable=False),
+    Column("aspect", Text, nullable=False),
+    Column("resolution", Integer, nullable=False),
+    Column("notify_emails", JSONB, nullable=False, server_default="[]"),
+    Column("status", Text, nullable=False, server_default="pending"),
+    _created(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint(f"status IN {STATUSES}", name="requests_status_valid"),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("request_id", BigInteger, ForeignKey("requests.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("error", Text),
+    Column("failed_task", Text),
+    Column("dag_run_id", Text),
+    _created(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("completed_at", DateTime(timezone=True)),
+    CheckConstraint(f"status IN {STATUSES}", name="projects_status_valid"),
+)
+
+scripts = Table(
+    "scripts",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("source", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    _created(),
+)
+
+scenes = Table(
+    "scenes",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("scene_index", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("keywords", JSONB, nullable=False),
+    Column("visual_prompt", Text, nullable=False),
+    _created(),
+    UniqueConstraint("project_id", "scene_index", name="scenes_one_per_index"),
+    CheckConstraint("scene_index >= 0", name="scenes_index_positive"),
+)
+
+media_assets = Table(
+    "media_assets",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("scene_id", BigInteger, ForeignKey("scenes.id", ondelete="CASCADE"), nullable=False),
+    Column("content_hash", Text, nullable=False),
+    Column("storage_key", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    _created(),
+    UniqueConstraint("scene_id", "content_hash", name="media_assets_one_per_hash"),
+)
+
+audio_assets = Table(
+    "audio_assets",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("scene_id", BigInteger, ForeignKey("scenes.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("content_hash", Text, nullable=False),
+    Column("storage_key", Text, nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("voice", Text, nullable=False),
+    Column("duration_s", Float, nullable=False),
+    Column("word_timings", JSONB, nullable=False),
+    Column("timings_estimated", Boolean, nullable=False),
+    _created(),
+)
+
+rendered_videos = Table(
+    "rendered_videos",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("dag_run_id", Text, nullable=False),
+    Column("video_key", Text, nullable=False),
+    Column("subtitles_key", Text, nullable=False),
+    Column("video_url", Text, nullable=False),
+    Column("duration_s", Float, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("published", Boolean, nullable=False, server_default="false"),
+    _created(),
+    Column("published_at", DateTime(timezone=True)),
+    UniqueConstraint("project_id", "dag_run_id", name="rendered_videos_one_per_run"),
+)
+
+provider_calls = Table(
+    "provider_calls",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, ForeignKey("projects.id", ondelete="SET NULL")),
+    Column("scene_index", Integer),
+    Column("dag_run_id", Text),
+    Column("provider", Text, nullable=False),
+    Column("model", Text, nullable=False),
+    Column("operation", Text, nullable=False),
+    Column("content_hash", Text, nullable=False),
+    Column("units", Float, nullable=False),
+    Column("unit_kind", Text, nullable=False),
+    Column("cached", Boolean, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("outcome", Text, nullable=False),
+    _created(),
+)

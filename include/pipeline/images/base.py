@@ -1,0 +1,35 @@
+"""The image provider interface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ImageUsage:
+    """What one generation cost, for the provider-calls ledger."""
+
+    units: float
+    unit_kind: str
+
+
+class ImageProvider(Protocol):
+    name: str
+    model: str
+    extension: str
+
+    def generate(
+        self,
+        *,
+        prompt: str,
+        title: str,
+        keywords: tuple[str, ...],
+        scene_number: int,
+        width: int,
+        height: int,
+        dest: Path,
+    ) -> ImageUsage:
+        """Write one image of exactly ``width`` x ``height`` to ``dest``."""
+        ...

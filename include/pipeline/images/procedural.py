@@ -1,0 +1,117 @@
+"""Procedural title cards drawn with Pillow: the offline image provider.
+
+Each scene gets its own palette and shapes (seeded by the prompt), the video title and the scene's keywords.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import random
+import textwrap
+from functools import cache
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from pipeline.images.base import ImageUsage
+
+FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
+)
+
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+
+
+class ProceduralImages:
+    """Title cards at the output resolution; free, deterministic and instant."""
+
+    name = "procedural"
+    model = "titlecard-v1"
+    extension = "png"
+
+    def generate(
+        self,
+        *,
+        prompt: str,
+        title: str,
+        keywords: tuple[str, ...],
+        scene_number: int,
+        width: int,
+        height: int,
+        dest: Path,
+    ) -> ImageUsage:
+        seed = int.from_bytes(hashlib.sha256(f"{title}\0{prompt}".encode()).digest()[:8], "big")
+        rng = random.Random(seed)
+        image = _background(width, height, rng)
+        draw = ImageDraw.Draw(image)
+        short = min(width, height)
+        margin = short // 12
+
+        title_font = _font(max(18, short // 22))
+        draw.text((margin, margin), title, font=title_font, fill=(255, 255, 255, 230))
+
+        heading = " · ".join(word.capitalize() for word in keywords) or prompt[:60]
+        heading_font = _font(max(24, short // 11))
+        wrapped = textwrap.fill(heading, width=max(10, int(width / (short // 11) * 1.6)))
+        box = draw.multiline_textbbox((0, 0), wrapped, font=heading_font, spacing=short // 40, align="center")
+        x = (width - (box[2] - box[0])) / 2
+        y = (height - (box[3] - box[1])) / 2
+        draw.multiline_text(
+            (x, y),
+            wrapped,
+            font=heading_font,
+            fill=(255, 255, 255),
+            spacing=short // 40,
+            align="center",
+            stroke_width=max(2, short // 300),
+            stroke_fill=(0, 0, 0),
+        )
+
+        badge_font = _font(max(16, short // 18))
+        draw.text(
+            (width - margin, height - margin),
+            f"{scene_number}",
+            font=badge_font,
+            fill=(255, 255, 255, 200),
+            anchor="rb",
+        )
+        tmp = dest.with_name(dest.name + ".part.png")
+        image.convert("RGB").save(tmp, format="PNG", optimize=False)
+        tmp.replace(dest)
+        return ImageUsage(units=1, unit_kind="images")
+
+
+def _background(width: int, height: int, rng: random.Random) -> Image.Image:
+    hue = rng.random()
+    top = _rgb(hue, 0.55, 0.35)
+    bottom = _rgb((hue + 0.12 + rng.random() * 0.2) % 1, 0.65, 0.12)
+    column = Image.new("RGB", (1, height))
+    for y in range(height):
+        t = y / max(1, height - 1)
+        column.putpixel((0, y), tuple(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)))
+    image = column.resize((width, height))
+    shapes = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(shapes)
+    short = min(width, height)
+    for _ in range(7):
+        radius = rng.randint(short // 10, short // 3)
+        cx, cy = rng.randint(0, width), rng.randint(0, height)
+        colour = (*_rgb((hue + rng.uniform(-0.15, 0.3)) % 1, 0.6, 0.6), rng.randint(40, 110))
+        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=colour)
+    shapes = shapes.filter(ImageFilter.GaussianBlur(short // 60))
+    return Image.alpha_composite(image.convert("RGBA"), shapes)
+
+
+def _rgb(hue: float, saturation: float, value: float) -> tuple[int, int, int]:
+    r, g, b = colorsys.hsv_to_rgb(hue, saturation, value)
+    return round(r * 255), round(g * 255), round(b * 255)
+
+
+@cache
+def _font(size: int) -> Font:
+    for candidate in FONT_CANDIDATES:
+        if Path(candidate).is_file():
+            return ImageFont.truetype(candidate, size)
+    return ImageFont.load_default(size=size)

@@ -1,0 +1,98 @@
+"""The emails sent when a video is finished or has failed, and the local outbox that stands in for SMTP."""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EmailContent:
+    subject: str
+    text: str
+    html: str
+
+
+def success_email(summary: dict[str, Any], *, run_url: str) -> EmailContent:
+    """Title, link, duration and scene count of a finished video; every user string is escaped."""
+    video = summary.get("video") or {}
+    title = summary["title"]
+    link = video.get("video_url", "")
+    duration = float(video.get("duration_s") or 0)
+    facts = [
+        ("Video", link),
+        ("Duration", f"{duration:.1f} s"),
+        ("Resolution", f"{video.get('width')}x{video.get('height')}"),
+        ("Scenes", str(summary.get("scene_count", 0))),
+        ("Airflow run", run_url),
+    ]
+    return EmailContent(
+        subject=f"Video ready: {_one_line(title)}",
+        text=f'Your video "{title}" is ready.\n\n' + "\n".join(f"{k}: {v}" for k, v in facts) + "\n",
+        html=_html(f"Your video <b>{html.escape(title)}</b> is ready.", facts, links={"Video", "Airflow run"}),
+    )
+
+
+def failure_email(
+    *, title: str, task_id: str, error: str, try_number: int | None, log_url: str, run_url: str
+) -> EmailContent:
+    """Which task failed, why, on which try, and where its log is."""
+    facts = [
+        ("Failed task", task_id),
+        ("Try", str(try_number) if try_number else "?"),
+        ("Error", error),
+        ("Log", log_url),
+        ("Airflow run", run_url),
+    ]
+    return EmailContent(
+        subject=f"Video failed: {_one_line(title)}",
+        text=f'The video "{title}" could not be made.\n\n' + "\n".join(f"{k}: {v}" for k, v in facts) + "\n",
+        html=_html(f"The video <b>{html.escape(title)}</b> could not be made.", facts, links={"Log", "Airflow run"}),
+    )
+
+
+def build_message(content: EmailContent, *, sender: str, recipients: Sequence[str]) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = content.subject
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="video-factory.local")
+    message.set_content(content.text)
+    message.add_alternative(content.html, subtype="html")
+    return message
+
+
+def write_to_outbox(message: EmailMessage, outbox: Path) -> Path:
+    """Save ``message`` as an ``.eml`` file, atomically (a reader never sees half a mail)."""
+    outbox.mkdir(parents=True, exist_ok=True)
+    name = f"{time.strftime('%Y%m%dT%H%M%S')}-{message['Message-ID'].strip('<>').split('@')[0]}.eml"
+    fd, tmp = tempfile.mkstemp(dir=outbox, prefix=".", suffix=".part")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(message.as_bytes())
+    target = outbox / name
+    os.replace(tmp, target)
+    return target
+
+
+def _one_line(text: str, limit: int = 120) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _html(lead: str, facts: Sequence[tuple[str, str]], *, links: set[str]) -> str:
+    rows = []
+    for key, value in facts:
+        shown = html.escape(value)
+        if key in links and value:
+            shown = f'<a href="{html.escape(value, quote=True)}">{shown}</a>'
+        rows.append(f"<tr><th align='left'>{html.escape(key)}</th><td>{shown}</td></tr>")
+    return f"<html><body><p>{lead}</p><table>{''.join(rows)}</table></body></html>"

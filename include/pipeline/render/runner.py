@@ -1,0 +1,41 @@
+"""Run the render entry point as a local subprocess and turn its exit code back into the core's errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from pipeline.errors import MissingAsset, OutputCheckFailed, RenderError
+from pipeline.models import RenderResult
+from pipeline.render.__main__ import (
+    EXIT_BAD_SPEC,
+    EXIT_CHECK_FAILED,
+    EXIT_MISSING_ASSET,
+    EXIT_RETRYABLE,
+)
+
+
+def render_in_subprocess(spec_key: str, *, work_dir: Path, timeout_s: float) -> RenderResult:
+    """``python -m pipeline.render --spec KEY`` with this process's environment (same settings, same storage)."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work_dir, prefix="render-result-") as scratch:
+        result_file = Path(scratch) / "result.json"
+        command = [sys.executable, "-m", "pipeline.render", "--spec", spec_key, "--result", str(result_file)]
+        try:
+            completed = subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout_s + 60)
+        except subprocess.TimeoutExpired:
+            raise RenderError(f"the render process did not finish within {timeout_s:.0f}s", retryable=True) from None
+        if completed.returncode == 0 and result_file.is_file():
+            return RenderResult.model_validate_json(result_file.read_text(encoding="utf-8"))
+    message = completed.stderr.strip()[-2000:] or f"render exited with status {completed.returncode}"
+    code = completed.returncode
+    if code == EXIT_MISSING_ASSET:
+        raise MissingAsset(message)
+    if code == EXIT_CHECK_FAILED:
+        raise OutputCheckFailed(message)
+    if code == EXIT_BAD_SPEC:
+        raise RenderError(f"bad render spec: {message}")
+    # Killed by a signal (negative status: OOM kill, eviction) or EX_TEMPFAIL may pass on retry; others won't.
+    raise RenderError(message, retryable=code < 0 or code == EXIT_RETRYABLE)

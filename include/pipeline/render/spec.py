@@ -1,0 +1,63 @@
+"""Build the render spec from a project's scene assets, and where it and its outputs are stored."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from pipeline.errors import RenderError
+from pipeline.models import AudioAsset, MediaAsset, RenderScene, RenderSpec
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:120] or "run"
+
+
+def spec_key(request_key: str, run_id: str) -> str:
+    return f"renders/{_slug(request_key)}/{_slug(run_id)}/spec.json"
+
+
+def output_keys(request_key: str, run_id: str) -> tuple[str, str]:
+    """(video, subtitles): one pair per run, so every render attempt of a request is kept."""
+    base = f"videos/{_slug(request_key)}/{_slug(run_id)}"
+    return f"{base}.mp4", f"{base}.srt"
+
+
+def build_render_spec(
+    *,
+    project_id: int,
+    request_key: str,
+    run_id: str,
+    title: str,
+    images: Sequence[MediaAsset],
+    narrations: Sequence[AudioAsset],
+    fps: int = 30,
+) -> RenderSpec:
+    """Pair each scene's image with its narration, in scene order."""
+    by_scene_image = {asset.scene_index: asset for asset in images}
+    by_scene_audio = {asset.scene_index: asset for asset in narrations}
+    if set(by_scene_image) != set(by_scene_audio) or not by_scene_image:
+        raise RenderError(
+            f"scenes with images {sorted(by_scene_image)} do not match scenes with narration {sorted(by_scene_audio)}"
+        )
+    first = next(iter(by_scene_image.values()))
+    video_key, subtitles_key = output_keys(request_key, run_id)
+    return RenderSpec(
+        project_id=project_id,
+        title=title,
+        width=first.width,
+        height=first.height,
+        fps=fps,
+        scenes=tuple(
+            RenderScene(
+                index=index,
+                image_key=by_scene_image[index].storage_key,
+                audio_key=by_scene_audio[index].storage_key,
+                audio_duration_s=by_scene_audio[index].duration_s,
+                words=by_scene_audio[index].words,
+            )
+            for index in sorted(by_scene_image)
+        ),
+        output_key=video_key,
+        subtitles_key=subtitles_key,
+    )

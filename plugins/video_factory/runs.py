@@ -1,0 +1,28 @@
+"""What a DAG run is about: its request key, and links into the Airflow UI."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote
+
+from pipeline.config import load_settings
+
+
+def request_key(params: dict[str, Any], run_id: str) -> str:
+    """The request this run serves: the ``request_id`` param, or one derived from the run id."""
+    given = (params.get("request_id") or "").strip()
+    if given:
+        return given
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", run_id).strip("-.")[:100] or "request"
+
+
+def run_url(dag_id: str, run_id: str) -> str:
+    base = load_settings().airflow_ui_url.rstrip("/")
+    return f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+
+
+def task_label(ti: Any) -> str:
+    """``voice[3]`` for a mapped instance, ``render`` otherwise."""
+    map_index = getattr(ti, "map_index", -1)
+    return f"{ti.task_id}[{map_index}]" if map_index is not None and map_index >= 0 else ti.task_id

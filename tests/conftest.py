@@ -1,0 +1,136 @@
+"""Real services for the tests: a PostgreSQL server, a fresh pair of databases per run, a migrated Airflow.
+
+The server is ``$VIDEO_TEST_PG_URL``, else the one on 127.0.0.1:5432, else an embedded one started under
+``.local/test-pg``. Airflow's settings are put in the environment in ``pytest_configure``, before anything
+imports Airflow.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL, make_url
+
+from pipeline.config import Settings
+from pipeline.db import VideoRepository, connect, upgrade
+from tools.stack import (
+    LOCAL_DIR,
+    AirflowSite,
+    drop_database,
+    ensure_database,
+    server_reachable,
+    start_embedded_postgres,
+)
+
+LOCAL_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+_state: dict[str, object] = {}
+
+
+def _pick_server() -> URL:
+    configured = os.environ.get("VIDEO_TEST_PG_URL")
+    if configured:
+        return make_url(configured)
+    local = make_url(LOCAL_SERVER)
+    if server_reachable(local):
+        return local
+    return start_embedded_postgres(LOCAL_DIR / "test-pg" / "data")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):  # pragma: no cover - no xdist here, but stay correct under it
+        return
+    server = _pick_server()
+    prefix = f"vftest_{os.getpid()}_{secrets.token_hex(3)}"
+    root = Path(tempfile.mkdtemp(prefix="video-factory-tests-"))
+    site = AirflowSite(
+        home=root / "airflow",
+        airflow_db=ensure_database(server, f"{prefix}_airflow"),
+        video_db=ensure_database(server, f"{prefix}_video"),
+        data_dir=root / "data",
+        port=_free_port(),
+    )
+    _state.update(server=server, prefix=prefix, root=root, site=site)
+    os.environ.update(site.environment())
+    # Fast retries keep failure tests short; the behaviour (exponential backoff) is the same.
+    os.environ.update({"VIDEO_RETRIES": "1", "VIDEO_RETRY_DELAY_S": "1", "VIDEO_MAX_RETRY_DELAY_S": "2"})
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
+    )
+    upgrade(site.video_db.render_as_string(hide_password=False))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    server = _state.get("server")
+    if not isinstance(server, URL):
+        return
+    for suffix in ("airflow", "video"):
+        drop_database(server, f"{_state['prefix']}_{suffix}")
+    shutil.rmtree(str(_state["root"]), ignore_errors=True)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def airflow_site() -> AirflowSite:
+    site = _state["site"]
+    assert isinstance(site, AirflowSite)
+    return site
+
+
+@pytest.fixture(scope="session")
+def video_engine(airflow_site: AirflowSite) -> Iterator[Engine]:
+    engine = connect(airflow_site.video_db)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def repository(video_engine: Engine) -> VideoRepository:
+    return VideoRepository(video_engine)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings whose data folder is this test's own."""
+    monkeypatch.setenv("VIDEO_DATA_DIR", str(tmp_path / "data"))
+    return Settings()
+
+
+@pytest.fixture
+def fresh_database(airflow_site: AirflowSite) -> Iterator[URL]:
+    """An empty database of its own, for migration tests."""
+    server = _state["server"]
+    assert isinstance(server, URL)
+    name = f"{_state['prefix']}_m{secrets.token_hex(2)}"
+    url = ensure_database(server, name)
+    yield url
+    drop_database(server, name)
+
+
+@pytest.fixture
+def count_rows(video_engine: Engine) -> Callable[..., int]:
+    """``count_rows("scenes", "project_id = :p", p=1)``: rows of a project table."""
+
+    def count(table: str, where: str = "true", **params: object) -> int:
+        with video_engine.connect() as conn:
+            return int(conn.execute(text(f"SELECT count(*) FROM video.{table} WHERE {where}"), params).scalar_one())
+
+    return count

@@ -1,0 +1,172 @@
+"""End-to-end runs of the DAG with ``dag.test()``: real Postgres, real espeak-ng, real ffmpeg, real callbacks."""
+
+from __future__ import annotations
+
+import email
+import secrets
+from collections.abc import Callable
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from sqlalchemy import Engine, text
+
+from pipeline.render.probe import probe_output
+from tools.stack import PROJECT_ROOT, AirflowSite
+
+FIVE_SCENES = "\n\n".join(
+    [
+        "Before sunrise, the harbour is still.",
+        "The first boats leave at 5.30 a.m. with their engines humming.",
+        "By noon the fish market is loud with traders.",
+        "In the afternoon sailors mend their nets on the quay.",
+        "At dusk the lighthouse flickers on.",
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def dag() -> Any:
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+    assert bag.import_errors == {}
+    return bag.dags["video_production"]
+
+
+def _conf(**overrides: Any) -> dict[str, Any]:
+    token = secrets.token_hex(4)
+    conf = {
+        "request_id": f"e2e-{token}",
+        "title": f"Harbour {token}",
+        "script": FIVE_SCENES,
+        "voice": "en-us",
+        "aspect": "16:9",
+        "resolution": 720,
+        "notify_emails": ["ops@example.com"],
+    }
+    conf.update(overrides)
+    return conf
+
+
+def _emails(site: AirflowSite, title: str) -> list[EmailMessage]:
+    outbox = site.data_dir / "outbox"
+    messages = [
+        email.message_from_bytes(path.read_bytes(), policy=policy.default) for path in sorted(outbox.glob("*.eml"))
+    ]
+    return [m for m in messages if title in str(m["Subject"])]  # type: ignore[misc]
+
+
+def _project(engine: Engine, request_key: str) -> dict[str, Any]:
+    with engine.connect() as conn:
+        return dict(
+            conn.execute(
+                text(
+                    "SELECT p.* FROM video.projects p JOIN video.requests r ON r.id = p.request_id"
+                    " WHERE r.request_key = :k"
+                ),
+                {"k": request_key},
+            )
+            .mappings()
+            .one()
+        )
+
+
+def _asset_files(site: AirflowSite) -> dict[str, int]:
+    storage = site.data_dir / "storage"
+    return {
+        str(p.relative_to(storage)): p.stat().st_mtime_ns
+        for kind in ("media", "audio")
+        for p in (storage / kind).rglob("*")
+        if p.is_file()
+    }
+
+
+def test_five_scene_request_becomes_a_checked_video_and_is_idempotent(
+    dag: Any, airflow_site: AirflowSite, video_engine: Engine, count_rows: Callable[..., int]
+) -> None:
+    conf = _conf()
+    run = dag.test(run_conf=conf)
+    assert run.state == "success"
+
+    project = _project(video_engine, conf["request_id"])
+    assert project["status"] == "completed" and project["error"] is None
+    pid = project["id"]
+    scene_ids = "scene_id IN (SELECT id FROM video.scenes WHERE project_id = :p)"
+    assert count_rows("scenes", "project_id = :p", p=pid) == 5
+    assert count_rows("media_assets", scene_ids, p=pid) == 5
+    assert count_rows("audio_assets", scene_ids, p=pid) == 5
+    assert count_rows("scripts", "project_id = :p", p=pid) == 1
+
+    with video_engine.connect() as conn:
+        narration = conn.execute(
+            text(f"SELECT sum(duration_s) FROM video.audio_assets WHERE {scene_ids}"), {"p": pid}
+        ).scalar_one()
+        video_key = conn.execute(
+            text("SELECT video_key FROM video.rendered_videos WHERE project_id = :p AND published"), {"p": pid}
+        ).scalar_one()
+    facts = probe_output(airflow_site.data_dir / "storage" / video_key)
+    assert (facts.video_streams, facts.video_codec, facts.audio_streams, facts.audio_codec) == (1, "h264", 1, "aac")
+    assert (facts.width, facts.height) == (1280, 720)
+    assert abs(facts.duration_s - narration) <= 0.5
+    assert (airflow_site.data_dir / "storage" / video_key).with_suffix(".srt").is_file()
+
+    (success,) = _emails(airflow_site, conf["title"])
+    assert success["Subject"] == f"Video ready: {conf['title']}"
+    assert success["To"] == "ops@example.com"
+    body = success.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Scenes: 5" in body and video_key.split("/")[-1] in body
+
+    # The same request again: no new asset files, no duplicate rows, no provider call made.
+    files_before = _asset_files(airflow_site)
+    paid_before = count_rows("provider_calls", "project_id = :p AND NOT cached", p=pid)
+    assert paid_before == 10
+    assert dag.test(run_conf=conf).state == "success"
+    assert _asset_files(airflow_site) == files_before
+    assert count_rows("requests", "request_key = :k", k=conf["request_id"]) == 1
+    assert count_rows("projects", "id = :p", p=pid) == 1
+    assert count_rows("scenes", "project_id = :p", p=pid) == 5
+    assert count_rows("media_assets", scene_ids, p=pid) == 5
+    assert count_rows("audio_assets", scene_ids, p=pid) == 5
+    assert count_rows("provider_calls", "project_id = :p AND NOT cached", p=pid) == paid_before
+    assert count_rows("provider_calls", "project_id = :p AND cached", p=pid) == 10
+    assert count_rows("rendered_videos", "project_id = :p AND published", p=pid) == 2  # one per run
+    assert len(_emails(airflow_site, conf["title"])) == 2
+
+
+def test_render_failure_marks_the_project_failed_and_emails_the_reason(
+    dag: Any, airflow_site: AirflowSite, video_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken_ffmpeg = tmp_path / "ffmpeg"
+    broken_ffmpeg.write_text("#!/bin/sh\necho 'simulated encoder crash' >&2\nexit 1\n")
+    broken_ffmpeg.chmod(0o755)
+    monkeypatch.setenv("VIDEO_FFMPEG_BIN", str(broken_ffmpeg))
+    conf = _conf(script="Just one scene to render.")
+
+    run = dag.test(run_conf=conf)
+    assert run.state == "failed"
+    project = _project(video_engine, conf["request_id"])
+    assert project["status"] == "failed"
+    assert project["failed_task"] == "render"
+    assert "simulated encoder crash" in project["error"]
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["render"] == "failed" and states["publish"] == "upstream_failed"
+
+    (failure,) = _emails(airflow_site, conf["title"])
+    assert failure["Subject"] == f"Video failed: {conf['title']}"
+    body = failure.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Failed task: render" in body and "simulated encoder crash" in body
+
+
+def test_unknown_voice_fails_fast_without_retries(dag: Any, airflow_site: AirflowSite, video_engine: Engine) -> None:
+    conf = _conf(voice="no-such-voice", script="Hello.")
+    run = dag.test(run_conf=conf)
+    assert run.state == "failed"
+    (register,) = [ti for ti in run.get_task_instances() if ti.task_id == "register"]
+    assert register.state == "failed" and register.try_number == 1  # AirflowFailException: no retry
+    project = _project(video_engine, conf["request_id"])
+    assert (project["status"], project["failed_task"]) == ("failed", "register")
+    assert "unknown voice 'no-such-voice'" in project["error"]
+    (failure,) = _emails(airflow_site, conf["title"])
+    assert "unknown voice" in failure.get_body(("plain",)).get_content()  # type: ignore[union-attr]

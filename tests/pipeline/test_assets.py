@@ -1,0 +1,116 @@
+"""Images and narration are made once per distinct input (real Pillow, real espeak-ng)."""
+
+from __future__ import annotations
+
+import wave
+
+import pytest
+from PIL import Image
+
+from pipeline.assets import make_scene_image, narrate_scene
+from pipeline.config import Settings
+from pipeline.errors import InvalidRequest
+from pipeline.images import open_image_provider
+from pipeline.models import Scene
+from pipeline.storage import open_storage
+from pipeline.voice import open_voice_provider
+
+
+def _scene(index: int = 0, text: str = "The harbour wakes up slowly.", **overrides: object) -> Scene:
+    values: dict[str, object] = {
+        "project_id": 1,
+        "index": index,
+        "text": text,
+        "keywords": ("harbour", "wakes"),
+        "visual_prompt": "harbour, wakes. The harbour wakes up slowly.",
+        "width": 1280,
+        "height": 720,
+        "voice": "en-us",
+        "title": 'A <Harbour> & its "day"',
+    }
+    values.update(overrides)
+    return Scene.model_validate(values)
+
+
+def test_image_has_the_output_size_and_differs_per_scene(settings: Settings) -> None:
+    storage = open_storage(settings)
+    provider = open_image_provider(settings)
+    first, call = make_scene_image(_scene(0), provider=provider, storage=storage, work_dir=settings.work_dir)
+    second, _ = make_scene_image(
+        _scene(1, visual_prompt="market, gulls. Gulls cry over the market.", keywords=("market", "gulls")),
+        provider=provider,
+        storage=storage,
+        work_dir=settings.work_dir,
+    )
+    assert not call.cached and call.units == 1
+    with (
+        Image.open(storage.local_path(first.storage_key)) as a,
+        Image.open(storage.local_path(second.storage_key)) as b,
+    ):
+        assert a.size == (1280, 720) == b.size
+        assert a.tobytes() != b.tobytes()
+    assert first.content_hash != second.content_hash
+
+
+@pytest.mark.parametrize(("width", "height"), [(720, 1280), (1080, 1080)])
+def test_image_honours_vertical_and_square_formats(settings: Settings, width: int, height: int) -> None:
+    asset, _ = make_scene_image(
+        _scene(width=width, height=height),
+        provider=open_image_provider(settings),
+        storage=open_storage(settings),
+        work_dir=settings.work_dir,
+    )
+    with Image.open(open_storage(settings).local_path(asset.storage_key)) as image:
+        assert image.size == (width, height)
+
+
+def test_second_request_for_the_same_image_is_served_from_storage(settings: Settings) -> None:
+    storage = open_storage(settings)
+    provider = open_image_provider(settings)
+    first, _ = make_scene_image(_scene(), provider=provider, storage=storage, work_dir=settings.work_dir)
+    mtime = storage.local_path(first.storage_key).stat().st_mtime_ns
+    again, call = make_scene_image(_scene(), provider=provider, storage=storage, work_dir=settings.work_dir)
+    assert again.cached and call.cached and call.units == 0
+    assert again.storage_key == first.storage_key
+    assert storage.local_path(first.storage_key).stat().st_mtime_ns == mtime
+
+
+def test_narration_is_real_speech_with_word_timings(settings: Settings) -> None:
+    storage = open_storage(settings)
+    text = "Fishing boats slip out to sea, one by one."
+    audio, call = narrate_scene(
+        _scene(text=text), provider=open_voice_provider(settings), storage=storage, work_dir=settings.work_dir
+    )
+    with wave.open(str(storage.local_path(audio.storage_key))) as wav:
+        assert wav.getnframes() / wav.getframerate() == pytest.approx(audio.duration_s)
+    assert 1.0 < audio.duration_s < 6.0
+    assert [w.word for w in audio.words] == text.split()
+    starts = [w.start_s for w in audio.words]
+    assert starts == sorted(starts) and audio.words[-1].end_s <= audio.duration_s
+    assert all(w.end_s > w.start_s for w in audio.words)
+    assert audio.timings_estimated
+    assert call.units == len(text) and call.unit_kind == "characters" and not call.cached
+
+
+def test_narration_cache_returns_the_same_timings_without_synthesising(settings: Settings) -> None:
+    storage = open_storage(settings)
+    provider = open_voice_provider(settings)
+    first, _ = narrate_scene(_scene(), provider=provider, storage=storage, work_dir=settings.work_dir)
+    again, call = narrate_scene(_scene(), provider=provider, storage=storage, work_dir=settings.work_dir)
+    assert call.cached and again.cached
+    assert again.words == first.words and again.duration_s == first.duration_s
+    other_voice, call = narrate_scene(
+        _scene(voice="en-gb"), provider=provider, storage=storage, work_dir=settings.work_dir
+    )
+    assert not call.cached and other_voice.content_hash != first.content_hash
+
+
+def test_unknown_voice_is_an_invalid_request(settings: Settings) -> None:
+    with pytest.raises(InvalidRequest, match="no voice 'no-such-voice'"):
+        narrate_scene(
+            _scene(voice="no-such-voice"),
+            provider=open_voice_provider(settings),
+            storage=open_storage(settings),
+            work_dir=settings.work_dir,
+        )
+    assert not list(settings.work_dir.rglob("*.wav"))

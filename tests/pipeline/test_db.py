@@ -1,0 +1,185 @@
+"""The schema and repository against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError
+
+from pipeline.assets import ProviderCall
+from pipeline.db import VideoRepository, connect, upgrade
+from pipeline.models import AudioAsset, MediaAsset, OutputFacts, RenderResult, VideoRequest, WordTiming
+from pipeline.segment import SceneText
+
+TABLES = {
+    "requests",
+    "projects",
+    "scripts",
+    "scenes",
+    "media_assets",
+    "audio_assets",
+    "rendered_videos",
+    "provider_calls",
+    "alembic_version",
+}
+
+
+def _request(**overrides: object) -> VideoRequest:
+    values: dict[str, object] = {
+        "request_id": f"req-{secrets.token_hex(4)}",
+        "title": "Harbour",
+        "script": "One. Two.",
+        "notify_emails": ["a@example.com"],
+    }
+    values.update(overrides)
+    return VideoRequest.model_validate(values)
+
+
+def _scenes(n: int) -> list[SceneText]:
+    return [SceneText(index=i, text=f"Scene {i}.", keywords=(f"k{i}",), visual_prompt=f"p{i}") for i in range(n)]
+
+
+def _call(cached: bool = False) -> ProviderCall:
+    return ProviderCall(
+        provider="espeak",
+        model="m",
+        operation="speech",
+        content_hash="h",
+        units=0 if cached else 10,
+        unit_kind="characters",
+        cached=cached,
+        duration_ms=5,
+    )
+
+
+def test_migrations_create_the_schema_and_are_repeatable(fresh_database: URL) -> None:
+    url = fresh_database.render_as_string(hide_password=False)
+    upgrade(url)
+    upgrade(url)  # already at head: no error, no change
+    engine = connect(url)
+    assert set(inspect(engine).get_table_names(schema="video")) == TABLES
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM video.alembic_version")).scalar_one() == "0001"
+    engine.dispose()
+
+
+def test_register_is_idempotent_one_project_per_request(
+    repository: VideoRepository, count_rows: Callable[..., int]
+) -> None:
+    request = _request()
+    first = repository.register(request, dag_run_id="run-1")
+    again = repository.register(request.model_copy(update={"title": "Harbour v2"}), dag_run_id="run-2")
+    assert first == again
+    assert count_rows("requests", "request_key = :k", k=request.request_id) == 1
+    assert count_rows("projects", "id = :p AND title = 'Harbour v2' AND dag_run_id = 'run-2'", p=first) == 1
+    summary = repository.project_summary(request.request_id)
+    assert summary is not None and summary["status"] == "processing"
+    assert summary["notify_emails"] == ["a@example.com"]
+
+
+def test_scenes_upsert_and_shrink_with_the_script(repository: VideoRepository, count_rows: Callable[..., int]) -> None:
+    project = repository.register(_request(), dag_run_id="r")
+    repository.save_scenes(project, _scenes(5))
+    repository.save_scenes(project, _scenes(5))
+    assert count_rows("scenes", "project_id = :p", p=project) == 5
+    repository.save_scenes(project, _scenes(3))
+    assert count_rows("scenes", "project_id = :p", p=project) == 3
+
+
+def test_database_refuses_a_second_scene_with_the_same_index(repository: VideoRepository, video_engine: Engine) -> None:
+    project = repository.register(_request(), dag_run_id="r")
+    repository.save_scenes(project, _scenes(1))
+    with pytest.raises(IntegrityError, match="scenes_one_per_index"), video_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO video.scenes (project_id, scene_index, text, keywords, visual_prompt)"
+                " VALUES (:p, 0, 'dup', '[]', 'x')"
+            ),
+            {"p": project},
+        )
+
+
+def test_assets_are_recorded_once_and_every_call_is_in_the_ledger(
+    repository: VideoRepository, count_rows: Callable[..., int]
+) -> None:
+    project = repository.register(_request(), dag_run_id="r")
+    repository.save_scenes(project, _scenes(1))
+    media = MediaAsset(
+        scene_index=0, content_hash="abc", storage_key="media/ab/abc.png", provider="p", width=1, height=1, cached=False
+    )
+    audio = AudioAsset(
+        scene_index=0,
+        content_hash="def",
+        storage_key="audio/de/def.wav",
+        provider="espeak",
+        voice="en-us",
+        duration_s=1.5,
+        words=(WordTiming(word="One.", start_s=0, end_s=0.5),),
+        timings_estimated=True,
+        cached=False,
+    )
+    for cached in (False, True):
+        repository.save_media(project, media, _call(cached), dag_run_id="r")
+        repository.save_audio(project, audio, _call(cached), dag_run_id="r")
+    assert count_rows("media_assets", "scene_id IN (SELECT id FROM video.scenes WHERE project_id = :p)", p=project) == 1
+    assert count_rows("audio_assets", "scene_id IN (SELECT id FROM video.scenes WHERE project_id = :p)", p=project) == 1
+    assert count_rows("provider_calls", "project_id = :p AND cached", p=project) == 2
+    assert count_rows("provider_calls", "project_id = :p AND NOT cached", p=project) == 2
+
+
+def test_asset_for_an_unknown_scene_writes_nothing(repository: VideoRepository, count_rows: Callable[..., int]) -> None:
+    project = repository.register(_request(), dag_run_id="r")
+    media = MediaAsset(scene_index=9, content_hash="x", storage_key="k", provider="p", width=1, height=1, cached=False)
+    with pytest.raises(LookupError, match="no scene 9"):
+        repository.save_media(project, media, _call(), dag_run_id="r")
+    assert count_rows("provider_calls", "project_id = :p", p=project) == 0  # same transaction, rolled back
+
+
+def test_publish_and_failure_keep_project_and_request_status_together(
+    repository: VideoRepository, count_rows: Callable[..., int]
+) -> None:
+    request = _request()
+    project = repository.register(request, dag_run_id="run-1")
+    facts = OutputFacts(
+        duration_s=3.0,
+        width=1280,
+        height=720,
+        video_codec="h264",
+        audio_codec="aac",
+        video_streams=1,
+        audio_streams=1,
+        subtitle_streams=0,
+        size_bytes=100,
+        faststart=True,
+    )
+    result = RenderResult(
+        project_id=project,
+        video_key="v.mp4",
+        subtitles_key="v.srt",
+        video_url="file:///v.mp4",
+        facts=facts,
+        expected_duration_s=3.0,
+    )
+    with pytest.raises(LookupError, match="no rendered video"):
+        repository.publish(project, dag_run_id="run-1")
+    repository.save_render(result, dag_run_id="run-1")
+    repository.save_render(result, dag_run_id="run-1")
+    repository.publish(project, dag_run_id="run-1")
+    assert count_rows("rendered_videos", "project_id = :p AND published", p=project) == 1
+    assert count_rows("requests", "request_key = :k AND status = 'completed'", k=request.request_id) == 1
+    summary = repository.project_summary(request.request_id)
+    assert summary is not None and summary["status"] == "completed"
+    assert summary["video"]["video_url"] == "file:///v.mp4"
+
+    repository.register(request, dag_run_id="run-2")
+    assert repository.mark_failed(request.request_id, task_id="render", error="boom " * 2000) == project
+    summary = repository.project_summary(request.request_id)
+    assert summary is not None
+    assert (summary["status"], summary["failed_task"]) == ("failed", "render")
+    assert len(summary["error"]) == 4000
+    assert count_rows("requests", "request_key = :k AND status = 'failed'", k=request.request_id) == 1
+    assert repository.mark_failed("never-registered", task_id="register", error="x") is None

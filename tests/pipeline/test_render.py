@@ -1,0 +1,187 @@
+"""The render entry point, run as a process against real ffmpeg and checked with ffprobe."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops, ImageStat
+
+from pipeline.assets import make_scene_image, narrate_scene
+from pipeline.config import Settings
+from pipeline.images import open_image_provider
+from pipeline.models import RenderResult, Scene, WordTiming
+from pipeline.render.ffmpeg import scene_frames
+from pipeline.render.probe import probe_output
+from pipeline.render.spec import build_render_spec
+from pipeline.render.subtitles import MAX_LINE_CHARS, cues_for_scene, to_srt
+from pipeline.storage import open_storage
+from pipeline.voice import open_voice_provider
+
+TEXTS = [
+    "Before sunrise, the harbour is still.",
+    "The first boats leave at half past five.",
+    "By noon the fish market is loud.",
+]
+
+
+def _make_spec(settings: Settings, width: int = 1280, height: int = 720, texts: list[str] = TEXTS) -> Path:
+    storage = open_storage(settings)
+    images, narrations = [], []
+    for index, text in enumerate(texts):
+        scene = Scene(
+            project_id=7,
+            index=index,
+            text=text,
+            keywords=tuple(text.split()[1:3]),
+            visual_prompt=text,
+            width=width,
+            height=height,
+            voice="en-us",
+            title="Render test",
+        )
+        images.append(
+            make_scene_image(
+                scene, provider=open_image_provider(settings), storage=storage, work_dir=settings.work_dir
+            )[0]
+        )
+        narrations.append(
+            narrate_scene(scene, provider=open_voice_provider(settings), storage=storage, work_dir=settings.work_dir)[0]
+        )
+    spec = build_render_spec(
+        project_id=7, request_key="rt", run_id="run-1", title="Render test", images=images, narrations=narrations
+    )
+    path = settings.data_dir / "spec.json"
+    path.write_text(spec.model_dump_json())
+    return path
+
+
+def _render(spec_path: Path, settings: Settings, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.render", "--spec", str(spec_path), *extra],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "VIDEO_DATA_DIR": str(settings.data_dir)},
+        timeout=300,
+        check=False,
+    )
+
+
+def _frame_at(video: Path, seconds: float, dest: Path) -> Image.Image:
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-ss", f"{seconds:.3f}", "-i", str(video), "-frames:v", "1", str(dest)],
+        check=True,
+    )
+    return Image.open(dest).convert("RGB")
+
+
+def test_entry_point_renders_a_checked_mp4_with_srt(settings: Settings) -> None:
+    spec_path = _make_spec(settings)
+    result_file = settings.data_dir / "result.json"
+    completed = _render(spec_path, settings, "--result", str(result_file))
+    assert completed.returncode == 0, completed.stderr
+    result = RenderResult.model_validate_json(result_file.read_text())
+    assert RenderResult.model_validate_json(completed.stdout) == result
+
+    storage = open_storage(settings)
+    video = storage.local_path(result.video_key)
+    facts = probe_output(video)
+    assert (facts.video_streams, facts.video_codec) == (1, "h264")
+    assert (facts.audio_streams, facts.audio_codec) == (1, "aac")
+    assert (facts.width, facts.height) == (1280, 720)
+    assert facts.faststart
+
+    spec = json.loads(spec_path.read_text())
+    narration = sum(scene["audio_duration_s"] for scene in spec["scenes"])
+    assert abs(facts.duration_s - narration) < 0.5
+    frames = sum(scene_frames(scene["audio_duration_s"], 30) for scene in spec["scenes"])
+    assert facts.duration_s == pytest.approx(frames / 30, abs=0.05)  # frame-exact scenes
+
+    srt = storage.read_bytes(result.subtitles_key).decode()
+    assert srt.startswith("1\n00:00:00,")
+    assert "Before sunrise, the harbour is still." in srt.replace("\n", " ")
+
+
+def test_frames_show_each_scene_image_in_order(settings: Settings) -> None:
+    spec_path = _make_spec(settings)
+    assert _render(spec_path, settings).returncode == 0
+    spec = json.loads(spec_path.read_text())
+    storage = open_storage(settings)
+    video = storage.local_path(spec["output_key"])
+    start = 0.0
+    images = [Image.open(storage.local_path(s["image_key"])).convert("RGB") for s in spec["scenes"]]
+    for i, scene in enumerate(spec["scenes"]):
+        length = scene_frames(scene["audio_duration_s"], 30) / 30
+        frame = _frame_at(video, start + length / 2, settings.data_dir / f"frame{i}.png")
+        distances = [sum(ImageStat.Stat(ImageChops.difference(frame, image)).mean) for image in images]
+        assert distances.index(min(distances)) == i, distances
+        assert min(distances) < 12  # only compression noise
+        start += length
+
+
+def test_audio_is_the_narration_not_silence(settings: Settings) -> None:
+    spec_path = _make_spec(settings)
+    assert _render(spec_path, settings).returncode == 0
+    video = open_storage(settings).local_path(json.loads(spec_path.read_text())["output_key"])
+    report = subprocess.run(
+        ["ffmpeg", "-v", "info", "-i", str(video), "-af", "volumedetect", "-vn", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    mean_volume = float(re.search(r"mean_volume: (-?[\d.]+) dB", report).group(1))  # type: ignore[union-attr]
+    assert mean_volume > -40
+
+
+def test_vertical_format(settings: Settings) -> None:
+    spec_path = _make_spec(settings, width=720, height=1280, texts=TEXTS[:1])
+    assert _render(spec_path, settings).returncode == 0
+    facts = probe_output(open_storage(settings).local_path(json.loads(spec_path.read_text())["output_key"]))
+    assert (facts.width, facts.height) == (720, 1280)
+
+
+def test_missing_asset_exits_3_and_names_it(settings: Settings) -> None:
+    spec_path = _make_spec(settings, texts=TEXTS[:2])
+    spec = json.loads(spec_path.read_text())
+    open_storage(settings).local_path(spec["scenes"][1]["audio_key"]).unlink()
+    completed = _render(spec_path, settings)
+    assert completed.returncode == 3
+    assert spec["scenes"][1]["audio_key"] in completed.stderr
+    assert not (settings.storage_root / spec["output_key"]).exists()
+
+
+def test_corrupt_image_fails_the_render_and_publishes_nothing(settings: Settings) -> None:
+    spec_path = _make_spec(settings, texts=TEXTS[:2])
+    spec = json.loads(spec_path.read_text())
+    open_storage(settings).local_path(spec["scenes"][0]["image_key"]).write_bytes(b"not a png at all")
+    completed = _render(spec_path, settings)
+    assert completed.returncode == 4
+    assert "ffmpeg failed" in completed.stderr
+    assert not (settings.storage_root / spec["output_key"]).exists()
+    assert not list(settings.work_dir.glob("render-*"))  # scratch space cleaned up
+
+
+def test_bad_spec_exits_2(settings: Settings, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"project_id": 1, "scenes": []}')
+    completed = _render(bad, settings)
+    assert completed.returncode == 2
+    assert "bad render spec" in completed.stderr
+
+
+def test_subtitle_cues_are_short_ordered_and_within_the_scene() -> None:
+    words = [WordTiming(word=f"word{i}", start_s=i * 0.3, end_s=i * 0.3 + 0.25) for i in range(40)]
+    cues = cues_for_scene(words, offset_s=10.0, scene_end_s=22.5)
+    assert len(cues) > 2
+    assert all(len(cue.lines) <= 2 and all(len(line) <= MAX_LINE_CHARS for line in cue.lines) for cue in cues)
+    assert all(a.end_s <= b.start_s for a, b in itertools.pairwise(cues))
+    assert cues[0].start_s == 10.0 and cues[-1].end_s <= 22.5
+    assert " ".join(" ".join(cue.lines) for cue in cues).split() == [w.word for w in words]
+    srt = to_srt(cues[:1])
+    assert srt.startswith("1\n00:00:10,000 --> 00:00:")

@@ -1,0 +1,284 @@
+"""``make demo`` / ``make stop``: run the whole factory locally and turn the sample script into a video.
+
+``python -m tools.demo run`` starts (or reuses) an embedded PostgreSQL and ``airflow standalone`` under
+``.local/``, submits the sample request through Airflow's REST API, follows the run and prints the result.
+``python -m tools.demo stop`` stops what ``run`` started. Set ``VIDEO_DEMO_PG_URL`` (a server URL such as
+``postgresql+psycopg2://postgres@127.0.0.1:5432/postgres``) to use an existing PostgreSQL instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+
+from tools.stack import (
+    AIRFLOW_USER,
+    LOCAL_DIR,
+    PROJECT_ROOT,
+    AirflowSite,
+    ensure_database,
+    server_reachable,
+    start_embedded_postgres,
+    stop_embedded_postgres,
+)
+
+DAG_ID = "video_production"
+PGDATA = LOCAL_DIR / "pg" / "data"
+PID_FILE = LOCAL_DIR / "airflow" / "standalone.pid"
+LOG_FILE = LOCAL_DIR / "airflow" / "standalone.log"
+SAMPLE = PROJECT_ROOT / "samples" / "sample_request.json"
+console = Console()
+
+
+class DemoError(RuntimeError):
+    """Something the person running the demo has to fix; the message says what."""
+
+
+def database_server() -> URL:
+    configured = os.environ.get("VIDEO_DEMO_PG_URL")
+    if configured:
+        url = make_url(configured)
+        if not server_reachable(url):
+            raise DemoError(f"VIDEO_DEMO_PG_URL={configured} is not reachable")
+        return url
+    with console.status("Starting the embedded PostgreSQL in .local/pg ..."):
+        return start_embedded_postgres(PGDATA)
+
+
+def site(port: int) -> AirflowSite:
+    server = database_server()
+    return AirflowSite(
+        home=LOCAL_DIR / "airflow",
+        airflow_db=ensure_database(server, "airflow"),
+        video_db=ensure_database(server, "video_factory"),
+        data_dir=LOCAL_DIR / "data",
+        port=port,
+    )
+
+
+def standalone_pid() -> int | None:
+    if not PID_FILE.is_file():
+        return None
+    pid = int(PID_FILE.read_text().strip())
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        PID_FILE.unlink()
+        return None
+    return pid
+
+
+def healthy(api_url: str) -> bool:
+    try:
+        return httpx.get(f"{api_url}/api/v2/monitor/health", timeout=3).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def start_airflow(stack: AirflowSite) -> None:
+    """Migrate both schemas and start ``airflow standalone`` in the background, unless ours is running."""
+    env = {**os.environ, **stack.environment()}
+    if standalone_pid() is not None and healthy(stack.api_url):
+        console.print(f"[green]Reusing the running Airflow[/] at {stack.api_url} (pid {standalone_pid()})")
+        return
+    if healthy(stack.api_url):
+        raise DemoError(f"another server already answers on port {stack.port}: stop it or pass --port")
+    with console.status("Migrating Airflow's metadata database ..."):
+        _run([sys.executable, "-m", "airflow", "db", "migrate"], env)
+    with console.status("Migrating the project's schema ..."):
+        _run([sys.executable, "-m", "pipeline.db", "upgrade", stack.video_db.render_as_string(False)], env)
+    LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with LOG_FILE.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "standalone"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives this command; `make stop` ends the whole group
+            cwd=PROJECT_ROOT,
+        )
+    PID_FILE.write_text(str(process.pid))
+    with console.status(f"Starting airflow standalone (log: {LOG_FILE.relative_to(PROJECT_ROOT)}) ..."):
+        deadline = time.monotonic() + 240
+        while not healthy(stack.api_url):
+            if process.poll() is not None:
+                raise DemoError(f"airflow standalone exited ({process.returncode}):\n{_tail(LOG_FILE)}")
+            if time.monotonic() > deadline:
+                raise DemoError(f"Airflow did not come up within 4 minutes:\n{_tail(LOG_FILE)}")
+            time.sleep(1)
+    console.print(f"[green]Airflow is up[/] at {stack.api_url}")
+
+
+def api_client(stack: AirflowSite) -> httpx.Client:
+    response = httpx.post(
+        f"{stack.api_url}/auth/token",
+        json={"username": AIRFLOW_USER, "password": stack.password()},
+        timeout=10,
+    )
+    if response.status_code != 201:
+        raise DemoError(f"could not log in to Airflow: {response.status_code} {response.text}")
+    return httpx.Client(
+        base_url=f"{stack.api_url}/api/v2",
+        headers={"Authorization": f"Bearer {response.json()['access_token']}"},
+        timeout=30,
+    )
+
+
+def submit(client: httpx.Client, sample: Path) -> tuple[str, str]:
+    """Trigger one run for the sample; returns (request id, run id)."""
+    with console.status("Waiting for the DAG to be parsed ..."):
+        deadline = time.monotonic() + 180
+        while client.get(f"/dags/{DAG_ID}").status_code != 200:
+            if time.monotonic() > deadline:
+                raise DemoError(f"the DAG {DAG_ID} did not appear; see {LOG_FILE}")
+            time.sleep(2)
+    client.patch(f"/dags/{DAG_ID}", json={"is_paused": False}).raise_for_status()
+    conf = json.loads(sample.read_text(encoding="utf-8"))
+    stem = re.sub(r"[^a-z0-9]+", "-", sample.stem.lower()).strip("-")
+    request_id = f"{stem}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    run_id = f"video__{request_id}"
+    response = client.post(
+        f"/dags/{DAG_ID}/dagRuns",
+        json={
+            "logical_date": None,
+            "dag_run_id": run_id,
+            "conf": {**conf, "request_id": request_id},
+            "note": f"make demo: {sample.name}",
+        },
+    )
+    if response.status_code != 200:
+        raise DemoError(f"Airflow refused the request ({response.status_code}): {response.text}")
+    console.print(f"Submitted [bold]{conf['title']}[/] as run [cyan]{run_id}[/]")
+    return request_id, run_id
+
+
+def follow(client: httpx.Client, run_id: str, timeout_s: float = 1800) -> tuple[str, list[dict[str, Any]]]:
+    """Show scenes imaged and voiced and the task running now, until the run ends."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
+        overall = progress.add_task("waiting for the scheduler", total=None)
+        bars: dict[str, Any] = {}
+        deadline = time.monotonic() + timeout_s
+        while True:
+            state = client.get(f"/dags/{DAG_ID}/dagRuns/{run_id}").json()["state"]
+            tis = client.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 1000}).json()[
+                "task_instances"
+            ]
+            for name, label in (("media", "scenes imaged"), ("voice", "scenes voiced")):
+                mapped = [ti for ti in tis if ti["task_id"] == name and ti["map_index"] >= 0]
+                if mapped and name not in bars:
+                    bars[name] = progress.add_task(label, total=len(mapped))
+                if name in bars:
+                    progress.update(bars[name], completed=sum(ti["state"] == "success" for ti in mapped))
+            running = sorted({ti["task_id"] for ti in tis if ti["state"] in ("running", "queued", "up_for_retry")})
+            progress.update(overall, description=f"run {state}: {', '.join(running) or '-'}")
+            if state in ("success", "failed"):
+                return state, tis
+            if time.monotonic() > deadline:
+                raise DemoError(f"the run did not finish within {timeout_s:.0f}s")
+            time.sleep(2)
+
+
+def report(stack: AirflowSite, request_id: str, run_id: str, state: str, tis: list[dict[str, Any]]) -> int:
+    from pipeline.db import VideoRepository, connect
+    from pipeline.render.probe import probe_output
+
+    engine = connect(stack.video_db)
+    summary = VideoRepository(engine).project_summary(request_id)
+    ui = f"{stack.api_url}/dags/{DAG_ID}/runs/{run_id}"
+    login = f"{AIRFLOW_USER} / {stack.password()}"
+    if state != "success" or summary is None or summary["video"] is None:
+        failed = [ti["task_id"] for ti in tis if ti["state"] == "failed"]
+        console.print(f"[red]The run failed[/] (tasks: {', '.join(failed) or '?'}).")
+        if summary and summary.get("error"):
+            console.print(f"Reason: {summary['error']}")
+        console.print(f"Airflow UI: {ui}  (login {login})")
+        return 1
+    video = stack.data_dir / "storage" / summary["video"]["video_key"]
+    facts = probe_output(video)
+    with engine.connect() as conn:
+        cached, total = conn.execute(
+            text("SELECT count(*) FILTER (WHERE cached), count(*) FROM video.provider_calls WHERE dag_run_id = :r"),
+            {"r": run_id},
+        ).one()
+    engine.dispose()
+    console.rule("[green]Video ready")
+    console.print(f"MP4:        {video}")
+    console.print(f"Subtitles:  {video.with_suffix('.srt')}")
+    console.print(f"Duration:   {facts.duration_s:.2f} s   Resolution: {facts.width}x{facts.height}")
+    console.print(f"Streams:    {facts.video_codec} video, {facts.audio_codec} audio, faststart={facts.faststart}")
+    console.print(f"Scenes:     {summary['scene_count']}   Assets from cache: {cached} of {total}")
+    console.print(f"Email:      {stack.data_dir / 'outbox'}")
+    console.print(f"Airflow UI: {ui}")
+    console.print(f"Login:      {login}")
+    console.print("Stop everything with: make stop")
+    return 0
+
+
+def stop() -> None:
+    pid = standalone_pid()
+    if pid is not None:
+        console.print(f"Stopping airflow standalone (pid {pid}) ...")
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and standalone_pid() is not None:
+            time.sleep(0.5)
+        if standalone_pid() is not None:
+            os.killpg(pid, signal.SIGKILL)
+        PID_FILE.unlink(missing_ok=True)
+    else:
+        console.print("Airflow is not running.")
+    if stop_embedded_postgres(PGDATA):
+        console.print("Stopped the embedded PostgreSQL.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["run", "stop"])
+    parser.add_argument("--sample", type=Path, default=SAMPLE, help="request JSON to submit")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("VIDEO_DEMO_PORT", "8080")))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "stop":
+            stop()
+            return 0
+        stack = site(args.port)
+        os.environ.update(stack.environment())
+        start_airflow(stack)
+        with api_client(stack) as client:
+            request_id, run_id = submit(client, args.sample)
+            state, tis = follow(client, run_id)
+        return report(stack, request_id, run_id, state, tis)
+    except DemoError as exc:
+        console.print(f"[red]{exc}[/]")
+        return 1
+
+
+def _run(command: list[str], env: dict[str, str]) -> None:
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise DemoError(f"{' '.join(command[:4])} failed:\n{completed.stdout[-2000:]}{completed.stderr[-2000:]}")
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.is_file() else ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

