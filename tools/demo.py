@@ -115,12 +115,12 @@ def start_airflow(stack: AirflowSite) -> None:
         )
     PID_FILE.write_text(str(process.pid))
     with console.status(f"Starting airflow standalone (log: {LOG_FILE.relative_to(PROJECT_ROOT)}) ..."):
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 180
         while not healthy(stack.api_url):
             if process.poll() is not None:
                 raise DemoError(f"airflow standalone exited ({process.returncode}):\n{_tail(LOG_FILE)}")
             if time.monotonic() > deadline:
-                raise DemoError(f"Airflow did not come up within 4 minutes:\n{_tail(LOG_FILE)}")
+                raise DemoError(f"Airflow did not come up within 3 minutes:\n{_tail(LOG_FILE)}")
             time.sleep(1)
     console.print(f"[green]Airflow is up[/] at {stack.api_url}")
 

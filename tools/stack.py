@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +122,8 @@ class AirflowSite:
             "VIDEO_DATA_DIR": str(self.data_dir),
             "VIDEO_AIRFLOW_UI_URL": self.api_url,
             "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "include"), str(PROJECT_ROOT / "plugins")]),
+            # `airflow standalone` starts its components as `airflow ...`: this interpreter's one must come first.
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         }
 
     def password(self) -> str:
