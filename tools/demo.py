@@ -42,7 +42,8 @@ PGDATA = LOCAL_DIR / "pg" / "data"
 PID_FILE = LOCAL_DIR / "airflow" / "standalone.pid"
 LOG_FILE = LOCAL_DIR / "airflow" / "standalone.log"
 SAMPLE = PROJECT_ROOT / "samples" / "sample_request.json"
-console = Console()
+STAGES = ("register", "script", "segment", "media", "voice", "render", "check", "publish")
+console = Console(soft_wrap=True)  # paths and URLs stay on one line, copyable
 
 
 class DemoError(RuntimeError):
@@ -172,7 +173,7 @@ def follow(client: httpx.Client, run_id: str, timeout_s: float = 1800) -> tuple[
     """Show scenes imaged and voiced and the task running now, until the run ends."""
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
-        overall = progress.add_task("waiting for the scheduler", total=None)
+        overall = progress.add_task("waiting for the scheduler", total=len(STAGES))
         bars: dict[str, Any] = {}
         deadline = time.monotonic() + timeout_s
         while True:
@@ -187,7 +188,10 @@ def follow(client: httpx.Client, run_id: str, timeout_s: float = 1800) -> tuple[
                 if name in bars:
                     progress.update(bars[name], completed=sum(ti["state"] == "success" for ti in mapped))
             running = sorted({ti["task_id"] for ti in tis if ti["state"] in ("running", "queued", "up_for_retry")})
-            progress.update(overall, description=f"run {state}: {', '.join(running) or '-'}")
+            done = {ti["task_id"] for ti in tis if ti["state"] == "success"} - set(running)
+            progress.update(
+                overall, completed=len(done & set(STAGES)), description=f"stages ({', '.join(running) or state})"
+            )
             if state in ("success", "failed"):
                 return state, tis
             if time.monotonic() > deadline:

