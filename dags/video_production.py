@@ -95,6 +95,16 @@ def _run() -> tuple[dict[str, Any], str]:
     return dict(context["params"]), context["run_id"]
 
 
+def _mapped_scene(scene: dict[str, Any]) -> tuple[Any, str]:
+    """The scene of this mapped instance, labelled for the UI (map_index_template), and the run id."""
+    from pipeline.models import Scene
+
+    context = get_current_context()
+    item = Scene.model_validate(scene)
+    context["scene_label"] = item.label  # type: ignore[typeddict-unknown-key]
+    return item, context["run_id"]
+
+
 @dag(
     dag_id="video_production",
     schedule=None,
@@ -183,14 +193,11 @@ def video_production() -> None:
         """The scene's image (from storage when it was made before)."""
         from pipeline.assets import make_scene_image
         from pipeline.images import open_image_provider
-        from pipeline.models import Scene
         from pipeline.storage import open_storage
         from video_factory.connections import video_repository
         from video_factory.errors import airflow_errors
 
-        context = get_current_context()
-        item = Scene.model_validate(scene)
-        context["scene_label"] = item.label  # type: ignore[typeddict-unknown-key]
+        item, run_id = _mapped_scene(scene)
         settings = load_settings()
         with airflow_errors():
             asset, call = make_scene_image(
@@ -199,22 +206,19 @@ def video_production() -> None:
                 storage=open_storage(settings),
                 work_dir=settings.work_dir,
             )
-            video_repository().save_media(item.project_id, asset, call, dag_run_id=context["run_id"])
+            video_repository().save_media(item.project_id, asset, call, dag_run_id=run_id)
         return asset.model_dump(mode="json")
 
     @task(map_index_template="{{ scene_label }}", max_active_tis_per_dagrun=4)
     def voice(scene: dict[str, Any]) -> dict[str, Any]:
         """The scene's narration and word timings (from storage when it was made before)."""
         from pipeline.assets import narrate_scene
-        from pipeline.models import Scene
         from pipeline.storage import open_storage
         from pipeline.voice import open_voice_provider
         from video_factory.connections import video_repository
         from video_factory.errors import airflow_errors
 
-        context = get_current_context()
-        item = Scene.model_validate(scene)
-        context["scene_label"] = item.label  # type: ignore[typeddict-unknown-key]
+        item, run_id = _mapped_scene(scene)
         settings = load_settings()
         with airflow_errors():
             asset, call = narrate_scene(
@@ -223,7 +227,7 @@ def video_production() -> None:
                 storage=open_storage(settings),
                 work_dir=settings.work_dir,
             )
-            video_repository().save_audio(item.project_id, asset, call, dag_run_id=context["run_id"])
+            video_repository().save_audio(item.project_id, asset, call, dag_run_id=run_id)
         return asset.model_dump(mode="json")
 
     @task
