@@ -7,6 +7,8 @@ imports Airflow.
 
 from __future__ import annotations
 
+import email
+import json
 import os
 import secrets
 import shutil
@@ -14,7 +16,10 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from email import policy
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -75,6 +80,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     server = _state.get("server")
     if not isinstance(server, URL):
         return
+    airflow_settings = sys.modules.get("airflow.settings")
+    if airflow_settings is not None:  # close Airflow's pooled connections before their database is dropped
+        airflow_settings.dispose_orm()
     for suffix in ("airflow", "video"):
         drop_database(server, f"{_state['prefix']}_{suffix}")
     shutil.rmtree(str(_state["root"]), ignore_errors=True)
@@ -134,3 +142,36 @@ def count_rows(video_engine: Engine) -> Callable[..., int]:
             return int(conn.execute(text(f"SELECT count(*) FROM video.{table} WHERE {where}"), params).scalar_one())
 
     return count
+
+
+class _Inbox:
+    """aiosmtpd handler that keeps every message it is sent."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.recipients: list[list[str]] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
+        self.recipients.append(list(envelope.rcpt_tos))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Inbox]:
+    """A real SMTP server on loopback, configured as Airflow's ``smtp_default`` connection."""
+    from aiosmtpd.controller import Controller
+
+    inbox = _Inbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    connection = {
+        "conn_type": "smtp",
+        "host": "127.0.0.1",
+        "port": port,
+        "extra": {"disable_tls": True, "disable_ssl": True, "timeout": 10, "retry_limit": 1},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(connection))
+    yield inbox
+    controller.stop()

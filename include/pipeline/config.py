@@ -26,7 +26,8 @@ class Settings(BaseSettings):
     image_provider: Literal["procedural"] = "procedural"
     voice_provider: Literal["espeak"] = "espeak"
     render_backend: Literal["local"] = "local"
-    email_backend: Literal["outbox", "smtp"] = "outbox"
+    # auto: SMTP when the smtp_default connection exists, else .eml files in the outbox folder
+    email_backend: Literal["auto", "outbox", "smtp"] = "auto"
     email_from: str = "Video Factory <video-factory@localhost>"
     email_default_to: str = "video-ops@localhost"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from airflow.providers.smtp.hooks.smtp import SmtpHook
-from airflow.sdk import BaseNotifier
+from airflow.sdk import BaseHook, BaseNotifier
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 from pipeline.config import load_settings
 from pipeline.notify import build_message, failure_email, success_email, write_to_outbox
@@ -20,8 +21,8 @@ class VideoOutcomeNotifier(BaseNotifier):
     own failure callback.
 
     :param outcome: ``"success"`` or ``"failure"``.
-    :param backend: ``"outbox"`` (``.eml`` files in ``$VIDEO_DATA_DIR/outbox``) or ``"smtp"``; default from
-        ``VIDEO_EMAIL_BACKEND``.
+    :param backend: ``"outbox"`` (``.eml`` files in ``$VIDEO_DATA_DIR/outbox``), ``"smtp"``, or ``"auto"``
+        (SMTP when the SMTP connection exists); default from ``VIDEO_EMAIL_BACKEND``.
     :param smtp_conn_id: the SMTP connection used by the ``smtp`` backend.
     :param video_db_conn_id: the Postgres connection of the project's tables.
     """
@@ -30,7 +31,7 @@ class VideoOutcomeNotifier(BaseNotifier):
         self,
         *,
         outcome: Literal["success", "failure"],
-        backend: Literal["outbox", "smtp"] | None = None,
+        backend: Literal["auto", "outbox", "smtp"] | None = None,
         smtp_conn_id: str = "smtp_default",
         video_db_conn_id: str = VIDEO_DB_CONN_ID,
     ) -> None:
@@ -75,7 +76,11 @@ class VideoOutcomeNotifier(BaseNotifier):
             settings.email_default_to
         ]
         backend = self.backend or settings.email_backend
+        if backend == "auto":
+            backend = "smtp" if _connection_exists(self.smtp_conn_id) else "outbox"
         if backend == "smtp":
+            # SmtpHook, not SmtpNotifier: the notifier renders html_content as Jinja, and these mails quote
+            # user-supplied titles and errors, which must never be evaluated as templates.
             with SmtpHook(smtp_conn_id=self.smtp_conn_id) as smtp:
                 smtp.send_email_smtp(
                     to=recipients,
@@ -87,3 +92,11 @@ class VideoOutcomeNotifier(BaseNotifier):
             message = build_message(content, sender=settings.email_from, recipients=recipients)
             path = write_to_outbox(message, settings.outbox_dir)
             self.log.info("Wrote %s email to %s", self.outcome, path)
+
+
+def _connection_exists(conn_id: str) -> bool:
+    try:
+        BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return False
+    return True

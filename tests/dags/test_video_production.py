@@ -170,3 +170,17 @@ def test_unknown_voice_fails_fast_without_retries(dag: Any, airflow_site: Airflo
     assert "unknown voice 'no-such-voice'" in project["error"]
     (failure,) = _emails(airflow_site, conf["title"])
     assert "unknown voice" in failure.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def test_emails_go_over_smtp_when_an_smtp_connection_exists(
+    dag: Any, airflow_site: AirflowSite, smtp_server: Any
+) -> None:
+    conf = _conf(script="One scene, sent by mail.", title='<b>Bold</b> & "quoted" {{ 7 * 7 }}')
+    assert dag.test(run_conf=conf).state == "success"
+    assert _emails(airflow_site, conf["title"]) == []  # not in the outbox
+    (message,) = smtp_server.messages
+    assert smtp_server.recipients == [["ops@example.com"]]
+    assert message["Subject"] == f"Video ready: {conf['title']}"
+    html = message.get_body(("html",)).get_content()
+    assert "&lt;b&gt;Bold&lt;/b&gt; &amp; &quot;quoted&quot; {{ 7 * 7 }}" in html  # escaped, never templated
+    assert "49" not in html
