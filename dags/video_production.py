@@ -72,6 +72,53 @@ PARAMS = {
         title="Resolution",
         description="The frame's short side in pixels.",
     ),
+    "ken_burns": Param(
+        True,
+        type="boolean",
+        title="Ken Burns motion",
+        description="Slow zoom and pan over each still.",
+        section="Look and sound",
+    ),
+    "crossfade_s": Param(
+        0.5,
+        type="number",
+        minimum=0,
+        maximum=2,
+        title="Crossfade (s)",
+        description="Length of the crossfade between scenes; 0 cuts.",
+        section="Look and sound",
+    ),
+    "scene_padding_s": Param(
+        0.3,
+        type="number",
+        minimum=0,
+        maximum=3,
+        title="Pause after each scene (s)",
+        section="Look and sound",
+    ),
+    "burn_subtitles": Param(
+        True,
+        type="boolean",
+        title="Burn in subtitles",
+        description="Word-timed subtitles drawn on the picture (the SRT file and a soft track are always made).",
+        section="Look and sound",
+    ),
+    "soft_subtitles": Param(
+        True,
+        type="boolean",
+        title="Subtitle track",
+        description="A switchable subtitle track in the MP4.",
+        section="Look and sound",
+    ),
+    "music": Param(
+        "",
+        type="string",
+        pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$",
+        title="Background music",
+        description="File name of a track in the music folder (storage key music/NAME); empty for none. "
+        "It is looped or trimmed, ducked under the voice and faded.",
+        section="Look and sound",
+    ),
     "notify_emails": Param(
         [],
         type="array",
@@ -233,9 +280,9 @@ def video_production() -> None:
     @task
     def render(project_id: int, images: list[dict[str, Any]], narrations: list[dict[str, Any]]) -> dict[str, Any]:
         """One FFmpeg pass from the scene assets to the MP4 and SRT, as a process of its own."""
-        from pipeline.models import AudioAsset, MediaAsset
+        from pipeline.models import AudioAsset, MediaAsset, VideoRequest
         from pipeline.render.runner import render_in_subprocess
-        from pipeline.render.spec import build_render_spec, spec_key
+        from pipeline.render.spec import RenderOptions, build_render_spec, music_key, spec_key
         from pipeline.storage import open_storage
         from video_factory.connections import video_repository
         from video_factory.errors import airflow_errors
@@ -244,17 +291,27 @@ def video_production() -> None:
         params, run_id = _run()
         settings = load_settings()
         key = request_key(params, run_id)
-        spec = build_render_spec(
-            project_id=project_id,
-            request_key=key,
-            run_id=run_id,
-            title=params["title"],
-            images=[MediaAsset.model_validate(i) for i in images],
-            narrations=[AudioAsset.model_validate(n) for n in narrations],
-            fps=settings.fps,
-        )
+        storage = open_storage(settings)
         with airflow_errors():
-            storage = open_storage(settings)
+            request = VideoRequest.parse({**params, "request_id": key})
+            options = RenderOptions(
+                ken_burns=request.ken_burns,
+                crossfade_s=request.crossfade_s,
+                padding_s=request.scene_padding_s,
+                burn_subtitles=request.burn_subtitles,
+                soft_subtitles=request.soft_subtitles,
+                music_key=music_key(request.music, storage),
+            )
+            spec = build_render_spec(
+                project_id=project_id,
+                request_key=key,
+                run_id=run_id,
+                title=request.title,
+                images=[MediaAsset.model_validate(i) for i in images],
+                narrations=[AudioAsset.model_validate(n) for n in narrations],
+                fps=settings.fps,
+                options=options,
+            )
             location = spec_key(key, run_id)
             storage.put_bytes(location, spec.model_dump_json(indent=2).encode("utf-8"))
             result = render_in_subprocess(location, work_dir=settings.work_dir, timeout_s=settings.render_timeout_s)
@@ -280,6 +337,7 @@ def video_production() -> None:
                 width=result.facts.width,
                 height=result.facts.height,
                 expected_duration_s=result.expected_duration_s,
+                subtitle_streams=1 if result.soft_subtitles else 0,
             )
         return rendered
 

@@ -43,6 +43,12 @@ class VideoRequest(Frozen):
     aspect: Aspect = "16:9"
     resolution: Resolution = 720
     notify_emails: tuple[str, ...] = ()
+    ken_burns: bool = True
+    crossfade_s: float = Field(default=0.5, ge=0, le=2)
+    scene_padding_s: float = Field(default=0.3, ge=0, le=3)
+    burn_subtitles: bool = True
+    soft_subtitles: bool = True
+    music: str = Field(default="", pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
 
     @field_validator("title")
     @classmethod
@@ -140,7 +146,8 @@ class AudioAsset(Frozen):
 
 class RenderScene(Frozen):
     index: int
-    image_key: str
+    media_key: str
+    media_kind: Literal["image", "video"] = "image"
     audio_key: str
     audio_duration_s: float = Field(gt=0)
     words: tuple[WordTiming, ...] = ()
@@ -151,12 +158,22 @@ class RenderSpec(Frozen):
 
     project_id: int
     title: str
-    width: int
-    height: int
-    fps: int = 30
+    width: int = Field(ge=64, le=4096)
+    height: int = Field(ge=64, le=4096)
+    fps: int = Field(default=30, ge=1, le=60)
     scenes: tuple[RenderScene, ...] = Field(min_length=1)
     output_key: str
     subtitles_key: str
+    thumbnail_key: str | None = None
+    padding_s: float = Field(default=0.0, ge=0, le=5, description="Silence added after each scene's narration.")
+    ken_burns: bool = False
+    crossfade_s: float = Field(default=0.0, ge=0, le=2, description="0 = hard cuts.")
+    burn_subtitles: bool = False
+    soft_subtitles: bool = False
+    music_key: str | None = None
+    music_volume: float = Field(default=0.25, ge=0, le=1)
+    loudness_lufs: float | None = Field(default=-16.0, ge=-40, le=-5, description="None = leave levels as they are.")
+    true_peak_db: float = Field(default=-1.5, ge=-9, le=0)
 
     @property
     def narration_s(self) -> float:
@@ -183,5 +200,7 @@ class RenderResult(Frozen):
     video_key: str
     subtitles_key: str
     video_url: str
+    thumbnail_key: str | None = None
     facts: OutputFacts
     expected_duration_s: float
+    soft_subtitles: bool = False

@@ -19,7 +19,7 @@ from pipeline.images import open_image_provider
 from pipeline.models import RenderResult, Scene, WordTiming
 from pipeline.render.ffmpeg import scene_frames
 from pipeline.render.probe import probe_output
-from pipeline.render.spec import build_render_spec
+from pipeline.render.spec import RenderOptions, build_render_spec
 from pipeline.render.subtitles import MAX_LINE_CHARS, cues_for_scene, to_srt
 from pipeline.storage import open_storage
 from pipeline.voice import open_voice_provider
@@ -31,7 +31,16 @@ TEXTS = [
 ]
 
 
-def _make_spec(settings: Settings, width: int = 1280, height: int = 720, texts: list[str] = TEXTS) -> Path:
+PLAIN = RenderOptions(ken_burns=False, crossfade_s=0, padding_s=0, burn_subtitles=False, soft_subtitles=False)
+
+
+def _make_spec(
+    settings: Settings,
+    width: int = 1280,
+    height: int = 720,
+    texts: list[str] = TEXTS,
+    options: RenderOptions = PLAIN,
+) -> Path:
     storage = open_storage(settings)
     images, narrations = [], []
     for index, text in enumerate(texts):
@@ -55,7 +64,13 @@ def _make_spec(settings: Settings, width: int = 1280, height: int = 720, texts: 
             narrate_scene(scene, provider=open_voice_provider(settings), storage=storage, work_dir=settings.work_dir)[0]
         )
     spec = build_render_spec(
-        project_id=7, request_key="rt", run_id="run-1", title="Render test", images=images, narrations=narrations
+        project_id=7,
+        request_key="rt",
+        run_id="run-1",
+        title="Render test",
+        images=images,
+        narrations=narrations,
+        options=options,
     )
     path = settings.data_dir / "spec.json"
     path.write_text(spec.model_dump_json())
@@ -115,7 +130,7 @@ def test_frames_show_each_scene_image_in_order(settings: Settings) -> None:
     storage = open_storage(settings)
     video = storage.local_path(spec["output_key"])
     start = 0.0
-    images = [Image.open(storage.local_path(s["image_key"])).convert("RGB") for s in spec["scenes"]]
+    images = [Image.open(storage.local_path(s["media_key"])).convert("RGB") for s in spec["scenes"]]
     for i, scene in enumerate(spec["scenes"]):
         length = scene_frames(scene["audio_duration_s"], 30) / 30
         frame = _frame_at(video, start + length / 2, settings.data_dir / f"frame{i}.png")
@@ -159,10 +174,10 @@ def test_missing_asset_exits_3_and_names_it(settings: Settings) -> None:
 def test_corrupt_image_fails_the_render_and_publishes_nothing(settings: Settings) -> None:
     spec_path = _make_spec(settings, texts=TEXTS[:2])
     spec = json.loads(spec_path.read_text())
-    open_storage(settings).local_path(spec["scenes"][0]["image_key"]).write_bytes(b"not a png at all")
+    open_storage(settings).local_path(spec["scenes"][0]["media_key"]).write_bytes(b"not a png at all")
     completed = _render(spec_path, settings)
     assert completed.returncode == 4
-    assert "ffmpeg failed" in completed.stderr
+    assert "scene 1:" in completed.stderr and "not a readable image" in completed.stderr
     assert not (settings.storage_root / spec["output_key"]).exists()
     assert not list(settings.work_dir.glob("render-*"))  # scratch space cleaned up
 

@@ -149,6 +149,7 @@ class VideoRepository:
         values = {
             "video_key": result.video_key,
             "subtitles_key": result.subtitles_key,
+            "thumbnail_key": result.thumbnail_key,
             "video_url": result.video_url,
             "duration_s": result.facts.duration_s,
             "width": result.facts.width,

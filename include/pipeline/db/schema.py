@@ -128,6 +128,7 @@ rendered_videos = Table(
     Column("dag_run_id", Text, nullable=False),
     Column("video_key", Text, nullable=False),
     Column("subtitles_key", Text, nullable=False),
+    Column("thumbnail_key", Text),
     Column("video_url", Text, nullable=False),
     Column("duration_s", Float, nullable=False),
     Column("width", Integer, nullable=False),

@@ -9,19 +9,12 @@ import colorsys
 import hashlib
 import random
 import textwrap
-from functools import cache
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFilter
 
+from pipeline.fonts import load_font
 from pipeline.images.base import ImageUsage
-
-FONT_CANDIDATES = (
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
-)
-
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
 class ProceduralImages:
@@ -49,11 +42,11 @@ class ProceduralImages:
         short = min(width, height)
         margin = short // 12
 
-        title_font = _font(max(18, short // 22))
+        title_font = load_font(max(18, short // 22))
         draw.text((margin, margin), title, font=title_font, fill=(255, 255, 255, 230))
 
         heading = " · ".join(word.capitalize() for word in keywords) or prompt[:60]
-        heading_font = _font(max(24, short // 11))
+        heading_font = load_font(max(24, short // 11))
         wrapped = textwrap.fill(heading, width=max(10, int(width / (short // 11) * 1.6)))
         box = draw.multiline_textbbox((0, 0), wrapped, font=heading_font, spacing=short // 40, align="center")
         x = (width - (box[2] - box[0])) / 2
@@ -69,7 +62,7 @@ class ProceduralImages:
             stroke_fill=(0, 0, 0),
         )
 
-        badge_font = _font(max(16, short // 18))
+        badge_font = load_font(max(16, short // 18))
         draw.text(
             (width - margin, height - margin),
             f"{scene_number}",
@@ -107,11 +100,3 @@ def _background(width: int, height: int, rng: random.Random) -> Image.Image:
 def _rgb(hue: float, saturation: float, value: float) -> tuple[int, int, int]:
     r, g, b = colorsys.hsv_to_rgb(hue, saturation, value)
     return round(r * 255), round(g * 255), round(b * 255)
-
-
-@cache
-def _font(size: int) -> Font:
-    for candidate in FONT_CANDIDATES:
-        if Path(candidate).is_file():
-            return ImageFont.truetype(candidate, size)
-    return ImageFont.load_default(size=size)

@@ -1,4 +1,8 @@
-"""The FFmpeg graph: every image decoded once, every scene exactly as long as its narration, one encode."""
+"""Render a spec: soundtrack (audio-only pass), picture and encode (one pass), check, thumbnail, publish.
+
+Every video frame is decoded from its source once and encoded once. All work happens in a scratch folder; the
+results reach storage only after the ffprobe check, each by an atomic write.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +12,27 @@ import tempfile
 from pathlib import Path
 
 import ffmpeg
+from PIL import Image
 
 from pipeline.errors import RenderError
 from pipeline.models import RenderResult, RenderSpec
+from pipeline.render.audio import AUDIO_RATE, mix_soundtrack
 from pipeline.render.probe import check_output, probe_output
-from pipeline.render.subtitles import cues_for_scene, to_srt
+from pipeline.render.subtitles import Cue, SubtitleStyle, cues_for_scene, to_ass, to_srt
+from pipeline.render.thumbnail import make_thumbnail
+from pipeline.render.timeline import Timeline, plan_timeline
+from pipeline.render.video import BLANK, picture, write_concat_files, write_fade_commands
 from pipeline.storage.base import Storage
 
-AUDIO_RATE = 48_000
+VIDEO_OPTIONS = {"vcodec": "libx264", "preset": "veryfast", "crf": 21, "pix_fmt": "yuv420p"}
+SOUNDTRACK = "soundtrack.wav"
+SUBTITLES_SRT = "subtitles.srt"
+SUBTITLES_ASS = "subtitles.ass"
+OUTPUT = "video.mp4"
 
 
 def scene_frames(duration_s: float, fps: int) -> int:
-    """Frames that hold all of the narration: the scene lasts exactly this many frames."""
+    """Frames that hold all of a narration of ``duration_s`` (no padding)."""
     return max(1, math.ceil(duration_s * fps - 1e-6))
 
 
@@ -32,96 +45,130 @@ def render_video(
     ffprobe_bin: str = "ffprobe",
     timeout_s: float = 3600,
 ) -> RenderResult:
-    """Render ``spec`` to a checked MP4 and SRT in storage (written to temporary files, then moved in)."""
-    images = [storage.local_path(scene.image_key) for scene in spec.scenes]
+    """Render ``spec`` to a checked MP4, SRT and thumbnail in storage."""
+    media = [storage.local_path(scene.media_key) for scene in spec.scenes]
     narrations = [storage.local_path(scene.audio_key) for scene in spec.scenes]
+    music = storage.local_path(spec.music_key) if spec.music_key else None
+    check_images(spec, media)
+    timeline = plan_timeline(spec)
     work_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=work_dir, prefix="render-") as scratch:
-        output = Path(scratch) / "video.mp4"
-        subtitles = Path(scratch) / "video.srt"
-        subtitles.write_text(srt_for(spec), encoding="utf-8")
-        command = build_command(spec, images=images, narrations=narrations, output=output, ffmpeg_bin=ffmpeg_bin)
-        _run(command, timeout_s=timeout_s)
-        expected = sum(scene_frames(s.audio_duration_s, spec.fps) for s in spec.scenes) / spec.fps
+    with tempfile.TemporaryDirectory(dir=work_dir, prefix="render-") as scratch_name:
+        scratch = Path(scratch_name)
+
+        def run(command: list[str]) -> str:
+            return _run(command, cwd=scratch, timeout_s=timeout_s)
+
+        style = SubtitleStyle.for_frame(spec.width, spec.height)
+        cues = subtitle_cues(spec, timeline, style.max_line_chars(spec.width))
+        (scratch / SUBTITLES_SRT).write_text(to_srt(cues), encoding="utf-8")
+        (scratch / SUBTITLES_ASS).write_text(
+            to_ass(cues, width=spec.width, height=spec.height, style=style), encoding="utf-8"
+        )
+        mix_soundtrack(
+            spec,
+            timeline,
+            narrations=narrations,
+            music=music,
+            output=scratch / SOUNDTRACK,
+            ffmpeg_bin=ffmpeg_bin,
+            run=run,
+        )
+        run(build_command(spec, timeline, media=media, scratch=scratch, ffmpeg_bin=ffmpeg_bin, has_cues=bool(cues)))
+
+        output = scratch / OUTPUT
         facts = probe_output(output, ffprobe_bin=ffprobe_bin)
-        check_output(facts, width=spec.width, height=spec.height, expected_duration_s=expected)
-        storage.put_file(spec.subtitles_key, subtitles)
+        check_output(
+            facts,
+            width=spec.width,
+            height=spec.height,
+            expected_duration_s=timeline.duration_s,
+            subtitle_streams=1 if spec.soft_subtitles and cues else 0,
+        )
+        if spec.thumbnail_key:
+            thumbnail = scratch / "thumbnail.jpg"
+            at = timeline.seconds(timeline.scene_frames[0]) / 2
+            make_thumbnail(output, at_s=at, title=spec.title, dest=thumbnail, ffmpeg_bin=ffmpeg_bin)
+            storage.put_file(spec.thumbnail_key, thumbnail)
+        storage.put_file(spec.subtitles_key, scratch / SUBTITLES_SRT)
         storage.put_file(spec.output_key, output)
     return RenderResult(
         project_id=spec.project_id,
         video_key=spec.output_key,
         subtitles_key=spec.subtitles_key,
         video_url=storage.url(spec.output_key),
+        thumbnail_key=spec.thumbnail_key,
         facts=facts,
-        expected_duration_s=expected,
+        expected_duration_s=timeline.duration_s,
+        soft_subtitles=spec.soft_subtitles and bool(cues),
     )
 
 
-def srt_for(spec: RenderSpec) -> str:
-    cues = []
-    offset = 0.0
-    for scene in spec.scenes:
-        length = scene_frames(scene.audio_duration_s, spec.fps) / spec.fps
-        cues.extend(cues_for_scene(scene.words, offset_s=offset, scene_end_s=offset + length))
-        offset += length
-    return to_srt(cues)
+def check_images(spec: RenderSpec, media: list[Path]) -> None:
+    """A truncated or corrupt still fails the render here, naming its scene, instead of a frame going missing."""
+    for scene, path in zip(spec.scenes, media, strict=True):
+        if scene.media_kind != "image":
+            continue
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise RenderError(f"scene {scene.index + 1}: {scene.media_key} is not a readable image ({exc})") from None
+
+
+def subtitle_cues(spec: RenderSpec, timeline: Timeline, max_line_chars: int) -> list[Cue]:
+    cues: list[Cue] = []
+    for index, scene in enumerate(spec.scenes):
+        offset = timeline.seconds(timeline.scene_start(index))
+        end = offset + timeline.seconds(timeline.scene_frames[index])
+        cues.extend(cues_for_scene(scene.words, offset_s=offset, scene_end_s=end, max_line_chars=max_line_chars))
+    return cues
 
 
 def build_command(
-    spec: RenderSpec, *, images: list[Path], narrations: list[Path], output: Path, ffmpeg_bin: str
+    spec: RenderSpec, timeline: Timeline, *, media: list[Path], scratch: Path, ffmpeg_bin: str, has_cues: bool = True
 ) -> list[str]:
-    """The ffmpeg command line for ``spec`` (no shell: paths and text are plain arguments)."""
-    parts = []
-    for scene, image, narration in zip(spec.scenes, images, narrations, strict=True):
-        frames = scene_frames(scene.audio_duration_s, spec.fps)
-        length = frames / spec.fps
-        # A still is one input frame: scale it once, then repeat that frame instead of decoding it again.
-        video = (
-            ffmpeg.input(str(image))
-            .video.filter("scale", spec.width, spec.height, force_original_aspect_ratio="increase")
-            .filter("crop", spec.width, spec.height)
-            .filter("setsar", 1)
-            .filter("format", "yuv420p")
-            .filter("loop", loop=frames - 1, size=1, start=0)
-            .filter("setpts", f"N/({spec.fps}*TB)")
-        )
-        audio = (
-            ffmpeg.input(str(narration))
-            .audio.filter("aresample", AUDIO_RATE)
-            .filter("aformat", sample_fmts="fltp", channel_layouts="stereo")
-            .filter("apad", whole_dur=f"{length:.6f}")
-            .filter("atrim", end=f"{length:.6f}")
-            .filter("asetpts", "N/SR/TB")
-        )
-        parts.extend([video, audio])
-    joined = ffmpeg.concat(*parts, v=1, a=1).node
-    stream = ffmpeg.output(
-        joined[0],
-        joined[1],
-        str(output),
-        vcodec="libx264",
-        preset="veryfast",
-        crf=21,
-        pix_fmt="yuv420p",
-        r=spec.fps,
-        acodec="aac",
-        audio_bitrate="160k",
-        ar=AUDIO_RATE,
-        movflags="+faststart",
-        metadata=f"title={spec.title}",
-    ).global_args("-nostdin", "-hide_banner", "-loglevel", "error")
+    """The one encoding command (run with ``cwd=scratch``); the soundtrack must already be in ``scratch``."""
+    if any(scene.media_kind == "video" for scene in spec.scenes):
+        Image.new("RGB", (spec.width, spec.height)).save(scratch / BLANK)
+    concat_files = write_concat_files(spec, timeline, media, scratch)
+    if len(concat_files) > 1:
+        write_fade_commands(timeline, scratch)
+    video = picture(spec, timeline, media, concat_files)
+    if spec.burn_subtitles and has_cues:
+        video = video.filter("ass", SUBTITLES_ASS)
+    streams = [video, ffmpeg.input(SOUNDTRACK).audio]
+    options: dict[str, object] = {
+        **VIDEO_OPTIONS,
+        "r": spec.fps,
+        "frames:v": timeline.total_frames,
+        "acodec": "aac",
+        "audio_bitrate": "160k",
+        "ar": AUDIO_RATE,
+        "movflags": "+faststart",
+        "metadata": f"title={spec.title}",
+    }
+    if spec.soft_subtitles and has_cues:
+        streams.append(ffmpeg.input(SUBTITLES_SRT)["s"])
+        options["c:s"] = "mov_text"
+    stream = ffmpeg.output(*streams, OUTPUT, **options).global_args(
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-xerror",  # a decoding error fails the render
+    )
     return list(ffmpeg.compile(stream, cmd=ffmpeg_bin, overwrite_output=True))
 
 
-def _run(command: list[str], *, timeout_s: float) -> None:
+def _run(command: list[str], *, cwd: Path, timeout_s: float) -> str:
     try:
-        completed = subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout_s)
+        completed = subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout_s, cwd=cwd)
     except FileNotFoundError:
         raise RenderError(f"{command[0]} is not installed (apt-get install ffmpeg)") from None
     except subprocess.TimeoutExpired:
         raise RenderError(f"ffmpeg did not finish within {timeout_s:.0f}s", retryable=True) from None
     if completed.returncode != 0:
         # Killed by a signal (OOM, eviction) may succeed on retry; an error exit from ffmpeg will not.
-        retryable = completed.returncode < 0
         detail = completed.stderr.strip()[-1500:] or f"exit status {completed.returncode}"
-        raise RenderError(f"ffmpeg failed: {detail}", retryable=retryable)
+        raise RenderError(f"ffmpeg failed: {detail}", retryable=completed.returncode < 0)
+    return completed.stderr

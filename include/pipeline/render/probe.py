@@ -50,6 +50,7 @@ def check_output(
     width: int,
     height: int,
     expected_duration_s: float,
+    subtitle_streams: int = 0,
     tolerance_s: float = DURATION_TOLERANCE_S,
 ) -> None:
     """Raise ``OutputCheckFailed`` naming every way the file differs from what was asked for."""
@@ -58,6 +59,8 @@ def check_output(
         problems.append(f"expected one H.264 video stream, got {facts.video_streams} ({facts.video_codec!r})")
     if facts.audio_streams != 1 or facts.audio_codec != "aac":
         problems.append(f"expected one AAC audio stream, got {facts.audio_streams} ({facts.audio_codec!r})")
+    if facts.subtitle_streams != subtitle_streams:
+        problems.append(f"expected {subtitle_streams} subtitle track(s), got {facts.subtitle_streams}")
     if (facts.width, facts.height) != (width, height):
         problems.append(f"expected {width}x{height}, got {facts.width}x{facts.height}")
     if abs(facts.duration_s - expected_duration_s) > tolerance_s:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 
-from pipeline.errors import RenderError
+from pipeline.errors import InvalidRequest, RenderError
 from pipeline.models import AudioAsset, MediaAsset, RenderScene, RenderSpec
+from pipeline.storage.base import Storage
 
 
 def _slug(text: str) -> str:
@@ -17,10 +19,33 @@ def spec_key(request_key: str, run_id: str) -> str:
     return f"renders/{_slug(request_key)}/{_slug(run_id)}/spec.json"
 
 
-def output_keys(request_key: str, run_id: str) -> tuple[str, str]:
-    """(video, subtitles): one pair per run, so every render attempt of a request is kept."""
+def output_keys(request_key: str, run_id: str) -> tuple[str, str, str]:
+    """(video, subtitles, thumbnail): one set per run, so every render attempt of a request is kept."""
     base = f"videos/{_slug(request_key)}/{_slug(run_id)}"
-    return f"{base}.mp4", f"{base}.srt"
+    return f"{base}.mp4", f"{base}.srt", f"{base}.jpg"
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """What the request chose for the look and sound of its video."""
+
+    ken_burns: bool = True
+    crossfade_s: float = 0.5
+    padding_s: float = 0.3
+    burn_subtitles: bool = True
+    soft_subtitles: bool = True
+    music_key: str | None = None
+    music_volume: float = 0.25
+
+
+def music_key(name: str, storage: Storage) -> str | None:
+    """The storage key of music track ``name`` from the music folder; None for no music."""
+    if not name:
+        return None
+    key = f"music/{name}"
+    if not storage.exists(key):
+        raise InvalidRequest(f"there is no music track {name!r} in the music folder (storage key {key})")
+    return key
 
 
 def build_render_spec(
@@ -32,6 +57,7 @@ def build_render_spec(
     images: Sequence[MediaAsset],
     narrations: Sequence[AudioAsset],
     fps: int = 30,
+    options: RenderOptions = RenderOptions(),
 ) -> RenderSpec:
     """Pair each scene's image with its narration, in scene order."""
     by_scene_image = {asset.scene_index: asset for asset in images}
@@ -41,7 +67,7 @@ def build_render_spec(
             f"scenes with images {sorted(by_scene_image)} do not match scenes with narration {sorted(by_scene_audio)}"
         )
     first = next(iter(by_scene_image.values()))
-    video_key, subtitles_key = output_keys(request_key, run_id)
+    video_key, subtitles_key, thumbnail_key = output_keys(request_key, run_id)
     return RenderSpec(
         project_id=project_id,
         title=title,
@@ -51,7 +77,8 @@ def build_render_spec(
         scenes=tuple(
             RenderScene(
                 index=index,
-                image_key=by_scene_image[index].storage_key,
+                media_key=by_scene_image[index].storage_key,
+                media_kind=by_scene_image[index].kind,
                 audio_key=by_scene_audio[index].storage_key,
                 audio_duration_s=by_scene_audio[index].duration_s,
                 words=by_scene_audio[index].words,
@@ -60,4 +87,6 @@ def build_render_spec(
         ),
         output_key=video_key,
         subtitles_key=subtitles_key,
+        thumbnail_key=thumbnail_key,
+        **asdict(options),
     )

@@ -1,4 +1,7 @@
-"""Subtitle cues from word timings, written as SRT."""
+"""Subtitle cues from word timings, written as SRT (file and soft track) and ASS (burned in, styled).
+
+User text only ever reaches FFmpeg inside these files, never inside filter arguments.
+"""
 
 from __future__ import annotations
 
@@ -20,35 +23,37 @@ class Cue:
     lines: tuple[str, ...]
 
 
-def cues_for_scene(words: Sequence[WordTiming], *, offset_s: float, scene_end_s: float) -> list[Cue]:
+def cues_for_scene(
+    words: Sequence[WordTiming], *, offset_s: float, scene_end_s: float, max_line_chars: int = MAX_LINE_CHARS
+) -> list[Cue]:
     """Group a scene's words into cues of at most two lines, breaking after sentences where possible."""
     cues: list[Cue] = []
     group: list[WordTiming] = []
     for word in words:
-        if group and _too_long([*group, word]):
-            cues.append(_cue(group, offset_s))
+        if group and _too_long([*group, word], max_line_chars):
+            cues.append(_cue(group, offset_s, max_line_chars))
             group = []
         group.append(word)
-        if word.word.endswith(_SENTENCE_END) and len(" ".join(w.word for w in group)) > MAX_LINE_CHARS // 2:
-            cues.append(_cue(group, offset_s))
+        if word.word.endswith(_SENTENCE_END) and len(" ".join(w.word for w in group)) > max_line_chars // 2:
+            cues.append(_cue(group, offset_s, max_line_chars))
             group = []
     if group:
-        cues.append(_cue(group, offset_s))
+        cues.append(_cue(group, offset_s, max_line_chars))
     return _no_overlap(cues, scene_end_s)
 
 
 def to_srt(cues: Iterable[Cue]) -> str:
     blocks = [
-        f"{number}\n{_timestamp(cue.start_s)} --> {_timestamp(cue.end_s)}\n" + "\n".join(cue.lines)
+        f"{number}\n{_timestamp(cue.start_s)} --> {_timestamp(cue.end_s)}\n" + "\n".join(map(srt_escape, cue.lines))
         for number, cue in enumerate(cues, start=1)
     ]
     return "\n\n".join(blocks) + ("\n" if blocks else "")
 
 
-def wrap_lines(words: Sequence[str]) -> tuple[str, ...]:
-    """Balance words over as few lines of at most ``MAX_LINE_CHARS`` as possible."""
+def wrap_lines(words: Sequence[str], max_line_chars: int = MAX_LINE_CHARS) -> tuple[str, ...]:
+    """Balance words over one line, or two of similar length."""
     text = " ".join(words)
-    if len(text) <= MAX_LINE_CHARS or len(words) < 2:
+    if len(text) <= max_line_chars or len(words) < 2:
         return (text,)
     best = min(
         range(1, len(words)),
@@ -57,16 +62,16 @@ def wrap_lines(words: Sequence[str]) -> tuple[str, ...]:
     return (" ".join(words[:best]), " ".join(words[best:]))
 
 
-def _too_long(group: Sequence[WordTiming]) -> bool:
-    lines = wrap_lines([w.word for w in group])
-    return len(lines) > MAX_LINES or any(len(line) > MAX_LINE_CHARS for line in lines)
+def _too_long(group: Sequence[WordTiming], max_line_chars: int) -> bool:
+    lines = wrap_lines([w.word for w in group], max_line_chars)
+    return len(lines) > MAX_LINES or any(len(line) > max_line_chars for line in lines)
 
 
-def _cue(group: Sequence[WordTiming], offset_s: float) -> Cue:
+def _cue(group: Sequence[WordTiming], offset_s: float, max_line_chars: int) -> Cue:
     return Cue(
         start_s=offset_s + group[0].start_s,
         end_s=offset_s + max(group[-1].end_s, group[0].start_s + MIN_CUE_S),
-        lines=wrap_lines([w.word for w in group]),
+        lines=wrap_lines([w.word for w in group], max_line_chars),
     )
 
 
@@ -84,3 +89,77 @@ def _timestamp(seconds: float) -> str:
     minutes, rest = divmod(rest, 60_000)
     secs, millis = divmod(rest, 1000)
     return f"{hours:02d}:{minutes:02d}:{secs:02d},{millis:03d}"
+
+
+@dataclass(frozen=True)
+class SubtitleStyle:
+    """Readable burned-in subtitles for a frame size: bigger and higher up on vertical video."""
+
+    font_size: int
+    margin_h: int
+    margin_v: int
+    outline: int
+
+    @classmethod
+    def for_frame(cls, width: int, height: int) -> SubtitleStyle:
+        if height > width:  # 9:16: large, centred in the lower middle, clear of the platform's buttons
+            return cls(
+                font_size=round(width * 0.068),
+                margin_h=round(width * 0.08),
+                margin_v=round(height * 0.28),
+                outline=max(3, round(width / 270)),
+            )
+        return cls(
+            font_size=round(height * 0.052),
+            margin_h=round(width * 0.06),
+            margin_v=round(height * 0.07),
+            outline=max(2, round(height / 300)),
+        )
+
+    def max_line_chars(self, width: int) -> int:
+        """Characters that fit between the margins (DejaVu Sans Bold averages ~0.6 em a character)."""
+        return max(12, min(MAX_LINE_CHARS, int((width - 2 * self.margin_h) / (self.font_size * 0.6))))
+
+
+def to_ass(cues: Iterable[Cue], *, width: int, height: int, style: SubtitleStyle) -> str:
+    header = (
+        "[Script Info]\nScriptType: v4.00+\nWrapStyle: 1\nScaledBorderAndShadow: yes\n"
+        f"PlayResX: {width}\nPlayResY: {height}\n\n"
+        "[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, "
+        "Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, "
+        "Alignment, MarginL, MarginR, MarginV, Encoding\n"
+        f"Style: Default,DejaVu Sans,{style.font_size},&H00FFFFFF,&H00FFFFFF,&H00000000,&H96000000,-1,0,0,0,"
+        f"100,100,0,0,1,{style.outline},{max(1, style.outline // 2)},2,{style.margin_h},{style.margin_h},"
+        f"{style.margin_v},1\n\n"
+        "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+    )
+    events = [
+        f"Dialogue: 0,{_ass_time(cue.start_s)},{_ass_time(cue.end_s)},Default,,0,0,0,,"
+        + "\\N".join(ass_escape(line) for line in cue.lines)
+        for cue in cues
+    ]
+    return header + "\n".join(events) + "\n"
+
+
+WORD_JOINER = "\u2060"  # invisible; splits character pairs that a subtitle renderer would read as markup
+
+
+def ass_escape(text: str) -> str:
+    """Plain text for an ASS event: no override block, line break or hard space can be formed from it."""
+    text = " ".join(text.split())  # no raw newlines: one event stays one event
+    # "\\N", "\\n" and "\\h" are markup: a joiner after every backslash keeps it a backslash; then libass's
+    # own escapes turn braces into literal braces.
+    return text.replace("\\", "\\" + WORD_JOINER).replace("{", "\\{").replace("}", "\\}")
+
+
+def srt_escape(text: str) -> str:
+    """SRT has no escapes, but players read "{\\...}" as ASS tags: a joiner after "{" keeps it text."""
+    return text.replace("{", "{" + WORD_JOINER)
+
+
+def _ass_time(seconds: float) -> str:
+    centis = max(0, round(seconds * 100))
+    hours, rest = divmod(centis, 360_000)
+    minutes, rest = divmod(rest, 6000)
+    secs, centis = divmod(rest, 100)
+    return f"{hours}:{minutes:02d}:{secs:02d}.{centis:02d}"
