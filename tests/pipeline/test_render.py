@@ -4,88 +4,26 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
-from pipeline.assets import make_scene_image, narrate_scene
 from pipeline.config import Settings
-from pipeline.images import open_image_provider
-from pipeline.models import RenderResult, Scene, WordTiming
+from pipeline.models import RenderResult, WordTiming
 from pipeline.render.ffmpeg import scene_frames
 from pipeline.render.probe import probe_output
-from pipeline.render.spec import RenderOptions, build_render_spec
 from pipeline.render.subtitles import MAX_LINE_CHARS, cues_for_scene, to_srt
 from pipeline.storage import open_storage
-from pipeline.voice import open_voice_provider
 
 TEXTS = [
     "Before sunrise, the harbour is still.",
     "The first boats leave at half past five.",
     "By noon the fish market is loud.",
 ]
-
-
-PLAIN = RenderOptions(ken_burns=False, crossfade_s=0, padding_s=0, burn_subtitles=False, soft_subtitles=False)
-
-
-def _make_spec(
-    settings: Settings,
-    width: int = 1280,
-    height: int = 720,
-    texts: list[str] = TEXTS,
-    options: RenderOptions = PLAIN,
-) -> Path:
-    storage = open_storage(settings)
-    images, narrations = [], []
-    for index, text in enumerate(texts):
-        scene = Scene(
-            project_id=7,
-            index=index,
-            text=text,
-            keywords=tuple(text.split()[1:3]),
-            visual_prompt=text,
-            width=width,
-            height=height,
-            voice="en-us",
-            title="Render test",
-        )
-        images.append(
-            make_scene_image(
-                scene, provider=open_image_provider(settings), storage=storage, work_dir=settings.work_dir
-            )[0]
-        )
-        narrations.append(
-            narrate_scene(scene, provider=open_voice_provider(settings), storage=storage, work_dir=settings.work_dir)[0]
-        )
-    spec = build_render_spec(
-        project_id=7,
-        request_key="rt",
-        run_id="run-1",
-        title="Render test",
-        images=images,
-        narrations=narrations,
-        options=options,
-    )
-    path = settings.data_dir / "spec.json"
-    path.write_text(spec.model_dump_json())
-    return path
-
-
-def _render(spec_path: Path, settings: Settings, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.render", "--spec", str(spec_path), *extra],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "VIDEO_DATA_DIR": str(settings.data_dir)},
-        timeout=300,
-        check=False,
-    )
 
 
 def _frame_at(video: Path, seconds: float, dest: Path) -> Image.Image:
@@ -96,10 +34,10 @@ def _frame_at(video: Path, seconds: float, dest: Path) -> Image.Image:
     return Image.open(dest).convert("RGB")
 
 
-def test_entry_point_renders_a_checked_mp4_with_srt(settings: Settings) -> None:
-    spec_path = _make_spec(settings)
+def test_entry_point_renders_a_checked_mp4_with_srt(settings: Settings, make_render_spec: Any, run_render: Any) -> None:
+    spec_path = make_render_spec(TEXTS)
     result_file = settings.data_dir / "result.json"
-    completed = _render(spec_path, settings, "--result", str(result_file))
+    completed = run_render(spec_path, "--result", str(result_file))
     assert completed.returncode == 0, completed.stderr
     result = RenderResult.model_validate_json(result_file.read_text())
     assert RenderResult.model_validate_json(completed.stdout) == result
@@ -123,9 +61,9 @@ def test_entry_point_renders_a_checked_mp4_with_srt(settings: Settings) -> None:
     assert "Before sunrise, the harbour is still." in srt.replace("\n", " ")
 
 
-def test_frames_show_each_scene_image_in_order(settings: Settings) -> None:
-    spec_path = _make_spec(settings)
-    assert _render(spec_path, settings).returncode == 0
+def test_frames_show_each_scene_image_in_order(settings: Settings, make_render_spec: Any, run_render: Any) -> None:
+    spec_path = make_render_spec(TEXTS)
+    assert run_render(spec_path).returncode == 0
     spec = json.loads(spec_path.read_text())
     storage = open_storage(settings)
     video = storage.local_path(spec["output_key"])
@@ -140,9 +78,9 @@ def test_frames_show_each_scene_image_in_order(settings: Settings) -> None:
         start += length
 
 
-def test_audio_is_the_narration_not_silence(settings: Settings) -> None:
-    spec_path = _make_spec(settings)
-    assert _render(spec_path, settings).returncode == 0
+def test_audio_is_the_narration_not_silence(settings: Settings, make_render_spec: Any, run_render: Any) -> None:
+    spec_path = make_render_spec(TEXTS)
+    assert run_render(spec_path).returncode == 0
     video = open_storage(settings).local_path(json.loads(spec_path.read_text())["output_key"])
     report = subprocess.run(
         ["ffmpeg", "-v", "info", "-i", str(video), "-af", "volumedetect", "-vn", "-f", "null", "-"],
@@ -154,38 +92,40 @@ def test_audio_is_the_narration_not_silence(settings: Settings) -> None:
     assert mean_volume > -40
 
 
-def test_vertical_format(settings: Settings) -> None:
-    spec_path = _make_spec(settings, width=720, height=1280, texts=TEXTS[:1])
-    assert _render(spec_path, settings).returncode == 0
+def test_vertical_format(settings: Settings, make_render_spec: Any, run_render: Any) -> None:
+    spec_path = make_render_spec(TEXTS[:1], width=720, height=1280)
+    assert run_render(spec_path).returncode == 0
     facts = probe_output(open_storage(settings).local_path(json.loads(spec_path.read_text())["output_key"]))
     assert (facts.width, facts.height) == (720, 1280)
 
 
-def test_missing_asset_exits_3_and_names_it(settings: Settings) -> None:
-    spec_path = _make_spec(settings, texts=TEXTS[:2])
+def test_missing_asset_exits_3_and_names_it(settings: Settings, make_render_spec: Any, run_render: Any) -> None:
+    spec_path = make_render_spec(TEXTS[:2])
     spec = json.loads(spec_path.read_text())
     open_storage(settings).local_path(spec["scenes"][1]["audio_key"]).unlink()
-    completed = _render(spec_path, settings)
+    completed = run_render(spec_path)
     assert completed.returncode == 3
     assert spec["scenes"][1]["audio_key"] in completed.stderr
     assert not (settings.storage_root / spec["output_key"]).exists()
 
 
-def test_corrupt_image_fails_the_render_and_publishes_nothing(settings: Settings) -> None:
-    spec_path = _make_spec(settings, texts=TEXTS[:2])
+def test_corrupt_image_fails_the_render_and_publishes_nothing(
+    settings: Settings, make_render_spec: Any, run_render: Any
+) -> None:
+    spec_path = make_render_spec(TEXTS[:2])
     spec = json.loads(spec_path.read_text())
     open_storage(settings).local_path(spec["scenes"][0]["media_key"]).write_bytes(b"not a png at all")
-    completed = _render(spec_path, settings)
+    completed = run_render(spec_path)
     assert completed.returncode == 4
     assert "scene 1:" in completed.stderr and "not a readable image" in completed.stderr
     assert not (settings.storage_root / spec["output_key"]).exists()
     assert not list(settings.work_dir.glob("render-*"))  # scratch space cleaned up
 
 
-def test_bad_spec_exits_2(settings: Settings, tmp_path: Path) -> None:
+def test_bad_spec_exits_2(run_render: Any, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"project_id": 1, "scenes": []}')
-    completed = _render(bad, settings)
+    completed = run_render(bad)
     assert completed.returncode == 2
     assert "bad render spec" in completed.stderr
 

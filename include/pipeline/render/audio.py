@@ -87,6 +87,7 @@ def _graph(spec: RenderSpec, timeline: Timeline, narrations: list[Path], music: 
     if music is None:
         return voice
     total = timeline.duration_s
+    fade_in, fade_out = min(MUSIC_FADE_IN_S, total / 4), min(MUSIC_FADE_OUT_S, total / 4)
     bed = (
         ffmpeg.input(str(music), stream_loop=-1)
         .audio.filter("aresample", AUDIO_RATE)
@@ -94,8 +95,8 @@ def _graph(spec: RenderSpec, timeline: Timeline, narrations: list[Path], music: 
         .filter("atrim", end=f"{total:.6f}")
         .filter("asetpts", "N/SR/TB")
         .filter("volume", spec.music_volume)
-        .filter("afade", t="in", d=min(MUSIC_FADE_IN_S, total / 4))
-        .filter("afade", t="out", st=max(0.0, total - MUSIC_FADE_OUT_S), d=min(MUSIC_FADE_OUT_S, total / 4))
+        .filter("afade", t="in", d=fade_in)
+        .filter("afade", t="out", st=total - fade_out, d=fade_out)
     )
     split = voice.filter_multi_output("asplit", 2)
     voice_main, voice_key = split.stream(0), split.stream(1)

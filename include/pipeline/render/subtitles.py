@@ -153,8 +153,8 @@ def ass_escape(text: str) -> str:
 
 
 def srt_escape(text: str) -> str:
-    """SRT has no escapes, but players read "{\\...}" as ASS tags: a joiner after "{" keeps it text."""
-    return text.replace("{", "{" + WORD_JOINER)
+    """SRT has no escapes, but players read "{\\...}" as tags and "\\N" as a line break: joiners keep them text."""
+    return text.replace("\\", "\\" + WORD_JOINER).replace("{", "{" + WORD_JOINER)
 
 
 def _ass_time(seconds: float) -> str:

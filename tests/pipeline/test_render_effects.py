@@ -1,0 +1,274 @@
+"""Every effect of the render, checked in the output of the entry point with real ffmpeg/ffprobe."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageChops, ImageStat
+
+from pipeline.config import Settings
+from pipeline.models import RenderSpec
+from pipeline.render.probe import probe_output
+from pipeline.render.subtitles import WORD_JOINER
+from pipeline.render.timeline import plan_timeline
+from pipeline.storage import open_storage
+
+HOSTILE = "Quotes \"x\" 'y', colon: a;b, back\\slash \\N {\\b1} 100% [out] (ok) é 🎉 שלום."
+ALL_EFFECTS = {
+    "ken_burns": True,
+    "crossfade_s": 0.5,
+    "padding_s": 0.3,
+    "burn_subtitles": True,
+    "soft_subtitles": True,
+}
+
+
+def _spec(path: Path) -> RenderSpec:
+    return RenderSpec.model_validate_json(path.read_text())
+
+
+def _frame(video: Path, index: int, dest: Path) -> Image.Image:
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(video),
+            "-vf",
+            f"select=eq(n\\,{index})",
+            "-vsync",
+            "0",
+            "-frames:v",
+            "1",
+            str(dest),
+        ],
+        check=True,
+    )
+    return Image.open(dest).convert("RGB")
+
+
+def _diff(a: Image.Image, b: Image.Image) -> float:
+    return sum(ImageStat.Stat(ImageChops.difference(a, b)).mean) / 3
+
+
+def _music(settings: Settings, frequency: int = 220, seconds: float = 3.0) -> str:
+    path = settings.data_dir / f"music-{frequency}.wav"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"sine=f={frequency}:d={seconds}", "-ac", "2", str(path)],
+        check=True,
+    )
+    open_storage(settings).put_file(f"music/{path.name}", path)
+    return f"music/{path.name}"
+
+
+def _loudness(video: Path) -> tuple[float, float]:
+    report = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostats", "-i", str(video), "-af", "ebur128=peak=true", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    summary = report[report.rindex("Summary:") :]
+    integrated = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))  # type: ignore[union-attr]
+    peak = float(re.search(r"Peak:\s+(-?[\d.]+) dBFS", summary).group(1))  # type: ignore[union-attr]
+    return integrated, peak
+
+
+def _band_rms_db(video: Path, start: float, end: float, frequency: int) -> float:
+    """RMS level of a narrow band around ``frequency`` between two instants of the video's audio."""
+    report = subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-nostats",
+            "-i",
+            str(video),
+            "-vn",
+            "-af",
+            f"atrim={start}:{end},bandpass=f={frequency}:width_type=h:w=15,astats=measure_perchannel=none",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    return float(re.search(r"RMS level dB:\s+(-?[\d.]+|-inf)", report).group(1))  # type: ignore[union-attr]
+
+
+def test_all_effects_with_hostile_text(settings: Settings, make_render_spec: Any, run_render: Any) -> None:
+    spec_path = make_render_spec(
+        ["The harbour wakes up slowly.", HOSTILE, "The boats come home."],
+        music_key=_music(settings),
+        **ALL_EFFECTS,
+    )
+    completed = run_render(spec_path)
+    assert completed.returncode == 0, completed.stderr
+    spec = _spec(spec_path)
+    storage = open_storage(settings)
+    video = storage.local_path(spec.output_key)
+    facts = probe_output(video)
+    assert (facts.video_codec, facts.audio_codec, facts.subtitle_streams) == ("h264", "aac", 1)
+    timeline = plan_timeline(spec)
+    assert facts.duration_s == pytest.approx(timeline.duration_s, abs=0.05)
+    assert timeline.duration_s == pytest.approx(spec.narration_s + 3 * 0.3, abs=3 / 30)
+
+    soft_track = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(video), "-map", "0:s", "-f", "srt", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.replace(WORD_JOINER, "")
+    srt = storage.read_bytes(spec.subtitles_key).decode().replace(WORD_JOINER, "")
+    for text in (srt, soft_track):
+        joined = " ".join(line for line in text.splitlines() if line and not line[0].isdigit())
+        assert HOSTILE in joined
+
+    integrated, peak = _loudness(video)
+    assert -17.0 <= integrated <= -15.0
+    assert peak <= -1.0  # -1.5 dBTP target; AAC adds a little
+
+    assert spec.thumbnail_key
+    with Image.open(storage.local_path(spec.thumbnail_key)) as thumbnail:
+        assert (thumbnail.format, thumbnail.size) == ("JPEG", (1280, 720))
+
+
+def test_ken_burns_moves_each_still_and_is_deterministic(
+    settings: Settings, make_render_spec: Any, run_render: Any
+) -> None:
+    texts = ["The harbour wakes up slowly in the morning light."]
+    first, second = make_render_spec(texts, ken_burns=True), make_render_spec(texts, ken_burns=True)
+    assert run_render(first).returncode == 0 and run_render(second).returncode == 0
+    storage = open_storage(settings)
+    video_a = storage.local_path(_spec(first).output_key)
+    video_b = storage.local_path(_spec(second).output_key)
+    frames = plan_timeline(_spec(first)).total_frames
+    start = _frame(video_a, 2, settings.data_dir / "a0.png")
+    end = _frame(video_a, frames - 3, settings.data_dir / "a1.png")
+    assert _diff(start, end) > 3  # the picture moved
+    again = _frame(video_b, frames - 3, settings.data_dir / "b1.png")
+    assert _diff(end, again) < 1  # same still, same move
+
+
+def test_crossfade_blends_at_the_boundary_and_shows_clean_pictures_around_it(
+    settings: Settings, make_render_spec: Any, run_render: Any
+) -> None:
+    spec_path = make_render_spec(["The harbour wakes up.", "The market gets loud."], crossfade_s=0.4)
+    assert run_render(spec_path).returncode == 0
+    spec = _spec(spec_path)
+    storage = open_storage(settings)
+    video = storage.local_path(spec.output_key)
+    timeline = plan_timeline(spec)
+    boundary, half = timeline.scene_start(1), timeline.half_fade
+    assert half == 6
+    stills = [Image.open(storage.local_path(s.media_key)).convert("RGB") for s in spec.scenes]
+    before = _frame(video, boundary - half - 3, settings.data_dir / "before.png")
+    middle = _frame(video, boundary, settings.data_dir / "middle.png")
+    after = _frame(video, boundary + half + 3, settings.data_dir / "after.png")
+    assert _diff(before, stills[0]) < 4 and _diff(after, stills[1]) < 4
+    assert _diff(middle, Image.blend(stills[0], stills[1], 0.5)) < 6
+    assert _diff(middle, stills[0]) > 10 and _diff(middle, stills[1]) > 10
+
+
+def test_padding_adds_silence_after_each_narration(settings: Settings, make_render_spec: Any, run_render: Any) -> None:
+    spec_path = make_render_spec(["First scene.", "Second scene."], padding_s=1.0)
+    assert run_render(spec_path).returncode == 0
+    spec = _spec(spec_path)
+    timeline = plan_timeline(spec)
+    video = open_storage(settings).local_path(spec.output_key)
+    assert probe_output(video).duration_s == pytest.approx(spec.narration_s + 2.0, abs=2 / 30 + 0.05)
+    end_of_first = timeline.seconds(timeline.scene_frames[0])
+    assert _band_rms_db(video, end_of_first - 0.6, end_of_first - 0.1, 1000) < -60
+
+
+def test_music_is_ducked_under_the_voice_and_fills_the_pauses(
+    settings: Settings, make_render_spec: Any, run_render: Any
+) -> None:
+    spec_path = make_render_spec(
+        ["The harbour wakes up slowly and the first boats leave."],
+        padding_s=3.0,
+        music_key=_music(settings, frequency=60, seconds=1.3),  # shorter than the video: it loops
+        music_volume=0.5,
+    )
+    assert run_render(spec_path).returncode == 0
+    spec = _spec(spec_path)
+    video = open_storage(settings).local_path(spec.output_key)
+    speech = spec.scenes[0].audio_duration_s
+    under_voice = _band_rms_db(video, 0.6, speech - 0.3, 60)
+    in_pause = _band_rms_db(video, speech + 0.7, speech + 1.5, 60)  # released, before the fade-out
+    assert in_pause > -40  # music plays through the pause (and after the loop point)
+    assert in_pause - under_voice > 4  # and is pushed down while the narrator speaks
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (1920, 1080), (1080, 1920), (720, 1280), (1080, 1080)])
+def test_every_format_with_effects(
+    settings: Settings, make_render_spec: Any, run_render: Any, width: int, height: int
+) -> None:
+    spec_path = make_render_spec(["One.", "Two."], width=width, height=height, **ALL_EFFECTS)
+    completed = run_render(spec_path)
+    assert completed.returncode == 0, completed.stderr
+    facts = probe_output(open_storage(settings).local_path(_spec(spec_path).output_key))
+    assert (facts.width, facts.height, facts.subtitle_streams) == (width, height, 1)
+
+
+@pytest.mark.parametrize("clip_seconds", [0.5, 6.0])
+def test_video_clip_scene_is_looped_or_trimmed_to_its_scene(
+    settings: Settings, make_render_spec: Any, run_render: Any, clip_seconds: float
+) -> None:
+    clip = settings.data_dir / "clip.mp4"
+    clip.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=s=640x360:r=25:d={clip_seconds}",
+            "-pix_fmt",
+            "yuv420p",
+            str(clip),
+        ],
+        check=True,
+    )
+    open_storage(settings).put_file("media/clip.mp4", clip)
+    spec_path = make_render_spec(
+        ["A moving clip fills this first scene.", "Then a still."],
+        media={0: "media/clip.mp4"},
+        crossfade_s=0.4,
+        ken_burns=True,
+    )
+    completed = run_render(spec_path)
+    assert completed.returncode == 0, completed.stderr
+    spec = _spec(spec_path)
+    timeline = plan_timeline(spec)
+    video = open_storage(settings).local_path(spec.output_key)
+    assert probe_output(video).duration_s == pytest.approx(timeline.duration_s, abs=0.05)
+    early = _frame(video, 5, settings.data_dir / "c0.png")
+    late = _frame(video, timeline.scene_frames[0] - timeline.half_fade - 5, settings.data_dir / "c1.png")
+    black = Image.new("RGB", early.size)
+    assert _diff(early, black) > 20 and _diff(late, black) > 20  # the clip, not the blank placeholder
+    assert _diff(early, late) > 3  # and it moves
+
+
+def test_timeline_hosts_every_scene_through_its_fades(make_render_spec: Any) -> None:
+    spec = _spec(make_render_spec(["One two three.", "Four.", "Five six.", "Seven."], crossfade_s=0.5))
+    timeline = plan_timeline(spec)
+    even, odd = timeline.streams()
+    for stream in (even, odd):
+        assert stream[0].start == 0 and sum(e.frames for e in stream) == timeline.total_frames
+    for first, last, _ in timeline.fades():
+        shown = {e.scene for s in (even, odd) for e in s if e.start <= first and last < e.start + e.frames}
+        assert len(shown) == 2  # both pictures exist for the whole fade
+    assert json.loads(spec.model_dump_json())["crossfade_s"] == 0.5
