@@ -1,7 +1,7 @@
 """
 ### video_production: one narrated video per run
 
-`register → script → segment → media[scene] / voice[scene] → render → check → publish`
+`register → script → segment → media[scene] / voice[scene] → render_spec → render → check → publish`
 
 Each mapped `media` / `voice` instance is one scene (labelled with its number and keywords). Assets are stored
 under content-addressed keys, so retries and re-runs never pay for the same image or narration twice. The
@@ -278,13 +278,11 @@ def video_production() -> None:
         return asset.model_dump(mode="json")
 
     @task
-    def render(project_id: int, images: list[dict[str, Any]], narrations: list[dict[str, Any]]) -> dict[str, Any]:
-        """One FFmpeg pass from the scene assets to the MP4 and SRT, as a process of its own."""
+    def render_spec(project_id: int, images: list[dict[str, Any]], narrations: list[dict[str, Any]]) -> str:
+        """Pair each scene's image and narration with the request's look and sound; store it as the render spec."""
         from pipeline.models import AudioAsset, MediaAsset, VideoRequest
-        from pipeline.render.runner import render_in_subprocess
         from pipeline.render.spec import RenderOptions, build_render_spec, music_key, spec_key
         from pipeline.storage import open_storage
-        from video_factory.connections import video_repository
         from video_factory.errors import airflow_errors
         from video_factory.runs import request_key
 
@@ -314,19 +312,32 @@ def video_production() -> None:
             )
             location = spec_key(key, run_id)
             storage.put_bytes(location, spec.model_dump_json(indent=2).encode("utf-8"))
-            result = render_in_subprocess(location, work_dir=settings.work_dir, timeout_s=settings.render_timeout_s)
-            video_repository().save_render(result, dag_run_id=run_id)
+        return location
+
+    @task
+    def render(spec_location: str) -> dict[str, Any]:
+        """``python -m pipeline.render --spec KEY`` as a local process (the pod runs the same entry point)."""
+        from pipeline.render.runner import render_in_subprocess
+        from video_factory.errors import airflow_errors
+
+        settings = load_settings()
+        with airflow_errors():
+            result = render_in_subprocess(
+                spec_location, work_dir=settings.work_dir, timeout_s=settings.render_timeout_s
+            )
         log.info("Rendered %s (%.2f s)", result.video_url, result.facts.duration_s)
         return result.model_dump(mode="json")
 
     @task
     def check(rendered: dict[str, Any]) -> dict[str, Any]:
-        """ffprobe the stored file again: streams, size, duration against the narration, faststart."""
+        """ffprobe the stored file again (streams, size, duration, subtitle track, faststart); record the render."""
         from pipeline.models import RenderResult
         from pipeline.render import check_output, probe_output
         from pipeline.storage import open_storage
+        from video_factory.connections import video_repository
         from video_factory.errors import airflow_errors
 
+        _, run_id = _run()
         settings = load_settings()
         result = RenderResult.model_validate(rendered)
         with airflow_errors():
@@ -339,6 +350,7 @@ def video_production() -> None:
                 expected_duration_s=result.expected_duration_s,
                 subtitle_streams=1 if result.soft_subtitles else 0,
             )
+            video_repository().save_render(result, dag_run_id=run_id)
         return rendered
 
     @task(outlets=[RENDERED_VIDEOS])
@@ -358,7 +370,15 @@ def video_production() -> None:
 
     project_id = register()
     scenes = segment(project_id, script(project_id))
-    rendered = render(project_id, media.expand(scene=scenes), voice.expand(scene=scenes))
+    spec_location = render_spec(project_id, media.expand(scene=scenes), voice.expand(scene=scenes))
+    if SETTINGS.render_backend == "kubernetes":
+        from video_factory.render_pod import render_pod_operator
+
+        pod = render_pod_operator(SETTINGS, task_id="render", spec_key="{{ ti.xcom_pull(task_ids='render_spec') }}")
+        spec_location >> pod
+        rendered = pod.output
+    else:
+        rendered = render(spec_location)
     publish(check(rendered))
 
 

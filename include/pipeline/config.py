@@ -25,7 +25,19 @@ class Settings(BaseSettings):
     script_provider: Literal["given"] = "given"
     image_provider: Literal["procedural"] = "procedural"
     voice_provider: Literal["espeak"] = "espeak"
-    render_backend: Literal["local"] = "local"
+    render_backend: Literal["local", "kubernetes"] = "local"
+    # the render pod (render_backend=kubernetes)
+    k8s_namespace: str = "video-factory"
+    k8s_image: str = "video-factory-render:latest"
+    k8s_service_account: str = "video-render"
+    k8s_secret: str = Field(default="video-factory-render", description="Secret whose keys become env vars.")
+    k8s_cpu_request: str = "1"
+    k8s_cpu_limit: str = "2"
+    k8s_memory_request: str = "512Mi"
+    k8s_memory_limit: str = "1536Mi"
+    k8s_data_pvc: str = Field(default="", description="PVC holding VIDEO_DATA_DIR when storage is local.")
+    k8s_data_dir: str = "/data"
+    k8s_conn_id: str = "kubernetes_default"
     # auto: SMTP when the smtp_default connection exists, else .eml files in the outbox folder
     email_backend: Literal["auto", "outbox", "smtp"] = "auto"
     email_from: str = "Video Factory <video-factory@localhost>"

@@ -42,14 +42,16 @@ def test_pipeline_shape(dag: Any) -> None:
         "segment",
         "media",
         "voice",
+        "render_spec",
         "render",
         "check",
         "publish",
     }
     downstream = {t.task_id: {d.task_id for d in t.downstream_list} for t in dag.tasks}
-    assert downstream["register"] == {"script", "segment", "render"}
+    assert downstream["register"] == {"script", "segment", "render_spec"}
     assert downstream["segment"] == {"media", "voice"}
-    assert downstream["media"] == downstream["voice"] == {"render"}
+    assert downstream["media"] == downstream["voice"] == {"render_spec"}
+    assert downstream["render_spec"] == {"render"}
     assert downstream["render"] == {"check"} and downstream["check"] == {"publish"}
     media = dag.get_task("media")
     assert media.map_index_template == "{{ scene_label }}"

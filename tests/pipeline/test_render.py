@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from pipeline.render.ffmpeg import scene_frames
 from pipeline.render.probe import probe_output
 from pipeline.render.subtitles import MAX_LINE_CHARS, cues_for_scene, to_srt
 from pipeline.storage import open_storage
+from tools.stack import PROJECT_ROOT
 
 TEXTS = [
     "Before sunrise, the harbour is still.",
@@ -140,3 +143,49 @@ def test_subtitle_cues_are_short_ordered_and_within_the_scene() -> None:
     assert " ".join(" ".join(cue.lines) for cue in cues).split() == [w.word for w in words]
     srt = to_srt(cues[:1])
     assert srt.startswith("1\n00:00:10,000 --> 00:00:")
+
+
+@pytest.mark.slow
+def test_entry_point_needs_only_the_render_requirements(
+    settings: Settings, make_render_spec: Any, tmp_path: Path
+) -> None:
+    """What the render image installs (requirements-render.txt, no Airflow) is enough to render."""
+    venv = tmp_path / "render-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            str(PROJECT_ROOT / "requirements-render.txt"),
+            "-c",
+            str(PROJECT_ROOT / "constraints.txt"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    spec_path = make_render_spec(TEXTS[:2], ken_burns=True, crossfade_s=0.4, burn_subtitles=True)
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(PROJECT_ROOT / "include"),
+        "VIDEO_DATA_DIR": str(settings.data_dir),
+    }
+    completed = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pipeline.render", "--spec", str(spec_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert RenderResult.model_validate_json(completed.stdout).facts.video_codec == "h264"
+    for absent in ("airflow", "sqlalchemy", "psycopg2"):
+        probe = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", f"import {absent}"], capture_output=True, check=False
+        )
+        assert probe.returncode != 0, f"{absent} is installed in the render environment"

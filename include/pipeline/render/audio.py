@@ -1,15 +1,15 @@
 """The soundtrack, mixed before the video pass: audio-only work, cheap next to the picture.
 
 Narration of each scene padded to the scene's exact length; optional music looped or trimmed to the video,
-faded, and ducked under the voice (sidechain compression); then loudness-normalised in two passes (measure,
-then apply linearly) to the target integrated loudness and true peak.
+faded, and ducked under the voice (sidechain compression). The mix is measured (EBU R128) while it is written;
+the video pass then applies one linear gain to the target integrated loudness within the true-peak ceiling.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,18 @@ from pipeline.render.timeline import Timeline
 AUDIO_RATE = 48_000
 MUSIC_FADE_IN_S = 2.0
 MUSIC_FADE_OUT_S = 3.0
+SILENCE_LUFS = -69.0  # ebur128 reports -70 LUFS for silence
 Runner = Callable[[list[str]], str]  # runs an ffmpeg command, returns its stderr
+
+
+@dataclass(frozen=True)
+class Loudness:
+    """EBU R128 measurement of the mixed soundtrack (ffmpeg's ebur128 filter)."""
+
+    integrated: float
+    threshold: float
+    lra: float
+    true_peak: float
 
 
 def mix_soundtrack(
@@ -34,41 +45,52 @@ def mix_soundtrack(
     output: Path,
     ffmpeg_bin: str,
     run: Runner,
-) -> None:
-    """Write the finished soundtrack (48 kHz stereo WAV, exactly the video's length) to ``output``."""
-    if spec.loudness_lufs is None:
-        run(_compile(_graph(spec, timeline, narrations, music), str(output), ffmpeg_bin, acodec="pcm_s16le"))
-        return
-    target = {"I": spec.loudness_lufs, "TP": spec.true_peak_db, "LRA": 11}
-    measure = _graph(spec, timeline, narrations, music).filter("loudnorm", print_format="json", **target)
-    measured = parse_loudnorm(run(_compile(measure, "-", ffmpeg_bin, format="null")))
-    apply = (
-        _graph(spec, timeline, narrations, music)
-        .filter(
+) -> Loudness:
+    """Write the soundtrack (48 kHz stereo WAV, exactly the video's length) to ``output`` and measure it."""
+    measured = _graph(spec, timeline, narrations, music).filter(
+        "ebur128", peak="true", framelog="verbose"
+    )  # per-frame lines only at verbose
+    return parse_ebur128(run(_compile(measured, str(output), ffmpeg_bin, acodec="pcm_s16le")))
+
+
+def normalise(stream: Any, spec: RenderSpec, loudness: Loudness) -> Any:
+    """Linear gain to the target loudness with the true-peak ceiling (loudnorm, given the measurement)."""
+    if spec.loudness_lufs is None or loudness.integrated <= SILENCE_LUFS:
+        return stream  # nothing to normalise, or silence
+    return (
+        stream.filter(
             "loudnorm",
+            I=spec.loudness_lufs,
+            TP=spec.true_peak_db,
+            LRA=max(11.0, loudness.lra + 1),  # above the measured range: linear gain, never compression
             linear="true",
-            measured_I=measured["input_i"],
-            measured_TP=measured["input_tp"],
-            measured_LRA=measured["input_lra"],
-            measured_thresh=measured["input_thresh"],
-            offset=measured["target_offset"],
-            **target,
+            measured_I=loudness.integrated,
+            measured_TP=loudness.true_peak,
+            measured_LRA=loudness.lra,
+            measured_thresh=loudness.threshold,
+            offset=0,
         )
-        .filter("aresample", AUDIO_RATE)  # loudnorm works at 192 kHz
-        .filter("atrim", end_sample=_samples(timeline))
+        .filter("aresample", AUDIO_RATE)
+        .filter(  # loudnorm outputs 192 kHz
+            "aformat", sample_fmts="fltp", channel_layouts="stereo"
+        )
     )
-    run(_compile(apply, str(output), ffmpeg_bin, acodec="pcm_s16le"))
 
 
-def parse_loudnorm(stderr: str) -> dict[str, str]:
-    """The JSON block loudnorm prints at the end of its measuring pass."""
-    match = re.search(r"\{[^{}]*\"input_i\"[^{}]*\}", stderr)
-    if match is None:
-        raise RenderError(f"loudness measurement printed no result: {stderr[-500:]}")
-    values: dict[str, str] = json.loads(match.group(0))
-    if values["input_i"] in ("-inf", "inf"):  # silence: nothing to normalise, keep the level
-        values.update(input_i="-70", input_tp="-70", input_lra="0", input_thresh="-80", target_offset="0")
-    return values
+def parse_ebur128(stderr: str) -> Loudness:
+    """The summary ebur128 prints when its input ends."""
+    try:
+        summary = stderr[stderr.rindex("Summary:") :]
+        values = [float(v) for v in _SUMMARY.search(summary).groups()]  # type: ignore[union-attr]
+    except (ValueError, AttributeError):
+        raise RenderError(f"loudness measurement printed no summary: {stderr[-500:]}") from None
+    return Loudness(integrated=values[0], threshold=values[1], lra=values[2], true_peak=values[3])
+
+
+_SUMMARY = re.compile(
+    r"I:\s+(-?[\d.]+) LUFS\s+Threshold:\s+(-?[\d.]+) LUFS.*?LRA:\s+(-?[\d.]+) LU.*?Peak:\s+(-?[\d.]+|-inf) dBFS",
+    re.DOTALL,
+)
 
 
 def _graph(spec: RenderSpec, timeline: Timeline, narrations: list[Path], music: Path | None) -> Any:
@@ -102,10 +124,6 @@ def _graph(spec: RenderSpec, timeline: Timeline, narrations: list[Path], music: 
     voice_main, voice_key = split.stream(0), split.stream(1)
     ducked = ffmpeg.filter([bed, voice_key], "sidechaincompress", threshold=0.02, ratio=8, attack=20, release=400)
     return ffmpeg.filter([voice_main, ducked], "amix", inputs=2, duration="first", normalize=0)
-
-
-def _samples(timeline: Timeline) -> int:
-    return round(timeline.duration_s * AUDIO_RATE)
 
 
 def _compile(stream: Any, target: str, ffmpeg_bin: str, **options: Any) -> list[str]:

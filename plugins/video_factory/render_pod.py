@@ -1,0 +1,66 @@
+"""The render as a Kubernetes pod: the same entry point and spec as the local subprocess, in a slim image."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.providers.cncf.kubernetes.secret import Secret
+from kubernetes.client import models as k8s
+
+from pipeline.config import Settings
+
+RENDER_USER = 10001  # the non-root user of docker/render.Dockerfile
+
+
+def render_pod_operator(settings: Settings, *, task_id: str, spec_key: str, **kwargs: Any) -> KubernetesPodOperator:
+    """``python -m pipeline.render --spec SPEC_KEY`` in its own pod; its JSON result comes back as the XCom.
+
+    Only the spec's storage key is on the command line. Credentials reach the pod from the Kubernetes Secret
+    ``settings.k8s_secret`` (as environment variables), never as literal values in the task's arguments.
+    """
+    env = {
+        "VIDEO_STORAGE_BACKEND": settings.storage_backend,
+        "VIDEO_DATA_DIR": settings.k8s_data_dir if settings.k8s_data_pvc else "/tmp/video-factory",
+        "VIDEO_RENDER_TIMEOUT_S": str(int(settings.render_timeout_s)),
+    }
+    volumes, mounts = [], []
+    if settings.k8s_data_pvc:
+        volumes.append(
+            k8s.V1Volume(
+                name="video-data",
+                persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(claim_name=settings.k8s_data_pvc),
+            )
+        )
+        mounts.append(k8s.V1VolumeMount(name="video-data", mount_path=settings.k8s_data_dir))
+    return KubernetesPodOperator(
+        task_id=task_id,
+        name="video-render",
+        namespace=settings.k8s_namespace,
+        image=settings.k8s_image,
+        cmds=["python", "-m", "pipeline.render"],
+        arguments=["--spec", spec_key],
+        env_vars=[k8s.V1EnvVar(name=name, value=value) for name, value in env.items()],
+        secrets=[Secret("env", None, settings.k8s_secret)],
+        service_account_name=settings.k8s_service_account,
+        automount_service_account_token=False,
+        container_resources=k8s.V1ResourceRequirements(
+            requests={"cpu": settings.k8s_cpu_request, "memory": settings.k8s_memory_request},
+            limits={"cpu": settings.k8s_cpu_limit, "memory": settings.k8s_memory_limit},
+        ),
+        security_context=k8s.V1PodSecurityContext(
+            run_as_non_root=True, run_as_user=RENDER_USER, run_as_group=RENDER_USER, fs_group=RENDER_USER
+        ),
+        container_security_context=k8s.V1SecurityContext(
+            allow_privilege_escalation=False,
+            capabilities=k8s.V1Capabilities(drop=["ALL"]),
+        ),
+        volumes=volumes,
+        volume_mounts=mounts,
+        kubernetes_conn_id=settings.k8s_conn_id,
+        do_xcom_push=True,
+        get_logs=True,
+        on_finish_action="delete_pod",
+        labels={"app.kubernetes.io/name": "video-factory", "app.kubernetes.io/component": "render"},
+        **kwargs,
+    )
