@@ -26,16 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "include")]
+sys.path[:0] = [str(ROOT / "include"), str(ROOT)]
 
-from pipeline.assets import make_scene_image, narrate_scene  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
-from pipeline.images import ProceduralImages  # noqa: E402
-from pipeline.models import Scene  # noqa: E402
 from pipeline.render.ffmpeg import VIDEO_OPTIONS  # noqa: E402
-from pipeline.render.spec import RenderOptions, build_render_spec  # noqa: E402
+from pipeline.render.spec import RenderOptions  # noqa: E402
 from pipeline.storage import LocalStorage  # noqa: E402
-from pipeline.voice import EspeakVoice  # noqa: E402
+from tools.render_samples import sample_render_spec  # noqa: E402
 
 MOVIEPY_VENV = ROOT / "benchmarks" / ".venv-moviepy"
 MOVIEPY_VERSION = "2.2.1"
@@ -97,31 +94,16 @@ def floor(video: Path, width: int, height: int, fps: int) -> Measured:
 
 
 def make_spec(storage: LocalStorage, work: Path, scenes: int, height: int, mode: str) -> Path:
-    width = WIDTHS[height]
-    images, narrations = [], []
-    for index in range(scenes):
-        text = f"{SENTENCES[index % len(SENTENCES)]} Scene {index + 1}."
-        scene = Scene(
-            project_id=1,
-            index=index,
-            text=text,
-            keywords=tuple(text.split()[1:3]),
-            visual_prompt=text,
-            width=width,
-            height=height,
-            voice="en-us",
-            title="Render benchmark",
-        )
-        images.append(make_scene_image(scene, provider=ProceduralImages(), storage=storage, work_dir=work)[0])
-        narrations.append(narrate_scene(scene, provider=EspeakVoice(), storage=storage, work_dir=work)[0])
-    spec = build_render_spec(
-        project_id=1,
-        request_key="bench",
+    texts = [f"{SENTENCES[index % len(SENTENCES)]} Scene {index + 1}." for index in range(scenes)]
+    spec = sample_render_spec(
+        texts,
+        storage=storage,
+        work_dir=work,
+        width=WIDTHS[height],
+        height=height,
+        options=MODES[mode],
         run_id=f"{scenes}x{height}-{mode}",
         title="Render benchmark",
-        images=images,
-        narrations=narrations,
-        options=MODES[mode],
     )
     path = work / f"spec-{scenes}x{height}-{mode}.json"
     path.write_text(spec.model_dump_json())

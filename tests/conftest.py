@@ -187,49 +187,22 @@ def make_render_spec(settings: Settings) -> Callable[..., Path]:
     ``make_render_spec(texts=[...], width=1280, height=720, media={index: key}, **render_options)``; options
     default to a plain render (no effects).
     """
-    from pipeline.assets import make_scene_image, narrate_scene
-    from pipeline.images import open_image_provider
-    from pipeline.models import Scene
-    from pipeline.render.spec import RenderOptions, build_render_spec
+    from pipeline.render.spec import RenderOptions
     from pipeline.storage import open_storage
-    from pipeline.voice import open_voice_provider
+    from tools.render_samples import sample_render_spec
 
     def make(
         texts: list[str], width: int = 1280, height: int = 720, media: dict[int, str] | None = None, **options: Any
     ) -> Path:
-        storage = open_storage(settings)
-        images, narrations = [], []
-        for index, narration in enumerate(texts):
-            scene = Scene(
-                project_id=7,
-                index=index,
-                text=narration,
-                keywords=tuple(narration.split()[1:3]),
-                visual_prompt=narration,
-                width=width,
-                height=height,
-                voice="en-us",
-                title="Render test",
-            )
-            image, _ = make_scene_image(
-                scene, provider=open_image_provider(settings), storage=storage, work_dir=settings.work_dir
-            )
-            if media and index in media:  # a video clip instead of the still
-                image = image.model_copy(update={"storage_key": media[index], "kind": "video"})
-            images.append(image)
-            narrations.append(
-                narrate_scene(
-                    scene, provider=open_voice_provider(settings), storage=storage, work_dir=settings.work_dir
-                )[0]
-            )
-        spec = build_render_spec(
-            project_id=7,
-            request_key="rt",
-            run_id=f"run-{secrets.token_hex(3)}",
-            title="Render test",
-            images=images,
-            narrations=narrations,
+        spec = sample_render_spec(
+            texts,
+            storage=open_storage(settings),
+            work_dir=settings.work_dir,
+            width=width,
+            height=height,
             options=RenderOptions(**{**PLAIN_RENDER, **options}),
+            run_id=f"run-{secrets.token_hex(3)}",
+            clips=media,
         )
         path = settings.data_dir / f"spec-{secrets.token_hex(3)}.json"
         path.write_text(spec.model_dump_json())

@@ -84,10 +84,7 @@ def _no_overlap(cues: list[Cue], scene_end_s: float) -> list[Cue]:
 
 
 def _timestamp(seconds: float) -> str:
-    millis = max(0, round(seconds * 1000))
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs, millis = divmod(rest, 1000)
+    hours, minutes, secs, millis = _clock(seconds, 1000)
     return f"{hours:02d}:{minutes:02d}:{secs:02d},{millis:03d}"
 
 
@@ -158,8 +155,14 @@ def srt_escape(text: str) -> str:
 
 
 def _ass_time(seconds: float) -> str:
-    centis = max(0, round(seconds * 100))
-    hours, rest = divmod(centis, 360_000)
-    minutes, rest = divmod(rest, 6000)
-    secs, centis = divmod(rest, 100)
+    hours, minutes, secs, centis = _clock(seconds, 100)
     return f"{hours}:{minutes:02d}:{secs:02d}.{centis:02d}"
+
+
+def _clock(seconds: float, ticks_per_second: int) -> tuple[int, int, int, int]:
+    """(hours, minutes, seconds, ticks) of a non-negative time, rounded to whole ticks."""
+    ticks = max(0, round(seconds * ticks_per_second))
+    hours, rest = divmod(ticks, 3600 * ticks_per_second)
+    minutes, rest = divmod(rest, 60 * ticks_per_second)
+    secs, ticks = divmod(rest, ticks_per_second)
+    return hours, minutes, secs, ticks
