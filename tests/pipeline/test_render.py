@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import re
 import subprocess
@@ -15,10 +16,10 @@ import pytest
 from PIL import Image, ImageChops, ImageStat
 
 from pipeline.config import Settings
-from pipeline.models import RenderResult, WordTiming
-from pipeline.render.ffmpeg import scene_frames
+from pipeline.models import RenderResult, RenderSpec, WordTiming
 from pipeline.render.probe import probe_output
 from pipeline.render.subtitles import MAX_LINE_CHARS, cues_for_scene, to_srt
+from pipeline.render.timeline import plan_timeline
 from pipeline.storage import open_storage
 from tools.stack import PROJECT_ROOT
 
@@ -53,10 +54,10 @@ def test_entry_point_renders_a_checked_mp4_with_srt(settings: Settings, make_ren
     assert (facts.width, facts.height) == (1280, 720)
     assert facts.faststart
 
-    spec = json.loads(spec_path.read_text())
-    narration = sum(scene["audio_duration_s"] for scene in spec["scenes"])
-    assert abs(facts.duration_s - narration) < 0.5
-    frames = sum(scene_frames(scene["audio_duration_s"], 30) for scene in spec["scenes"])
+    spec = RenderSpec.model_validate_json(spec_path.read_text())
+    assert abs(facts.duration_s - spec.narration_s) < 0.5
+    frames = sum(math.ceil(scene.audio_duration_s * 30) for scene in spec.scenes)
+    assert plan_timeline(spec).total_frames == frames
     assert facts.duration_s == pytest.approx(frames / 30, abs=0.05)  # frame-exact scenes
 
     srt = storage.read_bytes(result.subtitles_key).decode()
@@ -72,8 +73,9 @@ def test_frames_show_each_scene_image_in_order(settings: Settings, make_render_s
     video = storage.local_path(spec["output_key"])
     start = 0.0
     images = [Image.open(storage.local_path(s["media_key"])).convert("RGB") for s in spec["scenes"]]
-    for i, scene in enumerate(spec["scenes"]):
-        length = scene_frames(scene["audio_duration_s"], 30) / 30
+    timeline = plan_timeline(RenderSpec.model_validate(spec))
+    for i, _scene in enumerate(spec["scenes"]):
+        length = timeline.seconds(timeline.scene_frames[i])
         frame = _frame_at(video, start + length / 2, settings.data_dir / f"frame{i}.png")
         distances = [sum(ImageStat.Stat(ImageChops.difference(frame, image)).mean) for image in images]
         assert distances.index(min(distances)) == i, distances

@@ -6,7 +6,6 @@ results reach storage only after the ffprobe check, each by an atomic write.
 
 from __future__ import annotations
 
-import math
 import subprocess
 import tempfile
 from pathlib import Path
@@ -29,11 +28,6 @@ SOUNDTRACK = "soundtrack.wav"
 SUBTITLES_SRT = "subtitles.srt"
 SUBTITLES_ASS = "subtitles.ass"
 OUTPUT = "video.mp4"
-
-
-def scene_frames(duration_s: float, fps: int) -> int:
-    """Frames that hold all of a narration of ``duration_s`` (no padding)."""
-    return max(1, math.ceil(duration_s * fps - 1e-6))
 
 
 def render_video(
