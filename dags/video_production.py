@@ -176,16 +176,20 @@ def video_production() -> None:
     def register() -> int:
         """Upsert the request and its project (status `processing`), then check what the schema cannot."""
         from pipeline.models import VideoRequest, check_request
+        from pipeline.render.spec import music_key
+        from pipeline.storage import open_storage
         from pipeline.voice import open_voice_provider
         from video_factory.connections import video_repository
         from video_factory.errors import airflow_errors
         from video_factory.runs import request_key
 
         params, run_id = _run()
+        settings = load_settings()
         with airflow_errors():
             request = VideoRequest.parse({**params, "request_id": request_key(params, run_id)})
             project_id = video_repository().register(request, dag_run_id=run_id)
-            check_request(request, voices=open_voice_provider(load_settings()).voices())
+            check_request(request, voices=open_voice_provider(settings).voices())
+            music_key(request.music, open_storage(settings))  # before any paid call, not at the render
         return project_id
 
     @task

@@ -28,8 +28,9 @@ FIVE_SCENES = "\n\n".join(
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def dag() -> Any:
+    """A freshly parsed DAG per test: dag.test() leaves a run's conf in the DAG object's params."""
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     assert bag.import_errors == {}
     return bag.dags["video_production"]
@@ -159,17 +160,25 @@ def test_render_failure_marks_the_project_failed_and_emails_the_reason(
     assert "Failed task: render" in body and "simulated encoder crash" in body
 
 
-def test_unknown_voice_fails_fast_without_retries(dag: Any, airflow_site: AirflowSite, video_engine: Engine) -> None:
-    conf = _conf(voice="no-such-voice", script="Hello.")
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [({"voice": "no-such-voice"}, "unknown voice 'no-such-voice'"), ({"music": "missing.mp3"}, "no music track")],
+)
+def test_bad_request_fails_fast_at_register_without_retries(
+    dag: Any, airflow_site: AirflowSite, video_engine: Engine, bad: dict[str, str], reason: str
+) -> None:
+    conf = _conf(script="Hello.", **bad)
     run = dag.test(run_conf=conf)
     assert run.state == "failed"
-    (register,) = [ti for ti in run.get_task_instances() if ti.task_id == "register"]
+    states = {ti.task_id: ti for ti in run.get_task_instances()}
+    register = states["register"]
     assert register.state == "failed" and register.try_number == 1  # AirflowFailException: no retry
+    assert states["media"].state != "success"  # nothing was paid for
     project = _project(video_engine, conf["request_id"])
     assert (project["status"], project["failed_task"]) == ("failed", "register")
-    assert "unknown voice 'no-such-voice'" in project["error"]
+    assert reason in project["error"]
     (failure,) = _emails(airflow_site, conf["title"])
-    assert "unknown voice" in failure.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert reason in failure.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
 
 def test_emails_go_over_smtp_when_an_smtp_connection_exists(
