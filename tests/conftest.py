@@ -226,3 +226,32 @@ def run_render(settings: Settings) -> Callable[..., subprocess.CompletedProcess[
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """moto in server mode on loopback: real boto3 clients talk HTTP to it. Yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str]:
+    """A fresh bucket on the moto server and a boto3 client for it."""
+    import boto3
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    client = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
+    bucket = f"videos-{secrets.token_hex(4)}"
+    client.create_bucket(Bucket=bucket)
+    return client, bucket

@@ -21,7 +21,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VIDEO_", extra="ignore")
 
     data_dir: Path = Field(default=PROJECT_ROOT / ".local" / "data", description="Root of local state.")
-    storage_backend: Literal["local"] = "local"
+    storage_backend: Literal["local", "s3"] = "local"
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+    s3_endpoint_url: str = Field(default="", description="Only for S3-compatible servers; empty for AWS.")
+    s3_server_side_encryption: str = Field(default="", description='"AES256", "aws:kms" or empty.')
+    s3_presign_s: int = Field(default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600)
     script_provider: Literal["given"] = "given"
     image_provider: Literal["procedural"] = "procedural"
     voice_provider: Literal["espeak"] = "espeak"
@@ -67,6 +72,11 @@ class Settings(BaseSettings):
     @cached_property
     def work_dir(self) -> Path:
         return self.data_dir / "work"
+
+    @cached_property
+    def cache_dir(self) -> Path:
+        """Local copies of remote assets, for ffmpeg to read."""
+        return self.data_dir / "cache"
 
 
 def load_settings() -> Settings:

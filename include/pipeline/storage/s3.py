@@ -1,0 +1,129 @@
+"""Storage in an S3 bucket: the same content-addressed keys as local storage."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+
+from pipeline.errors import MissingAsset, ProviderError
+
+MULTIPART_THRESHOLD = 8 * 1024 * 1024
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+class S3Storage:
+    """Objects under ``s3://bucket/prefix/``. A file is uploaded to a temporary key (multipart when large),
+    then copied to its key and the temporary object deleted, so readers never see a partial object.
+
+    :param client: a boto3 S3 client (the DAG layer builds it from the ``aws_default`` connection).
+    :param cache_dir: where ``local_path`` downloads objects for ffmpeg to read.
+    :param server_side_encryption: e.g. ``"AES256"`` or ``"aws:kms"``; None for the bucket's default.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: Any,
+        bucket: str,
+        cache_dir: Path,
+        prefix: str = "",
+        server_side_encryption: str | None = None,
+        presign_s: int = 7 * 24 * 3600,
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.cache_dir = cache_dir
+        self.extra = {"ServerSideEncryption": server_side_encryption} if server_side_encryption else {}
+        self.presign_s = presign_s
+        self.transfer = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD)
+
+    def _key(self, key: str) -> str:
+        relative = PurePosixPath(key)
+        if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+            raise ValueError(f"storage key must be a relative path without '..': {key!r}")
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
+                return False
+            raise _provider_error(exc) from exc
+        return True
+
+    def put_file(self, key: str, source: Path) -> None:
+        target = self._key(key)
+        temporary = f"{target}.part-{uuid.uuid4().hex}"
+        try:
+            self.client.upload_file(
+                str(source), self.bucket, temporary, ExtraArgs=self.extra or None, Config=self.transfer
+            )
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": temporary},
+                self.bucket,
+                target,
+                ExtraArgs=self.extra or None,
+                Config=self.transfer,
+            )
+        except ClientError as exc:
+            raise _provider_error(exc) from exc
+        finally:
+            self.client.delete_object(Bucket=self.bucket, Key=temporary)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        # a single PUT is atomic in S3: the object appears whole or not at all
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **self.extra)
+        except ClientError as exc:
+            raise _provider_error(exc) from exc
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return bytes(self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read())
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
+                raise MissingAsset(f"asset {key!r} is not in s3://{self.bucket}/{self.prefix}") from None
+            raise _provider_error(exc) from exc
+
+    def local_path(self, key: str) -> Path:
+        """Download once into the cache (content-addressed keys never change), atomically."""
+        path = self.cache_dir.joinpath(*PurePosixPath(self._key(key)).parts)
+        if path.is_file():
+            return path
+        if not self.exists(key):
+            raise MissingAsset(f"asset {key!r} is not in s3://{self.bucket}/{self.prefix}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        os.close(fd)
+        try:
+            self.client.download_file(self.bucket, self._key(key), tmp, Config=self.transfer)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def url(self, key: str) -> str:
+        """A presigned link, valid for ``presign_s`` seconds."""
+        return str(
+            self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=self.presign_s
+            )
+        )
+
+
+def _provider_error(exc: ClientError) -> ProviderError:
+    error = exc.response.get("Error", {})
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    retryable = status >= 500 or status == 429 or error.get("Code") in {"SlowDown", "RequestTimeout"}
+    return ProviderError(
+        f"{error.get('Code', status)}: {error.get('Message', exc)}", provider="s3", retryable=retryable
+    )

@@ -1,0 +1,144 @@
+"""S3 storage with the real boto3 client against moto's server on loopback."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pipeline.config import Settings
+from pipeline.errors import MissingAsset
+from pipeline.storage import S3Storage, open_storage
+
+
+def _storage(s3_bucket: tuple[Any, str], tmp_path: Path, **options: Any) -> S3Storage:
+    client, bucket = s3_bucket
+    return S3Storage(client=client, bucket=bucket, cache_dir=tmp_path / "cache", prefix="factory", **options)
+
+
+def _keys(s3_bucket: tuple[Any, str]) -> list[str]:
+    client, bucket = s3_bucket
+    return sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+def test_round_trip_under_the_prefix(s3_bucket: tuple[Any, str], tmp_path: Path) -> None:
+    storage = _storage(s3_bucket, tmp_path)
+    assert not storage.exists("media/ab/abc.png")
+    storage.put_bytes("media/ab/abc.png", b"png bytes")
+    assert storage.exists("media/ab/abc.png")
+    assert storage.read_bytes("media/ab/abc.png") == b"png bytes"
+    assert _keys(s3_bucket) == ["factory/media/ab/abc.png"]
+
+
+def test_large_file_goes_up_in_parts_and_leaves_no_temporary_object(s3_bucket: tuple[Any, str], tmp_path: Path) -> None:
+    storage = _storage(s3_bucket, tmp_path)
+    big = tmp_path / "video.mp4"
+    big.write_bytes(os.urandom(9 * 1024 * 1024))  # above the 8 MiB multipart threshold
+    storage.put_file("videos/req/run.mp4", big)
+    assert _keys(s3_bucket) == ["factory/videos/req/run.mp4"]
+    client, bucket = s3_bucket
+    head = client.head_object(Bucket=bucket, Key="factory/videos/req/run.mp4")
+    assert head["ContentLength"] == big.stat().st_size
+    assert "-" in head["ETag"]  # a multipart ETag: "<md5>-<parts>"
+    assert storage.local_path("videos/req/run.mp4").read_bytes() == big.read_bytes()
+
+
+def test_local_path_downloads_once_into_the_cache(s3_bucket: tuple[Any, str], tmp_path: Path) -> None:
+    storage = _storage(s3_bucket, tmp_path)
+    storage.put_bytes("audio/de/def.wav", b"RIFF....")
+    first = storage.local_path("audio/de/def.wav")
+    assert first.read_bytes() == b"RIFF...." and first.is_relative_to(tmp_path / "cache")
+    client, bucket = s3_bucket
+    client.delete_object(Bucket=bucket, Key="factory/audio/de/def.wav")
+    assert storage.local_path("audio/de/def.wav") == first  # served from the cache, no second download
+    with pytest.raises(MissingAsset, match="nope"):
+        storage.local_path("audio/no/nope.wav")
+    with pytest.raises(MissingAsset, match="nope"):
+        storage.read_bytes("audio/no/nope.wav")
+
+
+def test_server_side_encryption_is_requested(s3_bucket: tuple[Any, str], tmp_path: Path) -> None:
+    storage = _storage(s3_bucket, tmp_path, server_side_encryption="AES256")
+    source = tmp_path / "a.bin"
+    source.write_bytes(b"x" * 100)
+    storage.put_file("k/file.bin", source)
+    storage.put_bytes("k/bytes.bin", b"y")
+    client, bucket = s3_bucket
+    for key in ("factory/k/file.bin", "factory/k/bytes.bin"):
+        assert client.head_object(Bucket=bucket, Key=key)["ServerSideEncryption"] == "AES256"
+
+
+def test_presigned_url_downloads_the_object(s3_bucket: tuple[Any, str], tmp_path: Path) -> None:
+    storage = _storage(s3_bucket, tmp_path, presign_s=600)
+    storage.put_bytes("videos/r/v.mp4", b"mp4 data")
+    link = storage.url("videos/r/v.mp4")
+    assert "Expires=" in link and "Signature=" in link
+    assert httpx.get(link, timeout=10).content == b"mp4 data"
+
+
+def test_settings_open_s3_storage(s3_bucket: tuple[Any, str], moto_server: str, settings: Settings) -> None:
+    _, bucket = s3_bucket
+    configured = settings.model_copy(
+        update={"storage_backend": "s3", "s3_bucket": bucket, "s3_endpoint_url": moto_server, "s3_prefix": "p"}
+    )
+    storage = open_storage(configured)
+    storage.put_bytes("x/y.txt", b"hello")
+    assert isinstance(storage, S3Storage) and _keys(s3_bucket) == ["p/x/y.txt"]
+    with pytest.raises(ValueError, match="VIDEO_S3_BUCKET"):
+        open_storage(settings.model_copy(update={"storage_backend": "s3", "s3_bucket": ""}))
+
+
+def test_render_entry_point_reads_and_publishes_through_s3(
+    s3_bucket: tuple[Any, str], moto_server: str, settings: Settings
+) -> None:
+    """What a render pod does: spec, assets and outputs all in the bucket; configuration only by environment."""
+    import subprocess
+    import sys
+
+    from pipeline.models import RenderResult
+    from pipeline.render.probe import probe_output
+    from pipeline.render.spec import RenderOptions
+    from tools.render_samples import sample_render_spec
+
+    _, bucket = s3_bucket
+    configured = settings.model_copy(
+        update={"storage_backend": "s3", "s3_bucket": bucket, "s3_endpoint_url": moto_server}
+    )
+    storage = open_storage(configured)
+    spec = sample_render_spec(
+        ["Stored in a bucket.", "Rendered from it."],
+        storage=storage,
+        work_dir=settings.work_dir,
+        width=1280,
+        height=720,
+        options=RenderOptions(crossfade_s=0.4, burn_subtitles=True, soft_subtitles=True),
+        run_id="pod-run",
+    )
+    storage.put_bytes("renders/pod-run/spec.json", spec.model_dump_json().encode())
+    pod_data = settings.data_dir.parent / "pod"  # the pod's own, empty disk
+    env = {
+        **os.environ,
+        "VIDEO_DATA_DIR": str(pod_data),
+        "VIDEO_STORAGE_BACKEND": "s3",
+        "VIDEO_S3_BUCKET": bucket,
+        "VIDEO_S3_ENDPOINT_URL": moto_server,
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "pipeline.render", "--spec", "renders/pod-run/spec.json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    result = RenderResult.model_validate_json(completed.stdout)
+    assert result.video_url.startswith(moto_server) and "Signature=" in result.video_url
+    assert {spec.output_key, spec.subtitles_key, spec.thumbnail_key} <= set(_keys(s3_bucket))
+    downloaded = settings.data_dir / "check.mp4"
+    downloaded.write_bytes(httpx.get(result.video_url, timeout=30).content)
+    facts = probe_output(downloaded)
+    assert (facts.video_codec, facts.audio_codec, facts.subtitle_streams) == ("h264", "aac", 1)
