@@ -213,14 +213,19 @@ def make_render_spec(settings: Settings) -> Callable[..., Path]:
 
 @pytest.fixture
 def run_render(settings: Settings) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run ``python -m pipeline.render --spec PATH [args]`` as its own process, with this test's settings."""
+    """Run ``python -m pipeline.render --spec SPEC [args]`` as its own process, with this test's settings.
 
-    def run(spec_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    ``python`` and ``env`` replace the interpreter and the whole environment (a render image stand-in, a pod).
+    """
+
+    def run(
+        spec: Path | str, *args: str, python: str = sys.executable, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "pipeline.render", "--spec", str(spec_path), *args],
+            [python, "-m", "pipeline.render", "--spec", str(spec), *args],
             capture_output=True,
             text=True,
-            env={**os.environ, "VIDEO_DATA_DIR": str(settings.data_dir)},
+            env=env if env is not None else {**os.environ, "VIDEO_DATA_DIR": str(settings.data_dir)},
             timeout=600,
             check=False,
         )

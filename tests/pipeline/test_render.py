@@ -149,7 +149,7 @@ def test_subtitle_cues_are_short_ordered_and_within_the_scene() -> None:
 
 @pytest.mark.slow
 def test_entry_point_needs_only_the_render_requirements(
-    settings: Settings, make_render_spec: Any, tmp_path: Path
+    settings: Settings, make_render_spec: Any, run_render: Any, tmp_path: Path
 ) -> None:
     """What the render image installs (requirements-render.txt, no Airflow) is enough to render."""
     venv = tmp_path / "render-venv"
@@ -176,14 +176,7 @@ def test_entry_point_needs_only_the_render_requirements(
         "PYTHONPATH": str(PROJECT_ROOT / "include"),
         "VIDEO_DATA_DIR": str(settings.data_dir),
     }
-    completed = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pipeline.render", "--spec", str(spec_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=300,
-    )
+    completed = run_render(spec_path, python=str(venv / "bin" / "python"), env=env)
     assert completed.returncode == 0, completed.stderr
     assert RenderResult.model_validate_json(completed.stdout).facts.video_codec == "h264"
     for absent in ("airflow", "sqlalchemy", "psycopg2"):

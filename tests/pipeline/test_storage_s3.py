@@ -92,12 +92,9 @@ def test_settings_open_s3_storage(s3_bucket: tuple[Any, str], moto_server: str, 
 
 
 def test_render_entry_point_reads_and_publishes_through_s3(
-    s3_bucket: tuple[Any, str], moto_server: str, settings: Settings
+    s3_bucket: tuple[Any, str], moto_server: str, settings: Settings, run_render: Any
 ) -> None:
     """What a render pod does: spec, assets and outputs all in the bucket; configuration only by environment."""
-    import subprocess
-    import sys
-
     from pipeline.models import RenderResult
     from pipeline.render.probe import probe_output
     from pipeline.render.spec import RenderOptions
@@ -126,14 +123,7 @@ def test_render_entry_point_reads_and_publishes_through_s3(
         "VIDEO_S3_BUCKET": bucket,
         "VIDEO_S3_ENDPOINT_URL": moto_server,
     }
-    completed = subprocess.run(
-        [sys.executable, "-m", "pipeline.render", "--spec", "renders/pod-run/spec.json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=300,
-    )
+    completed = run_render("renders/pod-run/spec.json", env=env)
     assert completed.returncode == 0, completed.stderr
     result = RenderResult.model_validate_json(completed.stdout)
     assert result.video_url.startswith(moto_server) and "Signature=" in result.video_url
