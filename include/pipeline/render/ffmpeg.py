@@ -54,6 +54,8 @@ def render_video(
 
         style = SubtitleStyle.for_frame(spec.width, spec.height)
         cues = subtitle_cues(spec, timeline, style.max_line_chars(spec.width))
+        # a video without words gets neither burned subtitles nor an empty track
+        burn_subtitles, soft_subtitles = spec.burn_subtitles and bool(cues), spec.soft_subtitles and bool(cues)
         (scratch / SUBTITLES_SRT).write_text(to_srt(cues), encoding="utf-8")
         (scratch / SUBTITLES_ASS).write_text(
             to_ass(cues, width=spec.width, height=spec.height, style=style), encoding="utf-8"
@@ -75,7 +77,8 @@ def render_video(
                 scratch=scratch,
                 ffmpeg_bin=ffmpeg_bin,
                 loudness=loudness,
-                has_cues=bool(cues),
+                burn_subtitles=burn_subtitles,
+                soft_subtitles=soft_subtitles,
             )
         )
 
@@ -86,7 +89,7 @@ def render_video(
             width=spec.width,
             height=spec.height,
             expected_duration_s=timeline.duration_s,
-            subtitle_streams=1 if spec.soft_subtitles and cues else 0,
+            subtitle_streams=1 if soft_subtitles else 0,
         )
         if spec.thumbnail_key:
             thumbnail = scratch / "thumbnail.jpg"
@@ -103,7 +106,7 @@ def render_video(
         thumbnail_key=spec.thumbnail_key,
         facts=facts,
         expected_duration_s=timeline.duration_s,
-        soft_subtitles=spec.soft_subtitles and bool(cues),
+        soft_subtitles=soft_subtitles,
     )
 
 
@@ -136,7 +139,8 @@ def build_command(
     scratch: Path,
     ffmpeg_bin: str,
     loudness: Loudness,
-    has_cues: bool = True,
+    burn_subtitles: bool,
+    soft_subtitles: bool,
 ) -> list[str]:
     """The one encoding command (run with ``cwd=scratch``); the soundtrack must already be in ``scratch``."""
     if any(scene.media_kind == "video" for scene in spec.scenes):
@@ -145,7 +149,7 @@ def build_command(
     if len(concat_files) > 1:
         write_fade_commands(timeline, scratch)
     video = picture(spec, timeline, media, concat_files)
-    if spec.burn_subtitles and has_cues:
+    if burn_subtitles:
         video = video.filter("ass", SUBTITLES_ASS)
     streams = [video, normalise(ffmpeg.input(SOUNDTRACK).audio, spec, loudness)]
     options: dict[str, object] = {
@@ -159,7 +163,7 @@ def build_command(
         "movflags": "+faststart",
         "metadata": f"title={spec.title}",
     }
-    if spec.soft_subtitles and has_cues:
+    if soft_subtitles:
         streams.append(ffmpeg.input(SUBTITLES_SRT)["s"])
         options["c:s"] = "mov_text"
     stream = ffmpeg.output(*streams, OUTPUT, **options).global_args(

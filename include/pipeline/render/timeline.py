@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import accumulate
 
 from pipeline.models import RenderSpec
 
@@ -28,16 +30,21 @@ class Timeline:
     scene_frames: tuple[int, ...]
     half_fade: int  # frames on each side of a boundary; 0 means hard cuts
 
+    @cached_property
+    def starts(self) -> tuple[int, ...]:
+        """First frame of every scene, then the frame after the last one."""
+        return tuple(accumulate(self.scene_frames, initial=0))
+
     @property
     def total_frames(self) -> int:
-        return sum(self.scene_frames)
+        return self.starts[-1]
 
     @property
     def duration_s(self) -> float:
         return self.total_frames / self.fps
 
     def scene_start(self, index: int) -> int:
-        return sum(self.scene_frames[:index])
+        return self.starts[index]
 
     def seconds(self, frames: int) -> float:
         return frames / self.fps
