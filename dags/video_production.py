@@ -17,8 +17,11 @@ from typing import Any
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from pipeline.config import load_settings
+from pipeline.images import IMAGE_PROVIDERS
 from pipeline.models import EMAIL_PATTERN, MAX_SCRIPT_CHARS, MAX_TITLE_CHARS, REQUEST_ID_PATTERN
+from pipeline.voice import VOICE_PROVIDERS
 from video_factory.callbacks import record_task_failure
+from video_factory.errors import ProviderRetryPolicy
 from video_factory.notifiers import VideoOutcomeNotifier
 
 log = logging.getLogger(__name__)
@@ -49,13 +52,55 @@ PARAMS = {
         title="Topic",
         description="Used to generate a script when none is given (needs a script generator configured).",
     ),
+    "tone": Param(
+        "",
+        type="string",
+        maxLength=200,
+        title="Tone",
+        description="For a generated script, e.g. 'warm and curious'.",
+        section="Script generation (when only a topic is given)",
+    ),
+    "audience": Param(
+        "",
+        type="string",
+        maxLength=200,
+        title="Audience",
+        description="For a generated script, e.g. 'beginners, age 12 and up'.",
+        section="Script generation (when only a topic is given)",
+    ),
+    "target_duration_s": Param(
+        60,
+        type="integer",
+        minimum=10,
+        maximum=900,
+        title="Target length (s)",
+        description="About how long the generated narration should be.",
+        section="Script generation (when only a topic is given)",
+    ),
     "voice": Param(
         "en-us",
         type="string",
         minLength=1,
         maxLength=64,
         title="Voice",
-        description="Voice of the configured voice provider (espeak-ng: en-us, en-gb, de, fr, es, ...).",
+        description="A voice of the voice provider: espeak-ng en-us, en-gb, de, fr, es, ...; "
+        "Amazon Polly Joanna, Matthew, Amy, Vicki, ...",
+    ),
+    "voice_provider": Param(
+        None,
+        type=["null", "string"],
+        enum=[None, *VOICE_PROVIDERS],
+        values_display={"espeak": "espeak-ng (offline, free)", "polly": "Amazon Polly (neural)"},
+        title="Voice provider",
+        description=f"Empty: the configured default ({SETTINGS.voice_provider}).",
+    ),
+    "image_provider": Param(
+        None,
+        type=["null", "string"],
+        enum=[None, *IMAGE_PROVIDERS],
+        values_display={"procedural": "Title cards (offline, free)", "stability": "Stability AI"},
+        title="Image provider",
+        description=f"Empty: the configured default ({SETTINGS.image_provider}).",
     ),
     "aspect": Param(
         "16:9",
@@ -167,6 +212,7 @@ def _mapped_scene(scene: dict[str, Any]) -> tuple[Any, str]:
         "retry_exponential_backoff": 2.0,  # a multiplier in Airflow 3.3: 20 s, 40 s, 80 s, ...
         "max_retry_delay": dt.timedelta(seconds=SETTINGS.max_retry_delay_s),
         "on_failure_callback": record_task_failure,
+        "retry_policy": ProviderRetryPolicy(max_delay_s=SETTINGS.max_retry_delay_s),  # honours Retry-After
     },
     on_success_callback=VideoOutcomeNotifier(outcome="success"),
     on_failure_callback=VideoOutcomeNotifier(outcome="failure"),
@@ -177,10 +223,9 @@ def video_production() -> None:
         """Upsert the request and its project (status `processing`), then check what the schema cannot."""
         from pipeline.models import VideoRequest, check_request
         from pipeline.render.spec import music_key
-        from pipeline.storage import open_storage
-        from pipeline.voice import open_voice_provider
-        from video_factory.connections import video_repository
+        from video_factory.connections import storage, video_repository
         from video_factory.errors import airflow_errors
+        from video_factory.providers import voice_provider
         from video_factory.runs import request_key
 
         params, run_id = _run()
@@ -188,29 +233,33 @@ def video_production() -> None:
         with airflow_errors():
             request = VideoRequest.parse({**params, "request_id": request_key(params, run_id)})
             project_id = video_repository().register(request, dag_run_id=run_id)
-            check_request(request, voices=open_voice_provider(settings).voices())
-            music_key(request.music, open_storage(settings))  # before any paid call, not at the render
+            check_request(request, voices=voice_provider(settings, request.voice_provider).voices())
+            music_key(request.music, storage(settings))  # before any paid call, not at the render
         return project_id
 
     @task
-    def script(project_id: int) -> str:
-        """The request's own script, or one generated from its topic."""
+    def script(project_id: int) -> dict[str, Any]:
+        """The request's own script, or one generated from its topic (once per distinct topic)."""
+        from pipeline.assets import make_script
         from pipeline.models import VideoRequest
-        from pipeline.scriptgen import open_script_provider
-        from video_factory.connections import video_repository
+        from pipeline.scriptgen import GivenScript
+        from video_factory.connections import storage, video_repository
         from video_factory.errors import airflow_errors
+        from video_factory.providers import script_provider
         from video_factory.runs import request_key
 
         params, run_id = _run()
-        with airflow_errors():
+        settings = load_settings()
+        repository = video_repository()
+        with airflow_errors(lambda call: repository.record_call(project_id, None, call, dag_run_id=run_id)):
             request = VideoRequest.parse({**params, "request_id": request_key(params, run_id)})
-            provider = open_script_provider(load_settings())
-            body = provider.write_script(request)
-            video_repository().save_script(project_id, source=provider.name, body=body)
-        return body
+            provider = GivenScript() if request.script.strip() else script_provider(settings)
+            written, call = make_script(request, provider=provider, storage=storage(settings))
+            repository.save_script(project_id, source=written.source, body=written.body, call=call, dag_run_id=run_id)
+        return {"body": written.body, "visuals": list(written.visuals) if written.visuals else None}
 
     @task
-    def segment(project_id: int, script_text: str) -> list[dict[str, Any]]:
+    def segment(project_id: int, written: dict[str, Any]) -> list[dict[str, Any]]:
         """Scenes of bounded length with keywords; the list the media and voice tasks are mapped over."""
         from pipeline.models import FRAME_SIZES, Scene
         from pipeline.segment import segment_script
@@ -220,7 +269,12 @@ def video_production() -> None:
         params, _ = _run()
         settings = load_settings()
         with airflow_errors():
-            texts = segment_script(script_text, max_words=settings.max_scene_words, max_scenes=settings.max_scenes)
+            texts = segment_script(
+                written["body"],
+                max_words=settings.max_scene_words,
+                max_scenes=settings.max_scenes,
+                visuals=written.get("visuals"),
+            )
             video_repository().save_scenes(project_id, texts)
         width, height = FRAME_SIZES[(params["aspect"], int(params["resolution"]))]
         log.info("Script split into %d scenes", len(texts))
@@ -235,6 +289,8 @@ def video_production() -> None:
                 height=height,
                 voice=params["voice"],
                 title=params["title"],
+                image_provider=params.get("image_provider") or settings.image_provider,
+                voice_provider=params.get("voice_provider") or settings.voice_provider,
             ).model_dump(mode="json")
             for t in texts
         ]
@@ -243,42 +299,42 @@ def video_production() -> None:
     def media(scene: dict[str, Any]) -> dict[str, Any]:
         """The scene's image (from storage when it was made before)."""
         from pipeline.assets import make_scene_image
-        from pipeline.images import open_image_provider
-        from pipeline.storage import open_storage
-        from video_factory.connections import video_repository
+        from video_factory.connections import storage, video_repository
         from video_factory.errors import airflow_errors
+        from video_factory.providers import image_provider
 
         item, run_id = _mapped_scene(scene)
         settings = load_settings()
-        with airflow_errors():
+        repository = video_repository()
+        with airflow_errors(lambda call: repository.record_call(item.project_id, item.index, call, dag_run_id=run_id)):
             asset, call = make_scene_image(
                 item,
-                provider=open_image_provider(settings),
-                storage=open_storage(settings),
+                provider=image_provider(settings, item.image_provider),
+                storage=storage(settings),
                 work_dir=settings.work_dir,
             )
-            video_repository().save_media(item.project_id, asset, call, dag_run_id=run_id)
+            repository.save_media(item.project_id, asset, call, dag_run_id=run_id)
         return asset.model_dump(mode="json")
 
     @task(map_index_template="{{ scene_label }}", max_active_tis_per_dagrun=4)
     def voice(scene: dict[str, Any]) -> dict[str, Any]:
         """The scene's narration and word timings (from storage when it was made before)."""
         from pipeline.assets import narrate_scene
-        from pipeline.storage import open_storage
-        from pipeline.voice import open_voice_provider
-        from video_factory.connections import video_repository
+        from video_factory.connections import storage, video_repository
         from video_factory.errors import airflow_errors
+        from video_factory.providers import voice_provider
 
         item, run_id = _mapped_scene(scene)
         settings = load_settings()
-        with airflow_errors():
+        repository = video_repository()
+        with airflow_errors(lambda call: repository.record_call(item.project_id, item.index, call, dag_run_id=run_id)):
             asset, call = narrate_scene(
                 item,
-                provider=open_voice_provider(settings),
-                storage=open_storage(settings),
+                provider=voice_provider(settings, item.voice_provider),
+                storage=storage(settings),
                 work_dir=settings.work_dir,
             )
-            video_repository().save_audio(item.project_id, asset, call, dag_run_id=run_id)
+            repository.save_audio(item.project_id, asset, call, dag_run_id=run_id)
         return asset.model_dump(mode="json")
 
     @task
@@ -286,7 +342,7 @@ def video_production() -> None:
         """Pair each scene's image and narration with the request's look and sound; store it as the render spec."""
         from pipeline.models import AudioAsset, MediaAsset, VideoRequest
         from pipeline.render.spec import RenderOptions, build_render_spec, music_key, spec_key
-        from pipeline.storage import open_storage
+        from video_factory.connections import storage as open_storage
         from video_factory.errors import airflow_errors
         from video_factory.runs import request_key
 
@@ -337,15 +393,14 @@ def video_production() -> None:
         """ffprobe the stored file again (streams, size, duration, subtitle track, faststart); record the render."""
         from pipeline.models import RenderResult
         from pipeline.render import check_output, probe_output
-        from pipeline.storage import open_storage
-        from video_factory.connections import video_repository
+        from video_factory.connections import storage, video_repository
         from video_factory.errors import airflow_errors
 
         _, run_id = _run()
         settings = load_settings()
         result = RenderResult.model_validate(rendered)
         with airflow_errors():
-            path = open_storage(settings).local_path(result.video_key)
+            path = storage(settings).local_path(result.video_key)
             facts = probe_output(path, ffprobe_bin=settings.ffprobe_bin)
             check_output(
                 facts,

@@ -246,17 +246,62 @@ def moto_server() -> Iterator[str]:
 
 
 @pytest.fixture
-def s3_bucket(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str]:
+def s3_bucket(moto_server: str, aws_credentials: None) -> tuple[Any, str]:
     """A fresh bucket on the moto server and a boto3 client for it."""
     import boto3
 
+    client = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
+    bucket = f"videos-{secrets.token_hex(4)}"
+    client.create_bucket(Bucket=bucket)
+    return client, bucket
+
+
+def _stub_server() -> Any:
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    return server
+
+
+@pytest.fixture
+def gemini_stub() -> Iterator[Any]:
+    """Gemini's generateContent on loopback (structured JSON answers, planned failures)."""
+    from tests.stubs import GeminiStub
+
+    stub = GeminiStub(_stub_server()).install()
+    yield stub
+    stub.server.stop()
+    stub.server.check_handler_errors()
+
+
+@pytest.fixture
+def stability_stub() -> Iterator[Any]:
+    """Stability's stable-image endpoints on loopback (real PNGs, planned failures)."""
+    from tests.stubs import StabilityStub
+
+    stub = StabilityStub(_stub_server()).install()
+    yield stub
+    stub.server.stop()
+    stub.server.check_handler_errors()
+
+
+@pytest.fixture
+def polly_stub() -> Iterator[Any]:
+    """Polly's REST API on loopback with real MP3 speech and word speech marks."""
+    from tests.stubs import PollyStub
+
+    stub = PollyStub(_stub_server()).install()
+    yield stub
+    stub.server.stop()
+    stub.server.check_handler_errors()
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(name, value)
-    client = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
-    bucket = f"videos-{secrets.token_hex(4)}"
-    client.create_bucket(Bucket=bucket)
-    return client, bucket

@@ -9,11 +9,15 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import ProviderError
 from pipeline.images.base import ImageProvider
-from pipeline.models import AudioAsset, MediaAsset, Scene, WordTiming
+from pipeline.models import AudioAsset, MediaAsset, Scene, VideoRequest, WordTiming
+from pipeline.scriptgen.base import Script, ScriptProvider
 from pipeline.storage.base import Storage, content_hash, content_key
 from pipeline.voice.base import VoiceProvider
 
@@ -30,7 +34,46 @@ class ProviderCall:
     unit_kind: str
     cached: bool
     duration_ms: int
-    outcome: str = "ok"
+    outcome: str = "ok"  # ok | cached | error_retryable | error_final
+
+
+def make_script(
+    request: VideoRequest, *, provider: ScriptProvider, storage: Storage
+) -> tuple[Script, ProviderCall | None]:
+    """The request's own script, or one the provider writes from its topic, at most once per distinct topic.
+
+    A generated script is stored under the hash of everything that shaped it; the same topic, tone, audience,
+    length, voice and model later reads it back and makes no call. Returns no ledger line for a given script.
+    """
+    if request.script.strip() or not provider.paid:
+        from pipeline.scriptgen.given import GivenScript
+
+        return GivenScript().write_script(request), None
+    from pipeline.scriptgen.gemini import PROMPT_VERSION
+
+    digest = content_hash(
+        kind="script",
+        provider=provider.name,
+        model=provider.model,
+        prompt_version=PROMPT_VERSION,
+        topic=request.topic.strip(),
+        tone=request.tone.strip(),
+        audience=request.audience.strip(),
+        target_duration_s=request.target_duration_s,
+        title=request.title,
+        voice=request.voice.lower(),
+    )
+    key = content_key("scripts", digest, "json")
+    started = time.monotonic()
+    cached = storage.exists(key)
+    record = _recorder(provider.name, model=provider.model, operation="script", digest=digest, started=started)
+    if cached:
+        script = Script.model_validate_json(storage.read_bytes(key))
+        return script, record(units=0, unit_kind=script.unit_kind, cached=True)
+    with _ledgered(record, "tokens"):
+        script = provider.write_script(request)
+    storage.put_bytes(key, script.model_dump_json().encode("utf-8"))
+    return script, record(units=script.units, unit_kind=script.unit_kind, cached=False)
 
 
 def make_scene_image(
@@ -52,8 +95,9 @@ def make_scene_image(
     started = time.monotonic()
     cached = storage.exists(key)
     units, unit_kind = 0.0, "images"
+    record = _recorder(provider.name, model=provider.model, operation="image", digest=digest, started=started)
     if not cached:
-        with _scratch(work_dir) as scratch:
+        with _scratch(work_dir) as scratch, _ledgered(record, unit_kind):
             dest = Path(scratch) / f"image.{provider.extension}"
             usage = provider.generate(
                 prompt=scene.visual_prompt,
@@ -75,16 +119,7 @@ def make_scene_image(
         height=scene.height,
         cached=cached,
     )
-    return asset, _call(
-        provider.name,
-        model=provider.model,
-        operation="image",
-        digest=digest,
-        units=units,
-        unit_kind=unit_kind,
-        cached=cached,
-        started=started,
-    )
+    return asset, record(units=units, unit_kind=unit_kind, cached=cached)
 
 
 def narrate_scene(
@@ -100,10 +135,11 @@ def narrate_scene(
     # The timings file is written last, so its presence means the audio is complete too.
     cached = storage.exists(timings_key) and storage.exists(audio_key)
     units, unit_kind = 0.0, "characters"
+    record = _recorder(provider.name, model=provider.model, operation="speech", digest=digest, started=started)
     if cached:
         meta = json.loads(storage.read_bytes(timings_key))
     else:
-        with _scratch(work_dir) as scratch:
+        with _scratch(work_dir) as scratch, _ledgered(record, unit_kind):
             dest = Path(scratch) / f"narration.{provider.extension}"
             speech = provider.synthesize(text=scene.text, voice=scene.voice, dest=dest)
             storage.put_file(audio_key, dest)
@@ -125,39 +161,41 @@ def narrate_scene(
         timings_estimated=meta["timings_estimated"],
         cached=cached,
     )
-    return asset, _call(
-        provider.name,
-        model=provider.model,
-        operation="speech",
-        digest=digest,
-        units=units,
-        unit_kind=unit_kind,
-        cached=cached,
-        started=started,
-    )
+    return asset, record(units=units, unit_kind=unit_kind, cached=cached)
 
 
-def _call(
-    provider: str,
-    *,
-    model: str,
-    operation: str,
-    digest: str,
-    units: float,
-    unit_kind: str,
-    cached: bool,
-    started: float,
-) -> ProviderCall:
-    return ProviderCall(
-        provider=provider,
-        model=model,
-        operation=operation,
-        content_hash=digest,
-        units=units,
-        unit_kind=unit_kind,
-        cached=cached,
-        duration_ms=round((time.monotonic() - started) * 1000),
-    )
+def _recorder(provider: str, *, model: str, operation: str, digest: str, started: float) -> Callable[..., ProviderCall]:
+    """A maker of this call's ledger line, timed from ``started``."""
+
+    def record(*, units: float, unit_kind: str, cached: bool, outcome: str | None = None) -> ProviderCall:
+        return ProviderCall(
+            provider=provider,
+            model=model,
+            operation=operation,
+            content_hash=digest,
+            units=units,
+            unit_kind=unit_kind,
+            cached=cached,
+            duration_ms=round((time.monotonic() - started) * 1000),
+            outcome=outcome or ("cached" if cached else "ok"),
+        )
+
+    return record
+
+
+@contextmanager
+def _ledgered(record: Callable[..., ProviderCall], unit_kind: str) -> Iterator[None]:
+    """A provider error leaves with the ledger line of the failed call attached, for the task to record."""
+    try:
+        yield
+    except ProviderError as exc:
+        exc.call = record(
+            units=0,
+            unit_kind=unit_kind,
+            cached=False,
+            outcome="error_retryable" if exc.retryable else "error_final",
+        )
+        raise
 
 
 def _scratch(work_dir: Path) -> tempfile.TemporaryDirectory[str]:

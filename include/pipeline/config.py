@@ -27,9 +27,22 @@ class Settings(BaseSettings):
     s3_endpoint_url: str = Field(default="", description="Only for S3-compatible servers; empty for AWS.")
     s3_server_side_encryption: str = Field(default="", description='"AES256", "aws:kms" or empty.')
     s3_presign_s: int = Field(default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600)
-    script_provider: Literal["given"] = "given"
-    image_provider: Literal["procedural"] = "procedural"
-    voice_provider: Literal["espeak"] = "espeak"
+    # providers: the defaults of requests that do not choose (see the DAG's Params)
+    script_provider: Literal["given", "gemini"] = Field(
+        default="given", description="given: the request's script only; gemini: write one from the topic."
+    )
+    image_provider: Literal["procedural", "stability"] = "procedural"
+    voice_provider: Literal["espeak", "polly"] = "espeak"
+    gemini_model: str = "gemini-2.5-flash"
+    stability_model: Literal["core", "ultra", "sd3.5-large", "sd3.5-large-turbo", "sd3.5-medium"] = "core"
+    stability_negative_prompt: str = "text, letters, watermark, logo, signature, blurry, deformed, low quality"
+    stability_style_preset: str = ""
+    polly_engine: Literal["neural", "standard", "long-form", "generative"] = "neural"
+    provider_timeout_s: float = Field(default=120.0, gt=0, description="Per call to a paid API.")
+    # prices for the cost report (USD); check them against the providers' current price lists
+    price_gemini_per_mtoken: float = 0.60
+    price_stability_per_credit: float = 0.01
+    price_polly_per_mchar: float = 16.0
     render_backend: Literal["local", "kubernetes"] = "local"
     # the render pod (render_backend=kubernetes)
     k8s_namespace: str = "video-factory"
@@ -43,8 +56,9 @@ class Settings(BaseSettings):
     k8s_data_pvc: str = Field(default="", description="PVC holding VIDEO_DATA_DIR when storage is local.")
     k8s_data_dir: str = "/data"
     k8s_conn_id: str = "kubernetes_default"
-    # auto: SMTP when the smtp_default connection exists, else .eml files in the outbox folder
-    email_backend: Literal["auto", "outbox", "smtp"] = "auto"
+    # auto: SMTP when the smtp_default connection exists, else .eml files in the outbox folder;
+    # ses: Amazon SES through the aws_default connection
+    email_backend: Literal["auto", "outbox", "smtp", "ses"] = "auto"
     email_from: str = "Video Factory <video-factory@localhost>"
     email_default_to: str = "video-ops@localhost"
 

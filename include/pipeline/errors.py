@@ -6,6 +6,8 @@ task at once; retryable ones are left to Airflow's retries, where operators can 
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class PipelineError(Exception):
     """Base of every error the pipeline raises on purpose."""
@@ -28,12 +30,15 @@ class ProviderError(PipelineError):
 
     :param provider: short provider name, e.g. ``"espeak"``.
     :param retry_after: seconds the provider asked us to wait, when it said so.
+
+    ``call`` is set by the asset functions to the ledger line of the failed call, for the task to record.
     """
 
     def __init__(self, message: str, *, provider: str, retryable: bool, retry_after: float | None = None) -> None:
         super().__init__(f"{provider}: {message}", retryable=retryable)
         self.provider = provider
         self.retry_after = retry_after
+        self.call: Any = None
 
 
 class RenderError(PipelineError):
@@ -46,3 +51,40 @@ class MissingAsset(RenderError):
 
 class OutputCheckFailed(PipelineError):
     """The rendered file does not have the streams, size or duration it must have."""
+
+
+# HTTP statuses a later try may get past: timeouts, conflicts, rate limits and the server's own errors.
+RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    import datetime as dt
+
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def http_status_error(provider: str, status: int, message: str, *, retry_after: str | None = None) -> ProviderError:
+    """The provider error for an HTTP error answer: 408/429/5xx retryable, every other 4xx not."""
+    retryable = status in RETRYABLE_STATUSES or status >= 500
+    return ProviderError(
+        f"HTTP {status}: {message.strip()[:1000] or 'no message'}",
+        provider=provider,
+        retryable=retryable,
+        retry_after=retry_after_s(retry_after) if retryable else None,
+    )

@@ -39,6 +39,9 @@ class VideoRequest(Frozen):
     title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
     script: str = Field(default="", max_length=MAX_SCRIPT_CHARS)
     topic: str = Field(default="", max_length=2_000)
+    tone: str = Field(default="", max_length=200)
+    audience: str = Field(default="", max_length=200)
+    target_duration_s: int = Field(default=60, ge=10, le=900)
     voice: str = Field(default="en-us", min_length=1, max_length=64)
     aspect: Aspect = "16:9"
     resolution: Resolution = 720
@@ -49,6 +52,8 @@ class VideoRequest(Frozen):
     burn_subtitles: bool = True
     soft_subtitles: bool = True
     music: str = Field(default="", pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
+    image_provider: str | None = Field(default=None, description="None = the configured default.")
+    voice_provider: str | None = Field(default=None, description="None = the configured default.")
 
     @field_validator("title")
     @classmethod
@@ -89,7 +94,7 @@ def check_request(request: VideoRequest, *, voices: frozenset[str]) -> None:
     if not request.script.strip() and not request.topic.strip():
         problems.append("give a script, or a topic to generate one from")
     if request.voice.lower() not in voices:
-        examples = ", ".join(sorted(v for v in voices if v.startswith("en"))[:6])
+        examples = ", ".join(sorted(voices, key=lambda v: (not v.startswith("en"), v))[:6])
         problems.append(f"unknown voice {request.voice!r} (for example: {examples})")
     if problems:
         raise InvalidRequest(f"request {request.request_id!r} is invalid: " + "; ".join(problems))
@@ -107,6 +112,8 @@ class Scene(Frozen):
     height: int
     voice: str
     title: str
+    image_provider: str = "procedural"
+    voice_provider: str = "espeak"
 
     @property
     def label(self) -> str:

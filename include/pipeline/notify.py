@@ -21,8 +21,11 @@ class EmailContent:
     html: str
 
 
-def success_email(summary: dict[str, Any], *, run_url: str) -> EmailContent:
-    """Title, link, duration and scene count of a finished video; every user string is escaped."""
+def success_email(summary: dict[str, Any], *, run_url: str, costs: Sequence[tuple[str, str]] = ()) -> EmailContent:
+    """Title, link, duration, scene count and cost summary of a finished video; every user string is escaped.
+
+    ``costs`` are ``(label, text)`` lines, e.g. ``("Cost total", "$0.0421")``, ``("polly", "5 calls, ...")``.
+    """
     video = summary.get("video") or {}
     title = summary["title"]
     link = video.get("video_url", "")
@@ -32,6 +35,7 @@ def success_email(summary: dict[str, Any], *, run_url: str) -> EmailContent:
         ("Duration", f"{duration:.1f} s"),
         ("Resolution", f"{video.get('width')}x{video.get('height')}"),
         ("Scenes", str(summary.get("scene_count", 0))),
+        *costs,
         ("Airflow run", run_url),
     ]
     return EmailContent(

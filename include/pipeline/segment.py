@@ -10,7 +10,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -267,11 +267,14 @@ class SceneText:
     visual_prompt: str
 
 
-def segment_script(script: str, *, max_words: int = 45, max_scenes: int = 200) -> list[SceneText]:
+def segment_script(
+    script: str, *, max_words: int = 45, max_scenes: int = 200, visuals: Sequence[str] | None = None
+) -> list[SceneText]:
     """Split ``script`` into scenes of at most ``max_words`` spoken words.
 
     Blank lines (paragraphs) always start a new scene; inside a paragraph whole sentences are packed together;
-    a sentence longer than ``max_words`` is cut at clause punctuation, then between words.
+    a sentence longer than ``max_words`` is cut at clause punctuation, then between words. ``visuals[i]``, when
+    given (a generated script), is the visual prompt of every scene cut from paragraph ``i``.
     """
     text = unicodedata.normalize("NFC", script or "").strip()
     if not text:
@@ -279,11 +282,16 @@ def segment_script(script: str, *, max_words: int = 45, max_scenes: int = 200) -
     if max_words < 1:
         raise ValueError("max_words must be positive")
 
+    paragraphs = _PARAGRAPH_BREAK.split(text)
+    if visuals is not None and len(visuals) != len(paragraphs):
+        raise ValueError(f"{len(visuals)} visual descriptions for {len(paragraphs)} paragraphs")
     chunks: list[str] = []
-    for paragraph in _PARAGRAPH_BREAK.split(text):
+    chunk_visuals: list[str | None] = []
+    for number, paragraph in enumerate(paragraphs):
         sentences = [piece for s in split_sentences(paragraph) for piece in _bounded(s, max_words)]
-        chunks.extend(_pack(sentences, max_words))
-    chunks = [chunk for chunk in chunks if _WORDS.tokenize(chunk)]
+        packed = [chunk for chunk in _pack(sentences, max_words) if _WORDS.tokenize(chunk)]
+        chunks.extend(packed)
+        chunk_visuals.extend([visuals[number] if visuals is not None else None] * len(packed))
     if not chunks:
         raise InvalidRequest("the script has no words to narrate")
     if len(chunks) > max_scenes:
@@ -296,7 +304,7 @@ def segment_script(script: str, *, max_words: int = 45, max_scenes: int = 200) -
             index=i,
             text=chunk,
             keywords=(keywords := extract_keywords(chunk, stopwords=stopwords)),
-            visual_prompt=_visual_prompt(chunk, keywords),
+            visual_prompt=chunk_visuals[i] or _visual_prompt(chunk, keywords),
         )
         for i, chunk in enumerate(chunks)
     ]

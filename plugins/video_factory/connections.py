@@ -1,12 +1,29 @@
-"""Resolve Airflow connections into what the core takes (engines, clients); secrets stay in Airflow."""
+"""Resolve Airflow connections into what the core takes (engines, clients, keys); secrets stay in Airflow.
+
+| connection | used for | fields |
+| --- | --- | --- |
+| ``video_db`` | the project's tables | a Postgres connection |
+| ``aws_default`` | S3, Polly, SES | the amazon provider's AWS connection (keys, ``region_name``, ``endpoint_url``) |
+| ``gemini_default`` | scripts from a topic | password = API key; extra ``base_url`` (optional) |
+| ``stability_default`` | images | password = API key; extra ``base_url`` (optional) |
+"""
 
 from __future__ import annotations
 
-from airflow.providers.postgres.hooks.postgres import PostgresHook
+from typing import Any
 
+from airflow.providers.postgres.hooks.postgres import PostgresHook
+from airflow.sdk import BaseHook
+
+from pipeline.config import Settings
+from pipeline.credentials import ApiKey
 from pipeline.db import VideoRepository, connect
+from pipeline.storage import Storage, open_storage
 
 VIDEO_DB_CONN_ID = "video_db"
+AWS_CONN_ID = "aws_default"
+GEMINI_CONN_ID = "gemini_default"
+STABILITY_CONN_ID = "stability_default"
 
 
 def video_repository(conn_id: str = VIDEO_DB_CONN_ID) -> VideoRepository:
@@ -15,3 +32,30 @@ def video_repository(conn_id: str = VIDEO_DB_CONN_ID) -> VideoRepository:
     For a Unix-socket server put the socket folder in the extra ``{"sqlalchemy_query": {"host": "/dir"}}``.
     """
     return VideoRepository(connect(PostgresHook(postgres_conn_id=conn_id).sqlalchemy_url))
+
+
+def api_key(conn_id: str) -> ApiKey:
+    """The API key (the connection's password) and an optional ``base_url`` (extra, else the host)."""
+    conn = BaseHook.get_connection(conn_id)
+    base_url = (conn.extra_dejson or {}).get("base_url") or conn.host or None
+    if base_url and "://" not in base_url:
+        base_url = f"https://{base_url}" + (f":{conn.port}" if conn.port else "")
+    return ApiKey(key=conn.password or "", base_url=base_url)
+
+
+def aws_client(service: str, conn_id: str = AWS_CONN_ID, *, read_timeout_s: float = 120) -> Any:
+    """A boto3 client from the ``aws_default`` connection, making one attempt per call (Airflow retries)."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    from pipeline.aws import no_retry_config
+
+    hook = AwsBaseHook(aws_conn_id=conn_id, client_type=service)
+    config = hook.config.merge(no_retry_config(read_timeout_s=read_timeout_s))
+    return hook.get_client_type(config=config)
+
+
+def storage(settings: Settings) -> Storage:
+    """Local storage, or S3 through the ``aws_default`` connection."""
+    if settings.storage_backend == "s3":
+        return open_storage(settings, s3_client=aws_client("s3"))
+    return open_storage(settings)

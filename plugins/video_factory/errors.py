@@ -2,20 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
+from airflow.sdk import RetryPolicy
+from airflow.sdk.definitions.retry_policy import RetryDecision
 from airflow.sdk.exceptions import AirflowFailException
 
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, ProviderError
 
 
 @contextmanager
-def airflow_errors() -> Iterator[None]:
-    """Non-retryable pipeline errors fail the task at once; retryable ones propagate to Airflow's retries."""
+def airflow_errors(record_failed_call: Callable[[Any], None] | None = None) -> Iterator[None]:
+    """Non-retryable pipeline errors fail the task at once; retryable ones propagate to Airflow's retries.
+
+    ``record_failed_call`` gets the ledger line of a failed provider call before the task fails.
+    """
     try:
         yield
     except PipelineError as exc:
+        call = getattr(exc, "call", None)
+        if record_failed_call is not None and call is not None:
+            record_failed_call(call)
         if exc.retryable:
             raise
         raise AirflowFailException(exc.message) from exc
+
+
+class ProviderRetryPolicy(RetryPolicy):
+    """Retry after what the provider asked for (``Retry-After``, at least 1 s, at most ``max_delay_s``).
+
+    Errors that say nothing about waiting keep the task's exponential backoff.
+    """
+
+    def __init__(self, *, max_delay_s: float) -> None:
+        self.max_delay_s = max_delay_s
+
+    def evaluate(self, exception: BaseException, try_number: int, max_tries: int, context: Any = None) -> RetryDecision:
+        if isinstance(exception, PipelineError) and not exception.retryable:
+            return RetryDecision.fail(f"not retryable: {exception.message}")
+        if isinstance(exception, ProviderError) and exception.retry_after is not None:
+            delay = min(max(exception.retry_after, 1.0), self.max_delay_s)
+            return RetryDecision.retry(
+                dt.timedelta(seconds=delay), reason=f"{exception.provider} asked to retry after {delay:.0f} s"
+            )
+        return RetryDecision.default()

@@ -1,29 +1,37 @@
-"""Email when a video is finished or has failed: written to a local outbox, or sent over SMTP."""
+"""Email when a video is finished or has failed: to a local outbox, over SMTP, or through Amazon SES."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import smtplib
+from email.message import EmailMessage
+from typing import Any, Literal, cast
 
 from airflow.providers.smtp.hooks.smtp import SmtpHook
 from airflow.sdk import BaseHook, BaseNotifier
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from pipeline.config import load_settings
+from pipeline.config import Settings, load_settings
+from pipeline.costs import ledger_rows, price_usd, summary_line
 from pipeline.notify import build_message, failure_email, success_email, write_to_outbox
-from video_factory.connections import VIDEO_DB_CONN_ID, video_repository
+from video_factory.connections import AWS_CONN_ID, VIDEO_DB_CONN_ID, aws_client, video_repository
 from video_factory.runs import request_key, run_url, task_label
+
+Backend = Literal["auto", "outbox", "smtp", "ses"]
 
 
 class VideoOutcomeNotifier(BaseNotifier):
     """Tell the request's recipients that its video is ready, or why it could not be made.
 
+    Every mail has a plain-text and an HTML part, built by ``pipeline.notify`` with every user-supplied string
+    escaped; nothing is rendered as a template (``SmtpNotifier``/``SesNotifier`` would render the HTML as Jinja).
     On failure it also makes sure the project is marked ``failed``, even when the task died without running its
     own failure callback.
 
     :param outcome: ``"success"`` or ``"failure"``.
-    :param backend: ``"outbox"`` (``.eml`` files in ``$VIDEO_DATA_DIR/outbox``), ``"smtp"``, or ``"auto"``
-        (SMTP when the SMTP connection exists); default from ``VIDEO_EMAIL_BACKEND``.
+    :param backend: ``"outbox"`` (``.eml`` files in ``$VIDEO_DATA_DIR/outbox``), ``"smtp"``, ``"ses"``, or
+        ``"auto"`` (SMTP when the SMTP connection exists, else the outbox); default ``VIDEO_EMAIL_BACKEND``.
     :param smtp_conn_id: the SMTP connection used by the ``smtp`` backend.
+    :param aws_conn_id: the AWS connection used by the ``ses`` backend.
     :param video_db_conn_id: the Postgres connection of the project's tables.
     """
 
@@ -31,14 +39,16 @@ class VideoOutcomeNotifier(BaseNotifier):
         self,
         *,
         outcome: Literal["success", "failure"],
-        backend: Literal["auto", "outbox", "smtp"] | None = None,
+        backend: Backend | None = None,
         smtp_conn_id: str = "smtp_default",
+        aws_conn_id: str = AWS_CONN_ID,
         video_db_conn_id: str = VIDEO_DB_CONN_ID,
     ) -> None:
         super().__init__()
         self.outcome = outcome
         self.backend = backend
         self.smtp_conn_id = smtp_conn_id
+        self.aws_conn_id = aws_conn_id
         self.video_db_conn_id = video_db_conn_id
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
@@ -57,7 +67,8 @@ class VideoOutcomeNotifier(BaseNotifier):
         link = run_url(dag_id, run_id)
 
         if self.outcome == "success" and summary is not None:
-            content = success_email(summary, run_url=link)
+            rows = ledger_rows(repository.engine, project_id=summary["id"], run_id=run_id)
+            content = success_email(summary, run_url=link, costs=_cost_lines(rows, settings))
         else:
             ti = context.get("ti")
             task = task_label(ti) if ti is not None else "unknown"
@@ -75,23 +86,36 @@ class VideoOutcomeNotifier(BaseNotifier):
         recipients = list((summary or {}).get("notify_emails") or params.get("notify_emails") or []) or [
             settings.email_default_to
         ]
+        message = build_message(content, sender=settings.email_from, recipients=recipients)
+        self.deliver(message, recipients, settings)
+
+    def deliver(self, message: EmailMessage, recipients: list[str], settings: Settings) -> None:
         backend = self.backend or settings.email_backend
         if backend == "auto":
             backend = "smtp" if _connection_exists(self.smtp_conn_id) else "outbox"
         if backend == "smtp":
-            # SmtpHook, not SmtpNotifier: the notifier renders html_content as Jinja, and these mails quote
-            # user-supplied titles and errors, which must never be evaluated as templates.
             with SmtpHook(smtp_conn_id=self.smtp_conn_id) as smtp:
-                smtp.send_email_smtp(
-                    to=recipients,
-                    subject=content.subject,
-                    html_content=content.html,
-                    from_email=settings.email_from,
-                )
+                # The hook only builds HTML-only mails; its connected client sends ours (text + HTML) as is,
+                # the way the hook's own test_connection uses it.
+                client = cast("smtplib.SMTP", smtp._smtp_client)
+                client.send_message(message, to_addrs=recipients)
+        elif backend == "ses":
+            aws_client("ses", self.aws_conn_id).send_raw_email(
+                Source=settings.email_from, Destinations=recipients, RawMessage={"Data": message.as_bytes()}
+            )
         else:
-            message = build_message(content, sender=settings.email_from, recipients=recipients)
             path = write_to_outbox(message, settings.outbox_dir)
             self.log.info("Wrote %s email to %s", self.outcome, path)
+            return
+        self.log.info("Sent %s email to %d recipients over %s", self.outcome, len(recipients), backend)
+
+
+def _cost_lines(rows: list[dict[str, Any]], settings: Settings) -> list[tuple[str, str]]:
+    """``("Provider cost", "$0.0421")`` then one line per provider, for this run."""
+    total = sum(price_usd(r["provider"], r["unit_kind"], float(r["units"]), settings) for r in rows)
+    lines = [("Provider cost", f"${total:.4f} (estimated)")]
+    lines.extend((f"  {row['provider']}", summary_line(row, settings).split(": ", 1)[1]) for row in rows)
+    return lines
 
 
 def _connection_exists(conn_id: str) -> bool:

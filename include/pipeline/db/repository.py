@@ -82,13 +82,31 @@ class VideoRepository:
                 .returning(projects.c.id)
             ).scalar_one()
 
-    def save_script(self, project_id: int, *, source: str, body: str) -> None:
+    def save_script(
+        self,
+        project_id: int,
+        *,
+        source: str,
+        body: str,
+        call: ProviderCall | None = None,
+        dag_run_id: str | None = None,
+    ) -> None:
+        """Store the project's script and, for a generated one, the ledger line of its call, together."""
         with self.engine.begin() as conn:
             conn.execute(
                 insert(scripts)
                 .values(project_id=project_id, source=source, body=body)
                 .on_conflict_do_update(index_elements=[scripts.c.project_id], set_={"source": source, "body": body})
             )
+            if call is not None:
+                self._record_call(conn, project_id, None, call, dag_run_id)
+
+    def record_call(
+        self, project_id: int, scene_index: int | None, call: ProviderCall, *, dag_run_id: str | None
+    ) -> None:
+        """One ledger line on its own (a failed call: the task is about to fail, nothing else is saved)."""
+        with self.engine.begin() as conn:
+            self._record_call(conn, project_id, scene_index, call, dag_run_id)
 
     def save_scenes(self, project_id: int, scene_texts: Sequence[SceneText]) -> None:
         """Make the project's scenes exactly ``scene_texts`` (a re-segmented script replaces the old one)."""
@@ -233,7 +251,9 @@ class VideoRepository:
         return int(scene_id)
 
     @staticmethod
-    def _record_call(conn: Any, project_id: int, scene_index: int, call: ProviderCall, dag_run_id: str) -> None:
+    def _record_call(
+        conn: Any, project_id: int, scene_index: int | None, call: ProviderCall, dag_run_id: str | None
+    ) -> None:
         conn.execute(
             provider_calls.insert().values(
                 project_id=project_id, scene_index=scene_index, dag_run_id=dag_run_id, **asdict(call)

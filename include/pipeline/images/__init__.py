@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 from pipeline.config import Settings
+from pipeline.credentials import ApiKey
 from pipeline.images.base import ImageProvider, ImageUsage
 from pipeline.images.procedural import ProceduralImages
+from pipeline.images.stability import StabilityImages
 
-__all__ = ["ImageProvider", "ImageUsage", "ProceduralImages", "open_image_provider"]
+__all__ = [
+    "IMAGE_PROVIDERS",
+    "ImageProvider",
+    "ImageUsage",
+    "ProceduralImages",
+    "StabilityImages",
+    "open_image_provider",
+]
+
+IMAGE_PROVIDERS = ("procedural", "stability")
 
 
-def open_image_provider(settings: Settings, name: str | None = None) -> ImageProvider:
+def open_image_provider(
+    settings: Settings, name: str | None = None, *, stability: ApiKey | None = None
+) -> ImageProvider:
     """The image provider ``name`` (default: the configured one)."""
     chosen = name or settings.image_provider
     if chosen == "procedural":
         return ProceduralImages()
+    if chosen == "stability":
+        if stability is None:
+            raise ValueError("the stability image provider needs an API key")
+        return StabilityImages(
+            api_key=stability.key,
+            base_url=stability.base_url,
+            model=settings.stability_model,
+            negative_prompt=settings.stability_negative_prompt,
+            style_preset=settings.stability_style_preset,
+            timeout_s=settings.provider_timeout_s,
+        )
     raise ValueError(f"unknown image provider {chosen!r}")

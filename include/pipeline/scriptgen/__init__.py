@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from pipeline.config import Settings
-from pipeline.scriptgen.base import ScriptProvider
+from pipeline.credentials import ApiKey
+from pipeline.scriptgen.base import Script, ScriptProvider, ScriptScene
+from pipeline.scriptgen.gemini import GeminiScript
 from pipeline.scriptgen.given import GivenScript
 
-__all__ = ["GivenScript", "ScriptProvider", "open_script_provider"]
+__all__ = ["GeminiScript", "GivenScript", "Script", "ScriptProvider", "ScriptScene", "open_script_provider"]
 
 
-def open_script_provider(settings: Settings) -> ScriptProvider:
+def open_script_provider(settings: Settings, *, gemini: ApiKey | None = None) -> ScriptProvider:
+    """The configured script generator (``given`` makes nothing: the request must bring its script)."""
     if settings.script_provider == "given":
         return GivenScript()
+    if settings.script_provider == "gemini":
+        if gemini is None:
+            raise ValueError("the gemini script provider needs an API key")
+        return GeminiScript(
+            api_key=gemini.key,
+            base_url=gemini.base_url,
+            model=settings.gemini_model,
+            timeout_s=settings.provider_timeout_s,
+        )
     raise ValueError(f"unknown script provider {settings.script_provider!r}")  # pragma: no cover

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from pipeline.errors import InvalidRequest
 from pipeline.models import VideoRequest
+from pipeline.scriptgen.base import Script
 
 
 class GivenScript:
     name = "given"
+    model = ""
+    paid = False
 
-    def write_script(self, request: VideoRequest) -> str:
+    def write_script(self, request: VideoRequest) -> Script:
         if request.script.strip():
-            return request.script
+            return Script(body=request.script, source=self.name)
         raise InvalidRequest(
             f"request {request.request_id!r} has a topic but no script, and no script generator is "
-            "configured: add a script, or configure one (VIDEO_SCRIPT_PROVIDER)"
+            "configured: add a script, or configure one (VIDEO_SCRIPT_PROVIDER=gemini)"
         )

@@ -1,0 +1,167 @@
+"""What the paid providers cost, from the provider-calls ledger: per video and per batch.
+
+``python -m pipeline.costs --db URL [--request KEY ...] [--since 2026-11-01] [--run RUN_ID] [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from pipeline.config import Settings, load_settings
+from pipeline.db.schema import projects, provider_calls, requests
+
+
+def price_usd(provider: str, unit_kind: str, units: float, settings: Settings) -> float:
+    """Estimated price of ``units``; free providers (procedural, espeak, cached calls) cost nothing."""
+    rate = {
+        ("gemini", "tokens"): settings.price_gemini_per_mtoken / 1_000_000,
+        ("stability", "credits"): settings.price_stability_per_credit,
+        ("polly", "characters"): settings.price_polly_per_mchar / 1_000_000,
+    }.get((provider, unit_kind), 0.0)
+    return units * rate
+
+
+def summary_line(row: dict[str, Any], settings: Settings) -> str:
+    """``stability: 5 calls, 5 cached, 0 failed, 15 credits, $0.15``"""
+    usd = price_usd(row["provider"], row["unit_kind"], float(row["units"]), settings)
+    return (
+        f"{row['provider']}: {row['calls']} calls, {row['cached']} cached, {row['failed']} failed, "
+        f"{_number(row['units'])} {row['unit_kind']}, ${usd:.4f}"
+    )
+
+
+def ledger_rows(
+    engine: Engine,
+    *,
+    request_keys: Sequence[str] = (),
+    project_id: int | None = None,
+    since: dt.datetime | None = None,
+    run_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """Per request, provider and unit: calls made, cached, failed, units paid for."""
+    paid = provider_calls.c.outcome == "ok"
+    query = (
+        select(
+            requests.c.request_key,
+            projects.c.title,
+            provider_calls.c.provider,
+            provider_calls.c.unit_kind,
+            func.count().filter(paid).label("calls"),
+            func.count().filter(provider_calls.c.cached).label("cached"),
+            func.count().filter(provider_calls.c.outcome.like("error%")).label("failed"),
+            func.coalesce(func.sum(provider_calls.c.units).filter(paid), 0).label("units"),
+        )
+        .select_from(provider_calls.join(projects).join(requests))
+        .group_by(requests.c.request_key, projects.c.title, provider_calls.c.provider, provider_calls.c.unit_kind)
+        .order_by(requests.c.request_key, provider_calls.c.provider)
+    )
+    if request_keys:
+        query = query.where(requests.c.request_key.in_(list(request_keys)))
+    if project_id is not None:
+        query = query.where(provider_calls.c.project_id == project_id)
+    if since is not None:
+        query = query.where(provider_calls.c.created_at >= since)
+    if run_id is not None:
+        query = query.where(provider_calls.c.dag_run_id == run_id)
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def report(rows: Iterable[dict[str, Any]], settings: Settings) -> dict[str, Any]:
+    """Rows priced, grouped per video, with the batch's totals per provider."""
+    videos: dict[str, dict[str, Any]] = {}
+    batch: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        usd = price_usd(row["provider"], row["unit_kind"], float(row["units"]), settings)
+        video = videos.setdefault(row["request_key"], {"title": row["title"], "providers": [], "usd": 0.0})
+        video["providers"].append({**row, "units": float(row["units"]), "usd": usd})
+        video["usd"] += usd
+        total = batch.setdefault(
+            (row["provider"], row["unit_kind"]),
+            {"provider": row["provider"], "unit_kind": row["unit_kind"], "calls": 0, "cached": 0, "failed": 0,
+             "units": 0.0, "usd": 0.0},
+        )  # fmt: skip
+        for field in ("calls", "cached", "failed"):
+            total[field] += row[field]
+        total["units"] += float(row["units"])
+        total["usd"] += usd
+    return {
+        "videos": videos,
+        "batch": list(batch.values()),
+        "batch_usd": sum(t["usd"] for t in batch.values()),
+    }
+
+
+def print_report(data: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="Provider calls per video", show_lines=False)
+    for column in ("request", "provider", "calls", "cached", "failed", "units", "USD"):
+        table.add_column(column, justify="right" if column not in ("request", "provider") else "left")
+    for key, video in data["videos"].items():
+        for i, row in enumerate(video["providers"]):
+            table.add_row(
+                key if i == 0 else "",
+                row["provider"],
+                str(row["calls"]),
+                str(row["cached"]),
+                str(row["failed"]),
+                f"{_number(row['units'])} {row['unit_kind']}",
+                f"{row['usd']:.4f}",
+            )
+        table.add_row("", "[b]video total[/b]", "", "", "", "", f"[b]{video['usd']:.4f}[/b]", end_section=True)
+    console.print(table)
+    batch = Table(title=f"Batch: {len(data['videos'])} videos, ${data['batch_usd']:.4f}")
+    for column in ("provider", "calls", "cached", "failed", "units", "USD"):
+        batch.add_column(column, justify="left" if column == "provider" else "right")
+    for total in data["batch"]:
+        batch.add_row(
+            total["provider"],
+            str(total["calls"]),
+            str(total["cached"]),
+            str(total["failed"]),
+            f"{_number(total['units'])} {total['unit_kind']}",
+            f"{total['usd']:.4f}",
+        )
+    console.print(batch)
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from pipeline.db import connect
+
+    parser = argparse.ArgumentParser(prog="python -m pipeline.costs", description=__doc__.splitlines()[0])
+    parser.add_argument("--db", required=True, help="SQLAlchemy URL of the project's database")
+    parser.add_argument("--request", action="append", default=[], help="a request key (repeatable); default all")
+    parser.add_argument("--since", type=dt.datetime.fromisoformat, help="only calls at or after this time")
+    parser.add_argument("--run", help="only calls of this DAG run id")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    args = parser.parse_args(argv)
+    since = args.since.replace(tzinfo=args.since.tzinfo or dt.UTC) if args.since else None
+    engine = connect(args.db)
+    try:
+        data = report(ledger_rows(engine, request_keys=args.request, since=since, run_id=args.run), load_settings())
+    finally:
+        engine.dispose()
+    if args.json:
+        json.dump(data, sys.stdout, indent=2, default=str)
+        print()
+    else:
+        print_report(data)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""The request's providers, opened with the credentials their connections hold (only the chosen ones)."""
+
+from __future__ import annotations
+
+from pipeline.config import Settings
+from pipeline.images import ImageProvider, open_image_provider
+from pipeline.scriptgen import ScriptProvider, open_script_provider
+from pipeline.voice import VoiceProvider, open_voice_provider
+from video_factory.connections import GEMINI_CONN_ID, STABILITY_CONN_ID, api_key, aws_client
+
+
+def image_provider(settings: Settings, name: str | None = None) -> ImageProvider:
+    chosen = name or settings.image_provider
+    key = api_key(STABILITY_CONN_ID) if chosen == "stability" else None
+    return open_image_provider(settings, chosen, stability=key)
+
+
+def voice_provider(settings: Settings, name: str | None = None) -> VoiceProvider:
+    chosen = name or settings.voice_provider
+    client = aws_client("polly", read_timeout_s=settings.provider_timeout_s) if chosen == "polly" else None
+    return open_voice_provider(settings, chosen, polly_client=client)
+
+
+def script_provider(settings: Settings) -> ScriptProvider:
+    key = api_key(GEMINI_CONN_ID) if settings.script_provider == "gemini" else None
+    return open_script_provider(settings, gemini=key)
