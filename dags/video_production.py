@@ -378,12 +378,16 @@ def video_production() -> None:
     def render(spec_location: str) -> dict[str, Any]:
         """``python -m pipeline.render --spec KEY`` as a local process (the pod runs the same entry point)."""
         from pipeline.render.runner import render_in_subprocess
+        from video_factory.connections import render_environment
         from video_factory.errors import airflow_errors
 
         settings = load_settings()
         with airflow_errors():
             result = render_in_subprocess(
-                spec_location, work_dir=settings.work_dir, timeout_s=settings.render_timeout_s
+                spec_location,
+                work_dir=settings.work_dir,
+                timeout_s=settings.render_timeout_s,
+                extra_env=render_environment(settings),
             )
         log.info("Rendered %s (%.2f s)", result.video_url, result.facts.duration_s)
         return result.model_dump(mode="json")

@@ -102,7 +102,9 @@ def start_airflow(stack: AirflowSite) -> None:
     with console.status("Migrating Airflow's metadata database ..."):
         _run([sys.executable, "-m", "airflow", "db", "migrate"], env)
     with console.status("Migrating the project's schema ..."):
-        _run([sys.executable, "-m", "pipeline.db", "upgrade", stack.video_db.render_as_string(False)], env)
+        _run(
+            [sys.executable, "-m", "pipeline.db", "upgrade", stack.video_db.render_as_string(hide_password=False)], env
+        )
     LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
     with LOG_FILE.open("ab") as log:
         process = subprocess.Popen(
@@ -229,6 +231,9 @@ def report(stack: AirflowSite, request_id: str, run_id: str, state: str, tis: li
     console.print(f"Streams:    {facts.video_codec} video, {facts.audio_codec} audio, faststart={facts.faststart}")
     console.print(f"Scenes:     {summary['scene_count']}   Assets from cache: {cached} of {total}")
     console.print(f"Email:      {stack.data_dir / 'outbox'}")
+    console.print(
+        f"Costs:      {sys.executable} -m pipeline.costs --db '{stack.video_db.render_as_string(hide_password=False)}'"
+    )
     console.print(f"Airflow UI: {ui}")
     console.print(f"Login:      {login}")
     console.print("Stop everything with: make stop")

@@ -32,7 +32,8 @@ def summary_line(row: dict[str, Any], settings: Settings) -> str:
     """``stability: 5 calls, 5 cached, 0 failed, 15 credits, $0.15``"""
     usd = price_usd(row["provider"], row["unit_kind"], float(row["units"]), settings)
     return (
-        f"{row['provider']}: {row['calls']} calls, {row['cached']} cached, {row['failed']} failed, "
+        f"{row['provider']}: {row['calls']} call{'' if row['calls'] == 1 else 's'}, {row['cached']} cached, "
+        f"{row['failed']} failed, "
         f"{_number(row['units'])} {row['unit_kind']}, ${usd:.4f}"
     )
 

@@ -59,3 +59,26 @@ def storage(settings: Settings) -> Storage:
     if settings.storage_backend == "s3":
         return open_storage(settings, s3_client=aws_client("s3"))
     return open_storage(settings)
+
+
+def render_environment(settings: Settings, conn_id: str = AWS_CONN_ID) -> dict[str, str]:
+    """What the local render process needs to reach S3 with the ``aws_default`` connection's credentials.
+
+    (The render pod gets the same variables from its Kubernetes Secret instead.)
+    """
+    if settings.storage_backend != "s3":
+        return {}
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    hook = AwsBaseHook(aws_conn_id=conn_id, client_type="s3")
+    credentials = hook.get_credentials()
+    env = {"AWS_ACCESS_KEY_ID": credentials.access_key, "AWS_SECRET_ACCESS_KEY": credentials.secret_key}
+    if credentials.token:
+        env["AWS_SESSION_TOKEN"] = credentials.token
+    region = hook.conn_region_name
+    if region:
+        env["AWS_DEFAULT_REGION"] = region
+    endpoint = hook.conn_config.get_service_endpoint_url(service_name="s3")
+    if endpoint and not settings.s3_endpoint_url:
+        env["VIDEO_S3_ENDPOINT_URL"] = endpoint
+    return env

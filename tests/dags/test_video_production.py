@@ -192,3 +192,6 @@ def test_emails_go_over_smtp_when_an_smtp_connection_exists(
     assert message["Subject"] == f"Video ready: {conf['title']}"
     html = message.get_body(("html",)).get_content()
     assert "&lt;b&gt;Bold&lt;/b&gt; &amp; &quot;quoted&quot; {{ 7 * 7 }}" in html  # escaped, never templated
+    plain = message.get_body(("plain",)).get_content()
+    assert f'Your video "{conf["title"]}" is ready.' in plain and "Scenes: 1" in plain
+    assert "Provider cost: $0.0000 (estimated)" in plain and "procedural: 1 call, 0 cached, 0 failed" in plain

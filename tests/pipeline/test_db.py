@@ -53,6 +53,7 @@ def _call(cached: bool = False) -> ProviderCall:
         unit_kind="characters",
         cached=cached,
         duration_ms=5,
+        outcome="cached" if cached else "ok",
     )
 
 
@@ -63,7 +64,27 @@ def test_migrations_create_the_schema_and_are_repeatable(fresh_database: URL) ->
     engine = connect(url)
     assert set(inspect(engine).get_table_names(schema="video")) == TABLES
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM video.alembic_version")).scalar_one() == "0002"
+        assert conn.execute(text("SELECT version_num FROM video.alembic_version")).scalar_one() == "0003"
+    engine.dispose()
+
+
+def test_migration_0003_marks_old_cache_hits_and_guards_the_ledger(fresh_database: URL) -> None:
+    url = fresh_database.render_as_string(hide_password=False)
+    upgrade(url, "0002")
+    engine = connect(url)
+    insert = (
+        "INSERT INTO video.provider_calls (provider, model, operation, content_hash, units, unit_kind, cached,"
+        " duration_ms, outcome) VALUES ('polly', 'neural', 'speech', 'h', :u, 'characters', :c, 1, :o)"
+    )
+    with engine.begin() as conn:
+        conn.execute(text(insert), [{"u": 40, "c": False, "o": "ok"}, {"u": 0, "c": True, "o": "ok"}])
+    upgrade(url)
+    with engine.begin() as conn:
+        rows = conn.execute(text("SELECT cached, outcome FROM video.provider_calls ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [(False, "ok"), (True, "cached")]
+    for bad in ({"u": 0, "c": False, "o": "maybe"}, {"u": 0, "c": True, "o": "ok"}):
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(text(insert), bad)
     engine.dispose()
 
 

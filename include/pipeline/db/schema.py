@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 SCHEMA = "video"
 STATUSES = ("pending", "processing", "completed", "failed")
+OUTCOMES = ("ok", "cached", "error_retryable", "error_final")
 
 metadata = MetaData(schema=SCHEMA)
 
@@ -157,4 +158,6 @@ provider_calls = Table(
     Column("duration_ms", Integer, nullable=False),
     Column("outcome", Text, nullable=False),
     _created(),
+    CheckConstraint(f"outcome IN {OUTCOMES}", name="provider_calls_outcome_valid"),
+    CheckConstraint("cached = (outcome = 'cached')", name="provider_calls_cached_outcome"),
 )

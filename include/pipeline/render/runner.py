@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from pipeline.errors import MissingAsset, OutputCheckFailed, RenderError
@@ -17,14 +19,26 @@ from pipeline.render.__main__ import (
 )
 
 
-def render_in_subprocess(spec_key: str, *, work_dir: Path, timeout_s: float) -> RenderResult:
-    """``python -m pipeline.render --spec KEY`` with this process's environment (same settings, same storage)."""
+def render_in_subprocess(
+    spec_key: str, *, work_dir: Path, timeout_s: float, extra_env: Mapping[str, str] | None = None
+) -> RenderResult:
+    """``python -m pipeline.render --spec KEY`` with this process's environment (same settings, same storage).
+
+    ``extra_env`` adds what the environment lacks, e.g. the storage credentials of an Airflow connection.
+    """
     work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work_dir, prefix="render-result-") as scratch:
         result_file = Path(scratch) / "result.json"
         command = [sys.executable, "-m", "pipeline.render", "--spec", spec_key, "--result", str(result_file)]
         try:
-            completed = subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout_s + 60)
+            completed = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=timeout_s + 60,
+                env={**os.environ, **(extra_env or {})},
+            )
         except subprocess.TimeoutExpired:
             raise RenderError(f"the render process did not finish within {timeout_s:.0f}s", retryable=True) from None
         if completed.returncode == 0 and result_file.is_file():

@@ -1,0 +1,257 @@
+"""``dag.test()`` runs with every paid provider real: google-genai, httpx, boto3 and the amazon provider's hooks
+talk to stand-ins on loopback (Gemini, Stability, Polly) and to moto's server (S3, SES).
+
+The ledger is read back from Postgres: a repeated request makes no call, a flaky image is retried alone by
+Airflow, and a moderation refusal fails at once with the provider's message in the failure email.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import secrets
+import subprocess
+import sys
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from sqlalchemy import Engine, text
+
+from pipeline.render.probe import probe_output
+from tests.stubs import Fail
+from tools.stack import PROJECT_ROOT, AirflowSite
+
+SENDER = "video-factory@localhost"
+THREE_SCENES = "\n\n".join(
+    [
+        "The first boats leave the harbour before sunrise.",
+        "At noon the old lighthouse keeper climbs the stairs.",
+        "At dusk the market closes and the gulls settle.",
+    ]
+)
+
+
+@pytest.fixture
+def providers(  # noqa: PLR0917 - pytest passes fixtures by name
+    monkeypatch: pytest.MonkeyPatch,
+    gemini_stub: Any,
+    stability_stub: Any,
+    polly_stub: Any,
+    moto_server: str,
+    s3_bucket: tuple[Any, str],
+) -> dict[str, Any]:
+    """Configure the paid providers through Airflow connections, the way production does."""
+    import boto3
+
+    client, bucket = s3_bucket
+    boto3.client("ses", endpoint_url=moto_server, region_name="us-east-1").verify_email_identity(EmailAddress=SENDER)
+    aws = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {
+            "region_name": "us-east-1",
+            "endpoint_url": moto_server,
+            "service_config": {"polly": {"endpoint_url": polly_stub.url}},
+        },
+    }
+    for name, value in {
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws),
+        "AIRFLOW_CONN_GEMINI_DEFAULT": json.dumps(
+            {"conn_type": "generic", "password": "gm-test", "extra": {"base_url": gemini_stub.url}}
+        ),
+        "AIRFLOW_CONN_STABILITY_DEFAULT": json.dumps(
+            {"conn_type": "generic", "password": "sk-test", "extra": {"base_url": stability_stub.url}}
+        ),
+        "VIDEO_SCRIPT_PROVIDER": "gemini",
+        "VIDEO_IMAGE_PROVIDER": "stability",
+        "VIDEO_VOICE_PROVIDER": "polly",
+        "VIDEO_STORAGE_BACKEND": "s3",
+        "VIDEO_S3_BUCKET": bucket,
+        "VIDEO_EMAIL_BACKEND": "ses",
+        "VIDEO_EMAIL_FROM": f"Video Factory <{SENDER}>",
+        "VIDEO_PROVIDER_TIMEOUT_S": "10",
+    }.items():
+        monkeypatch.setenv(name, value)
+    # the render process must get its S3 credentials from the connection, not from the environment
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    return {"gemini": gemini_stub, "stability": stability_stub, "polly": polly_stub, "s3": client, "bucket": bucket}
+
+
+def _dag() -> Any:
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+    assert bag.import_errors == {}
+    return bag.dags["video_production"]
+
+
+def _conf(**overrides: Any) -> dict[str, Any]:
+    token = secrets.token_hex(4)
+    conf: dict[str, Any] = {
+        "request_id": f"paid-{token}",
+        "title": f"Harbour {token}",
+        "script": "",
+        "topic": f"the fish market {token}",
+        "voice": "Joanna",
+        "notify_emails": ["ops@example.com"],
+    }
+    conf.update(overrides)
+    return conf
+
+
+def _ledger(engine: Engine, request_id: str, run_id: str) -> dict[tuple[str, str], tuple[int, float]]:
+    """(provider, outcome) -> (lines, units) for one run."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT c.provider, c.outcome, count(*), sum(c.units) FROM video.provider_calls c"
+                " JOIN video.projects p ON p.id = c.project_id JOIN video.requests r ON r.id = p.request_id"
+                " WHERE r.request_key = :k AND c.dag_run_id = :run GROUP BY 1, 2"
+            ),
+            {"k": request_id, "run": run_id},
+        ).all()
+    return {(provider, outcome): (count, float(units)) for provider, outcome, count, units in rows}
+
+
+def _ses_mails(title: str) -> list[EmailMessage]:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import RawMessage, ses_backends
+
+    sent = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+    mails = [email.message_from_string(m.raw_data, policy=policy.default) for m in sent if isinstance(m, RawMessage)]
+    return [m for m in mails if title in str(m["Subject"])]  # type: ignore[misc]
+
+
+def _cost_report(site: AirflowSite, run_id: str) -> dict[str, Any]:
+    completed = subprocess.run(
+        [sys.executable, "-m", "pipeline.costs", "--db", site.video_db.render_as_string(hide_password=False),
+         "--run", run_id, "--json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.costs",
+            "--db",
+            site.video_db.render_as_string(hide_password=False),
+            "--run",
+            run_id,
+        ],
+        check=True,
+    )  # fmt: skip  (the table, for the log)
+    return dict(json.loads(completed.stdout))
+
+
+def test_topic_to_video_with_every_paid_provider_and_a_free_second_run(
+    providers: dict[str, Any], airflow_site: AirflowSite, video_engine: Engine, tmp_path: Path
+) -> None:
+    conf = _conf()
+    conf["title"] = f"Market <script>alert(1)</script> & {conf['request_id']}"
+    first = _dag().test(run_conf=conf)
+    assert first.state == "success"
+
+    gemini, stability, polly = providers["gemini"], providers["stability"], providers["polly"]
+    assert len(gemini.requests) == 1 and len(stability.requests) == 3 and len(polly.calls("/v1/speech")) == 6
+    ledger = _ledger(video_engine, conf["request_id"], first.run_id)
+    polly_chars = ledger[("polly", "ok")][1]
+    assert ledger == {
+        ("gemini", "ok"): (1, 300.0),
+        ("stability", "ok"): (3, 9.0),  # 3 credits per Stable Image Core picture
+        ("polly", "ok"): (3, polly_chars),
+    }
+    assert polly_chars > 200
+
+    with video_engine.connect() as conn:
+        video_key, source = conn.execute(
+            text(
+                "SELECT v.video_key, s.source FROM video.rendered_videos v JOIN video.scripts s"
+                " ON s.project_id = v.project_id WHERE v.dag_run_id = :run AND v.published"
+            ),
+            {"run": first.run_id},
+        ).one()
+        prompts = (
+            conn.execute(
+                text(
+                    "SELECT sc.visual_prompt FROM video.scenes sc JOIN video.scripts s ON s.project_id = sc.project_id"
+                    " JOIN video.rendered_videos v ON v.project_id = s.project_id WHERE v.dag_run_id = :run"
+                    " ORDER BY sc.scene_index"
+                ),
+                {"run": first.run_id},
+            )
+            .scalars()
+            .all()
+        )
+    assert source == "gemini"
+    assert prompts[0] == f"{conf['topic']} at dawn, wide shot"  # Gemini's visual description drives the image
+    local = tmp_path / "video.mp4"
+    providers["s3"].download_file(providers["bucket"], video_key, str(local))
+    facts = probe_output(local)
+    assert (facts.video_codec, facts.audio_codec, facts.width, facts.height) == ("h264", "aac", 1280, 720)
+    assert facts.duration_s > 3
+
+    (mail,) = _ses_mails(conf["request_id"])
+    body = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "Scenes: 3" in body and "Provider cost: $" in body and "stability: 3 calls, 0 cached" in body
+    assert f"&lt;script&gt;alert(1)&lt;/script&gt; &amp; {conf['request_id']}" in html and "<script>" not in html
+
+    # The same request again: every asset and the script come from storage, and nothing is paid for.
+    second = _dag().test(run_conf=conf)
+    assert second.state == "success"
+    assert len(gemini.requests) == 1 and len(stability.requests) == 3 and len(polly.calls("/v1/speech")) == 6
+    assert _ledger(video_engine, conf["request_id"], second.run_id) == {
+        ("gemini", "cached"): (1, 0.0),
+        ("stability", "cached"): (3, 0.0),
+        ("polly", "cached"): (3, 0.0),
+    }
+    report_first, report_second = _cost_report(airflow_site, first.run_id), _cost_report(airflow_site, second.run_id)
+    assert report_first["batch_usd"] > 0 and report_second["batch_usd"] == 0
+    calls = {t["provider"]: (t["calls"], t["cached"]) for t in report_second["batch"]}
+    assert calls == {"gemini": (0, 1), "polly": (0, 3), "stability": (0, 3)}
+
+
+def test_a_flaky_image_is_retried_alone_and_the_video_completes(
+    providers: dict[str, Any], video_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIDEO_RETRIES", "2")  # read when the DAG is parsed
+    providers["stability"].plan(Fail(500, match="lighthouse"), Fail(500, match="lighthouse"))
+    conf = _conf(script=THREE_SCENES, topic="")
+    run = _dag().test(run_conf=conf)
+    assert run.state == "success"
+
+    tries = {(ti.task_id, ti.map_index): (ti.state, ti.try_number) for ti in run.get_task_instances()}
+    assert tries[("media", 1)] == ("success", 3)
+    assert tries[("media", 0)] == tries[("media", 2)] == ("success", 1)
+    assert {tries[("voice", i)] for i in range(3)} == {("success", 1)}
+    assert len(providers["stability"].requests) == 5
+    ledger = _ledger(video_engine, conf["request_id"], run.run_id)
+    assert ledger.pop(("polly", "ok"))[0] == 3
+    assert ledger == {("stability", "error_retryable"): (2, 0.0), ("stability", "ok"): (3, 9.0)}
+    assert providers["gemini"].requests == []  # the request brought its script
+
+
+def test_a_moderation_refusal_fails_at_once_and_the_mail_says_why(
+    providers: dict[str, Any], video_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIDEO_RETRIES", "2")
+    providers["stability"].plan(Fail(403, match="lighthouse"))
+    conf = _conf(script=THREE_SCENES, topic="")
+    run = _dag().test(run_conf=conf)
+    assert run.state == "failed"
+
+    tries = {(ti.task_id, ti.map_index): (ti.state, ti.try_number) for ti in run.get_task_instances()}
+    assert tries[("media", 1)] == ("failed", 1)  # no retry: a retry cannot pass moderation
+    assert len([r for r in providers["stability"].requests if "lighthouse" in r["body"]]) == 1
+    ledger = _ledger(video_engine, conf["request_id"], run.run_id)
+    assert ledger[("stability", "error_final")] == (1, 0.0)
+
+    (mail,) = _ses_mails(conf["title"])
+    body = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert mail["Subject"] == f"Video failed: {conf['title']}"
+    assert "Failed task: media[1]" in body and "Try: 1" in body
+    assert "HTTP 403: content_moderation: Your request was flagged by our content moderation system" in body
