@@ -94,7 +94,7 @@ def make_scene_image(
     key = content_key("media", digest, provider.extension)
     started = time.monotonic()
     cached = storage.exists(key)
-    units, unit_kind = 0.0, "images"
+    units, unit_kind = 0.0, provider.unit_kind
     record = _recorder(provider.name, model=provider.model, operation="image", digest=digest, started=started)
     if not cached:
         with _scratch(work_dir) as scratch, _ledgered(record, unit_kind):

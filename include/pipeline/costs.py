@@ -104,10 +104,12 @@ def print_report(data: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=max(Console().width, 120))  # request keys are up to 100 characters
     table = Table(title="Provider calls per video", show_lines=False)
-    for column in ("request", "provider", "calls", "cached", "failed", "units", "USD"):
-        table.add_column(column, justify="right" if column not in ("request", "provider") else "left")
+    table.add_column("request", no_wrap=True)
+    table.add_column("provider")
+    for column in ("calls", "cached", "failed", "units", "USD"):
+        table.add_column(column, justify="right", no_wrap=True)
     for key, video in data["videos"].items():
         for i, row in enumerate(video["providers"]):
             table.add_row(
@@ -121,7 +123,8 @@ def print_report(data: dict[str, Any]) -> None:
             )
         table.add_row("", "[b]video total[/b]", "", "", "", "", f"[b]{video['usd']:.4f}[/b]", end_section=True)
     console.print(table)
-    batch = Table(title=f"Batch: {len(data['videos'])} videos, ${data['batch_usd']:.4f}")
+    count = len(data["videos"])
+    batch = Table(title=f"Batch: {count} video{'' if count == 1 else 's'}, ${data['batch_usd']:.4f}")
     for column in ("provider", "calls", "cached", "failed", "units", "USD"):
         batch.add_column(column, justify="left" if column == "provider" else "right")
     for total in data["batch"]:

@@ -11,6 +11,7 @@ from airflow.sdk.definitions.mappedoperator import MappedOperator
 from airflow.sdk.exceptions import ParamValidationError
 
 from tools.stack import PROJECT_ROOT
+from video_factory.errors import ProviderRetryPolicy
 
 VALID = {"title": "Harbour", "script": "One.", "voice": "en-us", "aspect": "9:16", "resolution": 1080}
 
@@ -71,6 +72,14 @@ def test_valid_conf_passes_the_schema(dag: Any) -> None:
     params = _merged(dag, VALID)
     params.validate()
     assert params["resolution"] == 1080
+    chosen = _merged(dag, {**VALID, "image_provider": "stability", "voice_provider": "polly", "tone": "calm"})
+    chosen.validate()
+    assert (chosen["image_provider"], chosen["voice_provider"]) == ("stability", "polly")
+    assert _merged(dag, VALID)["image_provider"] is None  # empty: the configured default
+
+
+def test_every_task_honours_retry_after(dag: Any) -> None:
+    assert all(isinstance(task.retry_policy, ProviderRetryPolicy) for task in dag.tasks)
 
 
 @pytest.mark.parametrize(
@@ -86,6 +95,10 @@ def test_valid_conf_passes_the_schema(dag: Any) -> None:
         ({"notify_emails": "ops@example.com"}, "notify_emails"),
         ({"request_id": "has spaces"}, "request_id"),
         ({"voice": ""}, "voice"),
+        ({"image_provider": "dall-e"}, "image_provider"),
+        ({"voice_provider": "elevenlabs"}, "voice_provider"),
+        ({"target_duration_s": 5}, "target_duration_s"),
+        ({"tone": "x" * 201}, "tone"),
     ],
 )
 def test_schema_rejects_bad_conf(dag: Any, conf: dict[str, Any], field: str) -> None:

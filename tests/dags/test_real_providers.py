@@ -219,8 +219,10 @@ def test_a_flaky_image_is_retried_alone_and_the_video_completes(
     providers: dict[str, Any], video_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VIDEO_RETRIES", "2")  # read when the DAG is parsed
+    for name, offline in [("VIDEO_IMAGE_PROVIDER", "procedural"), ("VIDEO_VOICE_PROVIDER", "espeak")]:
+        monkeypatch.setenv(name, offline)  # the request itself chooses the paid providers
     providers["stability"].plan(Fail(500, match="lighthouse"), Fail(500, match="lighthouse"))
-    conf = _conf(script=THREE_SCENES, topic="")
+    conf = _conf(script=THREE_SCENES, topic="", image_provider="stability", voice_provider="polly")
     run = _dag().test(run_conf=conf)
     assert run.state == "success"
 

@@ -19,6 +19,7 @@ class ImageProvider(Protocol):
     name: str
     model: str
     extension: str
+    unit_kind: str  # what the provider bills by: "images", "credits"
 
     def generate(
         self,

@@ -23,6 +23,7 @@ class ProceduralImages:
     name = "procedural"
     model = "titlecard-v1"
     extension = "png"
+    unit_kind = "images"
 
     def generate(
         self,

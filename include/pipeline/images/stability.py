@@ -43,6 +43,7 @@ class StabilityImages:
 
     name = "stability"
     extension = "png"
+    unit_kind = "credits"
 
     def __init__(
         self,
