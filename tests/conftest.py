@@ -256,12 +256,16 @@ def s3_bucket(moto_server: str, aws_credentials: None) -> tuple[Any, str]:
     return client, bucket
 
 
-def _stub_server() -> Any:
+def _serve(stub_class: Any) -> Iterator[Any]:
+    """A stand-in of ``tests.stubs`` on its own loopback port; handler errors fail the test at the end."""
     from pytest_httpserver import HTTPServer
 
     server = HTTPServer(host="127.0.0.1", port=0)
     server.start()
-    return server
+    stub = stub_class(server).install()
+    yield stub
+    server.stop()
+    server.check_handler_errors()
 
 
 @pytest.fixture
@@ -269,10 +273,7 @@ def gemini_stub() -> Iterator[Any]:
     """Gemini's generateContent on loopback (structured JSON answers, planned failures)."""
     from tests.stubs import GeminiStub
 
-    stub = GeminiStub(_stub_server()).install()
-    yield stub
-    stub.server.stop()
-    stub.server.check_handler_errors()
+    yield from _serve(GeminiStub)
 
 
 @pytest.fixture
@@ -280,10 +281,7 @@ def stability_stub() -> Iterator[Any]:
     """Stability's stable-image endpoints on loopback (real PNGs, planned failures)."""
     from tests.stubs import StabilityStub
 
-    stub = StabilityStub(_stub_server()).install()
-    yield stub
-    stub.server.stop()
-    stub.server.check_handler_errors()
+    yield from _serve(StabilityStub)
 
 
 @pytest.fixture
@@ -291,10 +289,7 @@ def polly_stub() -> Iterator[Any]:
     """Polly's REST API on loopback with real MP3 speech and word speech marks."""
     from tests.stubs import PollyStub
 
-    stub = PollyStub(_stub_server()).install()
-    yield stub
-    stub.server.stop()
-    stub.server.check_handler_errors()
+    yield from _serve(PollyStub)
 
 
 @pytest.fixture

@@ -112,15 +112,7 @@ def print_report(data: dict[str, Any]) -> None:
         table.add_column(column, justify="right", no_wrap=True)
     for key, video in data["videos"].items():
         for i, row in enumerate(video["providers"]):
-            table.add_row(
-                key if i == 0 else "",
-                row["provider"],
-                str(row["calls"]),
-                str(row["cached"]),
-                str(row["failed"]),
-                f"{_number(row['units'])} {row['unit_kind']}",
-                f"{row['usd']:.4f}",
-            )
+            table.add_row(key if i == 0 else "", *_cells(row))
         table.add_row("", "[b]video total[/b]", "", "", "", "", f"[b]{video['usd']:.4f}[/b]", end_section=True)
     console.print(table)
     count = len(data["videos"])
@@ -128,15 +120,14 @@ def print_report(data: dict[str, Any]) -> None:
     for column in ("provider", "calls", "cached", "failed", "units", "USD"):
         batch.add_column(column, justify="left" if column == "provider" else "right")
     for total in data["batch"]:
-        batch.add_row(
-            total["provider"],
-            str(total["calls"]),
-            str(total["cached"]),
-            str(total["failed"]),
-            f"{_number(total['units'])} {total['unit_kind']}",
-            f"{total['usd']:.4f}",
-        )
+        batch.add_row(*_cells(total))
     console.print(batch)
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    """provider, calls, cached, failed, units, USD"""
+    counts = [str(row[field]) for field in ("calls", "cached", "failed")]
+    return [row["provider"], *counts, f"{_number(row['units'])} {row['unit_kind']}", f"{row['usd']:.4f}"]
 
 
 def _number(value: float) -> str:

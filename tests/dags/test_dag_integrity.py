@@ -10,6 +10,7 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk.definitions.mappedoperator import MappedOperator
 from airflow.sdk.exceptions import ParamValidationError
 
+from tests.dags.parsing import parse_dag
 from tools.stack import PROJECT_ROOT
 from video_factory.errors import ProviderRetryPolicy
 
@@ -25,9 +26,7 @@ def _merged(dag: Any, conf: dict[str, Any]) -> Any:
 
 @pytest.fixture(scope="module")
 def dag() -> Any:
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
-    assert bag.import_errors == {}
-    return bag.dags["video_production"]
+    return parse_dag()
 
 
 def test_every_dag_file_imports_without_errors() -> None:

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.dag_processing.dagbag import DagBag
 from sqlalchemy import Engine, text
 
 from pipeline.render.probe import probe_output
+from tests.dags.parsing import parse_dag
 from tests.stubs import Fail
-from tools.stack import PROJECT_ROOT, AirflowSite
+from tools.stack import AirflowSite
 
 SENDER = "video-factory@localhost"
 THREE_SCENES = "\n\n".join(
@@ -81,12 +81,6 @@ def providers(  # noqa: PLR0917 - pytest passes fixtures by name
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name)
     return {"gemini": gemini_stub, "stability": stability_stub, "polly": polly_stub, "s3": client, "bucket": bucket}
-
-
-def _dag() -> Any:
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
-    assert bag.import_errors == {}
-    return bag.dags["video_production"]
 
 
 def _conf(**overrides: Any) -> dict[str, Any]:
@@ -152,7 +146,7 @@ def test_topic_to_video_with_every_paid_provider_and_a_free_second_run(
 ) -> None:
     conf = _conf()
     conf["title"] = f"Market <script>alert(1)</script> & {conf['request_id']}"
-    first = _dag().test(run_conf=conf)
+    first = parse_dag().test(run_conf=conf)
     assert first.state == "success"
 
     gemini, stability, polly = providers["gemini"], providers["stability"], providers["polly"]
@@ -201,7 +195,7 @@ def test_topic_to_video_with_every_paid_provider_and_a_free_second_run(
     assert f"&lt;script&gt;alert(1)&lt;/script&gt; &amp; {conf['request_id']}" in html and "<script>" not in html
 
     # The same request again: every asset and the script come from storage, and nothing is paid for.
-    second = _dag().test(run_conf=conf)
+    second = parse_dag().test(run_conf=conf)
     assert second.state == "success"
     assert len(gemini.requests) == 1 and len(stability.requests) == 3 and len(polly.calls("/v1/speech")) == 6
     assert _ledger(video_engine, conf["request_id"], second.run_id) == {
@@ -223,7 +217,7 @@ def test_a_flaky_image_is_retried_alone_and_the_video_completes(
         monkeypatch.setenv(name, offline)  # the request itself chooses the paid providers
     providers["stability"].plan(Fail(500, match="lighthouse"), Fail(500, match="lighthouse"))
     conf = _conf(script=THREE_SCENES, topic="", image_provider="stability", voice_provider="polly")
-    run = _dag().test(run_conf=conf)
+    run = parse_dag().test(run_conf=conf)
     assert run.state == "success"
 
     tries = {(ti.task_id, ti.map_index): (ti.state, ti.try_number) for ti in run.get_task_instances()}
@@ -243,7 +237,7 @@ def test_a_moderation_refusal_fails_at_once_and_the_mail_says_why(
     monkeypatch.setenv("VIDEO_RETRIES", "2")
     providers["stability"].plan(Fail(403, match="lighthouse"))
     conf = _conf(script=THREE_SCENES, topic="")
-    run = _dag().test(run_conf=conf)
+    run = parse_dag().test(run_conf=conf)
     assert run.state == "failed"
 
     tries = {(ti.task_id, ti.map_index): (ti.state, ti.try_number) for ti in run.get_task_instances()}

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.dag_processing.dagbag import DagBag
 from sqlalchemy import Engine, text
 
 from pipeline.render.probe import probe_output
-from tools.stack import PROJECT_ROOT, AirflowSite
+from tests.dags.parsing import parse_dag
+from tools.stack import AirflowSite
 
 FIVE_SCENES = "\n\n".join(
     [
@@ -31,9 +31,7 @@ FIVE_SCENES = "\n\n".join(
 @pytest.fixture
 def dag() -> Any:
     """A freshly parsed DAG per test: dag.test() leaves a run's conf in the DAG object's params."""
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
-    assert bag.import_errors == {}
-    return bag.dags["video_production"]
+    return parse_dag()
 
 
 def _conf(**overrides: Any) -> dict[str, Any]:

@@ -1,0 +1,16 @@
+"""Parsing the DAG the way the dag-processor does: once per test that runs it (dag.test() keeps a run's conf)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.dag_processing.dagbag import DagBag
+
+from tools.stack import PROJECT_ROOT
+
+
+def parse_dag() -> Any:
+    """A freshly parsed ``video_production`` (settings read now); fails on any import error."""
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+    assert bag.import_errors == {}
+    return bag.dags["video_production"]
