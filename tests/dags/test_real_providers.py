@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from pipeline.db import connect
 from pipeline.render.probe import probe_output
 from tests.dags.parsing import parse_dag
 from tests.stubs import Fail
@@ -229,6 +230,30 @@ def test_a_flaky_image_is_retried_alone_and_the_video_completes(
     assert ledger.pop(("polly", "ok"))[0] == 3
     assert ledger == {("stability", "error_retryable"): (2, 0.0), ("stability", "ok"): (3, 9.0)}
     assert providers["gemini"].requests == []  # the request brought its script
+
+
+def test_retry_after_sets_the_delay_airflow_waits_before_the_next_try(
+    providers: dict[str, Any], airflow_site: AirflowSite
+) -> None:
+    providers["stability"].plan(Fail(429, retry_after=2, match="lighthouse"))
+    conf = _conf(script=THREE_SCENES, topic="")
+    run = parse_dag().test(run_conf=conf)
+    assert run.state == "success"
+
+    engine = connect(airflow_site.airflow_db)
+    with engine.connect() as conn:
+        first_try = conn.execute(
+            text(
+                "SELECT try_number, retry_delay_override, retry_reason FROM task_instance_history"
+                " WHERE run_id = :run AND task_id = 'media' AND map_index = 1"
+            ),
+            {"run": run.run_id},
+        ).one()
+    engine.dispose()
+    # the task's own delay is 1 s in the tests; the provider's Retry-After of 2 s wins, and the UI says why
+    assert tuple(first_try) == (1, 2.0, "stability asked to retry after 2 s")
+    tries = {(ti.task_id, ti.map_index): (ti.state, ti.try_number) for ti in run.get_task_instances()}
+    assert tries[("media", 1)] == ("success", 2)
 
 
 def test_a_moderation_refusal_fails_at_once_and_the_mail_says_why(
