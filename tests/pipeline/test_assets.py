@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import wave
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -10,7 +11,8 @@ from PIL import Image
 from pipeline.assets import make_scene_image, narrate_scene
 from pipeline.config import Settings
 from pipeline.errors import InvalidRequest
-from pipeline.images import open_image_provider
+from pipeline.images import ProceduralImages, open_image_provider
+from pipeline.images.procedural import card_background
 from pipeline.models import Scene
 from pipeline.storage import open_storage
 from pipeline.voice import open_voice_provider
@@ -62,6 +64,24 @@ def test_image_honours_vertical_and_square_formats(settings: Settings, width: in
     )
     with Image.open(open_storage(settings).local_path(asset.storage_key)) as image:
         assert image.size == (width, height)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (720, 1280), (1080, 1080)])
+def test_card_text_stays_where_ken_burns_never_crops(tmp_path: Path, width: int, height: int) -> None:
+    title = "A very long title about the harbour, its boats and its people at every hour of the day"
+    prompt = "harbour at dawn"
+    ProceduralImages().generate(
+        prompt=prompt, title=title, keywords=("harbour", "fishermen", "lighthouse"), scene_number=12,
+        width=width, height=height, dest=tmp_path / "card.png",
+    )  # fmt: skip
+    background = card_background(title=title, prompt=prompt, width=width, height=height).convert("RGB")
+    with Image.open(tmp_path / "card.png") as card:
+        # 1 - 1/1.2 of each side may be cut by the deepest zoom anchored at that edge: no text may be there
+        x, y = int(width * (1 - 1 / 1.2)), int(height * (1 - 1 / 1.2))
+        for box in [(0, 0, width, y), (0, height - y, width, height), (0, 0, x, height), (width - x, 0, width, height)]:
+            assert card.crop(box).tobytes() == background.crop(box).tobytes(), f"text drawn in {box}"
+        inner = (x, y, width - x, height - y)
+        assert card.crop(inner).tobytes() != background.crop(inner).tobytes()  # the text is there
 
 
 def test_second_request_for_the_same_image_is_served_from_storage(settings: Settings) -> None:

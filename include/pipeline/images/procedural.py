@@ -10,18 +10,21 @@ import hashlib
 import random
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFilter
 
 from pipeline.fonts import load_font
 from pipeline.images.base import ImageUsage
 
+SAFE_MARGIN = 0.17  # of each dimension: 1 - 1/1.2 (the deepest Ken Burns zoom) = 0.167
+
 
 class ProceduralImages:
     """Title cards at the output resolution; free, deterministic and instant."""
 
     name = "procedural"
-    model = "titlecard-v1"
+    model = "titlecard-v2"  # v2: text inside the Ken Burns-safe area
     extension = "png"
     unit_kind = "images"
 
@@ -36,19 +39,19 @@ class ProceduralImages:
         height: int,
         dest: Path,
     ) -> ImageUsage:
-        seed = int.from_bytes(hashlib.sha256(f"{title}\0{prompt}".encode()).digest()[:8], "big")
-        rng = random.Random(seed)
-        image = _background(width, height, rng)
+        image = card_background(title=title, prompt=prompt, width=width, height=height)
         draw = ImageDraw.Draw(image)
         short = min(width, height)
-        margin = short // 12
+        # Ken Burns shows as little as 1/1.2 of the frame, anchored at any edge: keep text inside that.
+        left, top = round(width * SAFE_MARGIN), round(height * SAFE_MARGIN)
 
         title_font = load_font(max(18, short // 22))
-        draw.text((margin, margin), title, font=title_font, fill=(255, 255, 255, 230))
+        draw.text((left, top), _fit_line(draw, title, title_font, width - 2 * left), font=title_font,
+                  fill=(255, 255, 255, 230))  # fmt: skip
 
         heading = " · ".join(word.capitalize() for word in keywords) or prompt[:60]
         heading_font = load_font(max(24, short // 11))
-        wrapped = textwrap.fill(heading, width=max(10, int(width / (short // 11) * 1.6)))
+        wrapped = textwrap.fill(heading, width=max(8, int((width - 2 * left) / (short // 11) * 1.6)))
         box = draw.multiline_textbbox((0, 0), wrapped, font=heading_font, spacing=short // 40, align="center")
         x = (width - (box[2] - box[0])) / 2
         y = (height - (box[3] - box[1])) / 2
@@ -65,7 +68,7 @@ class ProceduralImages:
 
         badge_font = load_font(max(16, short // 18))
         draw.text(
-            (width - margin, height - margin),
+            (width - left, height - top),
             f"{scene_number}",
             font=badge_font,
             fill=(255, 255, 255, 200),
@@ -75,6 +78,21 @@ class ProceduralImages:
         image.convert("RGB").save(tmp, format="PNG", optimize=False)
         tmp.replace(dest)
         return ImageUsage(units=1, unit_kind="images")
+
+
+def card_background(*, title: str, prompt: str, width: int, height: int) -> Image.Image:
+    """The card without its text: a gradient and soft shapes, seeded by the title and the prompt."""
+    seed = int.from_bytes(hashlib.sha256(f"{title}\0{prompt}".encode()).digest()[:8], "big")
+    return _background(width, height, random.Random(seed))
+
+
+def _fit_line(draw: ImageDraw.ImageDraw, text: str, font: Any, max_width: int) -> str:
+    """``text`` shortened with an ellipsis until it fits ``max_width`` pixels."""
+    if draw.textlength(text, font=font) <= max_width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > max_width:
+        text = text[:-1]
+    return text.rstrip() + "…"
 
 
 def _background(width: int, height: int, rng: random.Random) -> Image.Image:
