@@ -147,6 +147,7 @@ def narrate_scene(
             "duration_s": speech.duration_s,
             "timings_estimated": speech.timings_estimated,
             "words": [w.model_dump() for w in speech.words],
+            "model": speech.model or provider.model,
         }
         storage.put_bytes(timings_key, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
         units, unit_kind = speech.units, speech.unit_kind
@@ -161,16 +162,20 @@ def narrate_scene(
         timings_estimated=meta["timings_estimated"],
         cached=cached,
     )
-    return asset, record(units=units, unit_kind=unit_kind, cached=cached)
+    # the ledger names the engine and the voice: Polly's price depends on the engine
+    used = f"{meta.get('model') or provider.model}/{scene.voice}"
+    return asset, record(units=units, unit_kind=unit_kind, cached=cached, used_model=used)
 
 
 def _recorder(provider: str, *, model: str, operation: str, digest: str, started: float) -> Callable[..., ProviderCall]:
     """A maker of this call's ledger line, timed from ``started``."""
 
-    def record(*, units: float, unit_kind: str, cached: bool, outcome: str | None = None) -> ProviderCall:
+    def record(
+        *, units: float, unit_kind: str, cached: bool, outcome: str | None = None, used_model: str | None = None
+    ) -> ProviderCall:
         return ProviderCall(
             provider=provider,
-            model=model,
+            model=used_model or model,
             operation=operation,
             content_hash=digest,
             units=units,

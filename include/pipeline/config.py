@@ -42,7 +42,10 @@ class Settings(BaseSettings):
     # prices for the cost report (USD); check them against the providers' current price lists
     price_gemini_per_mtoken: float = 0.60
     price_stability_per_credit: float = 0.01
-    price_polly_per_mchar: float = 16.0
+    price_polly_neural_per_mchar: float = 16.0
+    price_polly_standard_per_mchar: float = 4.0
+    price_polly_long_form_per_mchar: float = 100.0
+    price_polly_generative_per_mchar: float = 30.0
     render_backend: Literal["local", "kubernetes"] = "local"
     # the render pod (render_backend=kubernetes)
     k8s_namespace: str = "video-factory"

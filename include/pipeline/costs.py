@@ -18,19 +18,25 @@ from pipeline.config import Settings, load_settings
 from pipeline.db.schema import projects, provider_calls, requests
 
 
-def price_usd(provider: str, unit_kind: str, units: float, settings: Settings) -> float:
-    """Estimated price of ``units``; free providers (procedural, espeak, cached calls) cost nothing."""
+def price_usd(provider: str, model: str, unit_kind: str, units: float, settings: Settings) -> float:
+    """Estimated price of ``units``; free providers (procedural, espeak, cached calls) cost nothing.
+
+    Polly's ledger model is ``engine/voice``; its price per character depends on the engine.
+    """
+    if provider == "polly" and unit_kind == "characters":
+        engine = model.split("/", 1)[0].replace("-", "_")
+        per_million = getattr(settings, f"price_polly_{engine}_per_mchar", settings.price_polly_neural_per_mchar)
+        return units * per_million / 1_000_000
     rate = {
         ("gemini", "tokens"): settings.price_gemini_per_mtoken / 1_000_000,
         ("stability", "credits"): settings.price_stability_per_credit,
-        ("polly", "characters"): settings.price_polly_per_mchar / 1_000_000,
     }.get((provider, unit_kind), 0.0)
     return units * rate
 
 
-def summary_line(row: dict[str, Any], settings: Settings) -> str:
-    """``stability: 5 calls, 5 cached, 0 failed, 15 credits, $0.15``"""
-    usd = price_usd(row["provider"], row["unit_kind"], float(row["units"]), settings)
+def summary_line(row: dict[str, Any]) -> str:
+    """``stability: 5 calls, 5 cached, 0 failed, 15 credits, $0.15`` of a priced row of :func:`report`."""
+    usd = row["usd"]
     return (
         f"{row['provider']}: {row['calls']} call{'' if row['calls'] == 1 else 's'}, {row['cached']} cached, "
         f"{row['failed']} failed, "
@@ -46,13 +52,14 @@ def ledger_rows(
     since: dt.datetime | None = None,
     run_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Per request, provider and unit: calls made, cached, failed, units paid for."""
+    """Per request, provider, model and unit: calls made, cached, failed, units paid for."""
     paid = provider_calls.c.outcome == "ok"
     query = (
         select(
             requests.c.request_key,
             projects.c.title,
             provider_calls.c.provider,
+            provider_calls.c.model,
             provider_calls.c.unit_kind,
             func.count().filter(paid).label("calls"),
             func.count().filter(provider_calls.c.cached).label("cached"),
@@ -60,7 +67,13 @@ def ledger_rows(
             func.coalesce(func.sum(provider_calls.c.units).filter(paid), 0).label("units"),
         )
         .select_from(provider_calls.join(projects).join(requests))
-        .group_by(requests.c.request_key, projects.c.title, provider_calls.c.provider, provider_calls.c.unit_kind)
+        .group_by(
+            requests.c.request_key,
+            projects.c.title,
+            provider_calls.c.provider,
+            provider_calls.c.model,
+            provider_calls.c.unit_kind,
+        )
         .order_by(requests.c.request_key, provider_calls.c.provider)
     )
     if request_keys:
@@ -76,28 +89,30 @@ def ledger_rows(
 
 
 def report(rows: Iterable[dict[str, Any]], settings: Settings) -> dict[str, Any]:
-    """Rows priced, grouped per video, with the batch's totals per provider."""
+    """Rows priced (each with its own model's price), per video and provider, with the batch's totals."""
     videos: dict[str, dict[str, Any]] = {}
     batch: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
-        usd = price_usd(row["provider"], row["unit_kind"], float(row["units"]), settings)
-        video = videos.setdefault(row["request_key"], {"title": row["title"], "providers": [], "usd": 0.0})
-        video["providers"].append({**row, "units": float(row["units"]), "usd": usd})
+        usd = price_usd(row["provider"], row["model"], row["unit_kind"], float(row["units"]), settings)
+        video = videos.setdefault(row["request_key"], {"title": row["title"], "by_provider": {}, "usd": 0.0})
         video["usd"] += usd
-        total = batch.setdefault(
-            (row["provider"], row["unit_kind"]),
-            {"provider": row["provider"], "unit_kind": row["unit_kind"], "calls": 0, "cached": 0, "failed": 0,
-             "units": 0.0, "usd": 0.0},
-        )  # fmt: skip
-        for field in ("calls", "cached", "failed"):
-            total[field] += row[field]
-        total["units"] += float(row["units"])
-        total["usd"] += usd
-    return {
-        "videos": videos,
-        "batch": list(batch.values()),
-        "batch_usd": sum(t["usd"] for t in batch.values()),
-    }
+        for totals in (video["by_provider"], batch):
+            _add(totals, row, usd)
+    for video in videos.values():
+        video["providers"] = list(video.pop("by_provider").values())
+    return {"videos": videos, "batch": list(batch.values()), "batch_usd": sum(t["usd"] for t in batch.values())}
+
+
+def _add(totals: dict[tuple[str, str], dict[str, Any]], row: dict[str, Any], usd: float) -> None:
+    total = totals.setdefault(
+        (row["provider"], row["unit_kind"]),
+        {"provider": row["provider"], "unit_kind": row["unit_kind"], "calls": 0, "cached": 0, "failed": 0,
+         "units": 0.0, "usd": 0.0},
+    )  # fmt: skip
+    for field in ("calls", "cached", "failed"):
+        total[field] += row[field]
+    total["units"] += float(row["units"])
+    total["usd"] += usd
 
 
 def print_report(data: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from airflow.sdk import BaseHook, BaseNotifier
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from pipeline.config import Settings, load_settings
-from pipeline.costs import ledger_rows, price_usd, summary_line
+from pipeline.costs import ledger_rows, report, summary_line
 from pipeline.notify import build_message, failure_email, success_email, write_to_outbox
 from video_factory.connections import AWS_CONN_ID, VIDEO_DB_CONN_ID, aws_client, video_repository
 from video_factory.runs import request_key, run_url, task_label
@@ -112,9 +112,9 @@ class VideoOutcomeNotifier(BaseNotifier):
 
 def _cost_lines(rows: list[dict[str, Any]], settings: Settings) -> list[tuple[str, str]]:
     """``("Provider cost", "$0.0421")`` then one line per provider, for this run."""
-    total = sum(price_usd(r["provider"], r["unit_kind"], float(r["units"]), settings) for r in rows)
-    lines = [("Provider cost", f"${total:.4f} (estimated)")]
-    lines.extend((f"  {row['provider']}", summary_line(row, settings).split(": ", 1)[1]) for row in rows)
+    priced = report(rows, settings)
+    lines = [("Provider cost", f"${priced['batch_usd']:.4f} (estimated)")]
+    lines.extend((f"  {row['provider']}", summary_line(row).split(": ", 1)[1]) for row in priced["batch"])
     return lines
 
 

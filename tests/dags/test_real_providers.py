@@ -181,6 +181,11 @@ def test_topic_to_video_with_every_paid_provider_and_a_free_second_run(
             .scalars()
             .all()
         )
+        models = conn.execute(
+            text("SELECT DISTINCT provider || ' ' || model FROM video.provider_calls WHERE dag_run_id = :run"),
+            {"run": first.run_id},
+        ).scalars()
+        assert set(models) == {"gemini gemini-2.5-flash", "stability core", "polly neural/Joanna"}
     assert source == "gemini"
     assert prompts[0] == f"{conf['topic']} at dawn, wide shot"  # Gemini's visual description drives the image
     local = tmp_path / "video.mp4"

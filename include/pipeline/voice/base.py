@@ -18,6 +18,7 @@ class Speech:
     timings_estimated: bool
     units: float
     unit_kind: str
+    model: str = ""  # what actually spoke (Polly: the engine), when it is not the provider's default
 
 
 class VoiceProvider(Protocol):

@@ -139,6 +139,7 @@ class PollyVoice:
             timings_estimated=False,
             units=characters,
             unit_kind="characters",
+            model=engine,
         )
 
     def _call(self, ssml: str, voice_id: str, engine: str, **kwargs: Any) -> bytes:
