@@ -254,7 +254,9 @@ def video_production() -> None:
         with airflow_errors(lambda call: repository.record_call(project_id, None, call, dag_run_id=run_id)):
             request = VideoRequest.parse({**params, "request_id": request_key(params, run_id)})
             provider = GivenScript() if request.script.strip() else script_provider(settings)
-            written, call = make_script(request, provider=provider, storage=storage(settings))
+            written, call = make_script(
+                request, provider=provider, storage=storage(settings), lock=repository.content_lock
+            )
             repository.save_script(project_id, source=written.source, body=written.body, call=call, dag_run_id=run_id)
         return {"body": written.body, "visuals": list(written.visuals) if written.visuals else None}
 
@@ -312,6 +314,7 @@ def video_production() -> None:
                 provider=image_provider(settings, item.image_provider),
                 storage=storage(settings),
                 work_dir=settings.work_dir,
+                lock=repository.content_lock,  # a scene repeated in another run waits instead of paying twice
             )
             repository.save_media(item.project_id, asset, call, dag_run_id=run_id)
         return asset.model_dump(mode="json")
@@ -333,6 +336,7 @@ def video_production() -> None:
                 provider=voice_provider(settings, item.voice_provider),
                 storage=storage(settings),
                 work_dir=settings.work_dir,
+                lock=repository.content_lock,
             )
             repository.save_audio(item.project_id, asset, call, dag_run_id=run_id)
         return asset.model_dump(mode="json")

@@ -10,7 +10,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +37,17 @@ class ProviderCall:
     outcome: str = "ok"  # ok | cached | error_retryable | error_final
 
 
+ContentLock = Callable[[str], AbstractContextManager[object]]
+Recorder = Callable[..., ProviderCall]
+
+
+def no_lock(digest: str) -> AbstractContextManager[object]:
+    """No serialisation (one process, or tests): the default ``lock``."""
+    return nullcontext()
+
+
 def make_script(
-    request: VideoRequest, *, provider: ScriptProvider, storage: Storage
+    request: VideoRequest, *, provider: ScriptProvider, storage: Storage, lock: ContentLock = no_lock
 ) -> tuple[Script, ProviderCall | None]:
     """The request's own script, or one the provider writes from its topic, at most once per distinct topic.
 
@@ -65,51 +74,58 @@ def make_script(
     )
     key = content_key("scripts", digest, "json")
     started = time.monotonic()
-    cached = storage.exists(key)
     record = _recorder(provider.name, model=provider.model, operation="script", digest=digest, started=started)
-    if cached:
-        script = Script.model_validate_json(storage.read_bytes(key))
-        return script, record(units=0, unit_kind=script.unit_kind, cached=True)
-    with _ledgered(record, "tokens"):
-        script = provider.write_script(request)
-    storage.put_bytes(key, script.model_dump_json().encode("utf-8"))
+    with lock(digest):
+        if storage.exists(key):
+            script = Script.model_validate_json(storage.read_bytes(key))
+            return script, record(units=0, unit_kind=script.unit_kind, cached=True)
+        with _ledgered(record, "tokens"):
+            script = provider.write_script(request)
+        storage.put_bytes(key, script.model_dump_json().encode("utf-8"))
     return script, record(units=script.units, unit_kind=script.unit_kind, cached=False)
 
 
 def make_scene_image(
-    scene: Scene, *, provider: ImageProvider, storage: Storage, work_dir: Path
+    scene: Scene, *, provider: ImageProvider, storage: Storage, work_dir: Path, lock: ContentLock = no_lock
 ) -> tuple[MediaAsset, ProviderCall]:
-    """The scene's image, generated only when storage does not already hold it."""
+    """The scene's image, generated only when storage does not already hold it.
+
+    ``lock(digest)`` serialises everyone making the same asset (e.g. a Postgres advisory lock): the second
+    waits, then finds the first one's asset in storage instead of paying again.
+    """
     digest = content_hash(
         kind="image",
         provider=provider.name,
         model=provider.model,
-        prompt=scene.visual_prompt,
-        title=scene.title,
-        keywords=list(scene.keywords),
-        scene_number=scene.index + 1,
-        width=scene.width,
-        height=scene.height,
+        **provider.cache_inputs(
+            prompt=scene.visual_prompt,
+            title=scene.title,
+            keywords=scene.keywords,
+            scene_number=scene.index + 1,
+            width=scene.width,
+            height=scene.height,
+        ),
     )
     key = content_key("media", digest, provider.extension)
     started = time.monotonic()
-    cached = storage.exists(key)
     units, unit_kind = 0.0, provider.unit_kind
     record = _recorder(provider.name, model=provider.model, operation="image", digest=digest, started=started)
-    if not cached:
-        with _scratch(work_dir) as scratch, _ledgered(record, unit_kind):
-            dest = Path(scratch) / f"image.{provider.extension}"
-            usage = provider.generate(
-                prompt=scene.visual_prompt,
-                title=scene.title,
-                keywords=scene.keywords,
-                scene_number=scene.index + 1,
-                width=scene.width,
-                height=scene.height,
-                dest=dest,
-            )
-            storage.put_file(key, dest)
-        units, unit_kind = usage.units, usage.unit_kind
+    with lock(digest):
+        cached = storage.exists(key)
+        if not cached:
+            with _scratch(work_dir) as scratch, _ledgered(record, unit_kind):
+                dest = Path(scratch) / f"image.{provider.extension}"
+                usage = provider.generate(
+                    prompt=scene.visual_prompt,
+                    title=scene.title,
+                    keywords=scene.keywords,
+                    scene_number=scene.index + 1,
+                    width=scene.width,
+                    height=scene.height,
+                    dest=dest,
+                )
+                storage.put_file(key, dest)
+            units, unit_kind = usage.units, usage.unit_kind
     asset = MediaAsset(
         scene_index=scene.index,
         content_hash=digest,
@@ -123,7 +139,7 @@ def make_scene_image(
 
 
 def narrate_scene(
-    scene: Scene, *, provider: VoiceProvider, storage: Storage, work_dir: Path
+    scene: Scene, *, provider: VoiceProvider, storage: Storage, work_dir: Path, lock: ContentLock = no_lock
 ) -> tuple[AudioAsset, ProviderCall]:
     """The scene's narration and word timings, synthesised only when storage does not already hold them."""
     digest = content_hash(
@@ -132,25 +148,26 @@ def narrate_scene(
     audio_key = content_key("audio", digest, provider.extension)
     timings_key = content_key("audio", digest, "json")
     started = time.monotonic()
-    # The timings file is written last, so its presence means the audio is complete too.
-    cached = storage.exists(timings_key) and storage.exists(audio_key)
     units, unit_kind = 0.0, "characters"
     record = _recorder(provider.name, model=provider.model, operation="speech", digest=digest, started=started)
-    if cached:
-        meta = json.loads(storage.read_bytes(timings_key))
-    else:
-        with _scratch(work_dir) as scratch, _ledgered(record, unit_kind):
-            dest = Path(scratch) / f"narration.{provider.extension}"
-            speech = provider.synthesize(text=scene.text, voice=scene.voice, dest=dest)
-            storage.put_file(audio_key, dest)
-        meta = {
-            "duration_s": speech.duration_s,
-            "timings_estimated": speech.timings_estimated,
-            "words": [w.model_dump() for w in speech.words],
-            "model": speech.model or provider.model,
-        }
-        storage.put_bytes(timings_key, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
-        units, unit_kind = speech.units, speech.unit_kind
+    with lock(digest):
+        # The timings file is written last, so its presence means the audio is complete too.
+        cached = storage.exists(timings_key) and storage.exists(audio_key)
+        if cached:
+            meta = json.loads(storage.read_bytes(timings_key))
+        else:
+            with _scratch(work_dir) as scratch, _ledgered(record, unit_kind):
+                dest = Path(scratch) / f"narration.{provider.extension}"
+                speech = provider.synthesize(text=scene.text, voice=scene.voice, dest=dest)
+                storage.put_file(audio_key, dest)
+            meta = {
+                "duration_s": speech.duration_s,
+                "timings_estimated": speech.timings_estimated,
+                "words": [w.model_dump() for w in speech.words],
+                "model": speech.model or provider.model,
+            }
+            storage.put_bytes(timings_key, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+            units, unit_kind = speech.units, speech.unit_kind
     asset = AudioAsset(
         scene_index=scene.index,
         content_hash=digest,
@@ -189,7 +206,7 @@ def _recorder(provider: str, *, model: str, operation: str, digest: str, started
 
 
 @contextmanager
-def _ledgered(record: Callable[..., ProviderCall], unit_kind: str) -> Iterator[None]:
+def _ledgered(record: Recorder, unit_kind: str) -> Iterator[None]:
     """A provider error leaves with the ledger line of the failed call attached, for the task to record."""
     try:
         yield

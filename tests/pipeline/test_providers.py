@@ -16,7 +16,7 @@ import boto3
 import pytest
 from PIL import Image
 
-from pipeline.assets import make_scene_image, make_script
+from pipeline.assets import make_scene_image, make_script, narrate_scene
 from pipeline.errors import InvalidRequest, ProviderError
 from pipeline.images.stability import StabilityImages, aspect_ratio_for
 from pipeline.models import Scene, VideoRequest
@@ -330,3 +330,46 @@ def test_ssml_escapes_everything() -> None:
         "<speak>&lt;break time=&quot;9s&quot;/&gt; &amp; &#x27;x&#x27;</speak>"
     )
     assert html.unescape(to_ssml("a < b")[7:-8]) == "a < b"
+
+
+# -- at most one paid call per distinct input, also under concurrency -------------------------------------
+
+
+def test_workers_making_the_same_image_at_once_pay_once(stability_stub: Any, tmp_path: Path, repository: Any) -> None:
+    import threading
+
+    stability_stub.plan(Fail(delay_s=1.0))  # the first call is slow: the second worker arrives meanwhile
+    provider = StabilityImages(api_key="sk-test", base_url=stability_stub.url)
+    storage = LocalStorage(tmp_path / "storage")
+    results: list[Any] = []
+
+    def worker(index: int) -> None:
+        # the same picture, asked for by scene 1 of one video and scene 4 of another
+        scene = _scene(index, title=f"Video {index}")
+        results.append(
+            make_scene_image(
+                scene, provider=provider, storage=storage, work_dir=tmp_path / f"w{index}", lock=repository.content_lock
+            )
+        )
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in (0, 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(stability_stub.requests) == 1
+    assert sorted(call.outcome for _, call in results) == ["cached", "ok"]
+    assert len({asset.storage_key for asset, _ in results}) == 1
+
+
+def test_repeated_narration_in_one_video_is_synthesised_once(polly_stub: Any, tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "storage")
+    provider = _polly(polly_stub)
+    refrain = "And the tide comes in again."
+    calls = [
+        narrate_scene(_scene(i, text=refrain), provider=provider, storage=storage, work_dir=tmp_path / "work")[1]
+        for i in (1, 4)
+    ]
+    assert [c.outcome for c in calls] == ["ok", "cached"]
+    assert calls[0].model == "neural/Joanna"
+    assert len(polly_stub.calls("/v1/speech")) == 2  # one audio, one set of speech marks

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
@@ -37,6 +38,21 @@ class VideoRepository:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    @contextmanager
+    def content_lock(self, digest: str) -> Iterator[None]:
+        """Serialise every worker making the asset ``digest``: a Postgres advisory lock on the hash.
+
+        The lock is held on its own autocommit connection (no transaction stays open during a paid call) and
+        is released when the block ends, or by the server when the worker dies.
+        """
+        key = int.from_bytes(bytes.fromhex(digest[:16]), "big", signed=True)
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(select(func.pg_advisory_lock(key)))
+            try:
+                yield
+            finally:
+                conn.execute(select(func.pg_advisory_unlock(key)))
 
     def register(self, request: VideoRequest, *, dag_run_id: str) -> int:
         """Upsert the request and its one project, marked ``processing``; returns the project id."""

@@ -21,6 +21,12 @@ class ImageProvider(Protocol):
     extension: str
     unit_kind: str  # what the provider bills by: "images", "credits"
 
+    def cache_inputs(
+        self, *, prompt: str, title: str, keywords: tuple[str, ...], scene_number: int, width: int, height: int
+    ) -> dict[str, object]:
+        """Everything of the scene that changes this provider's picture: the asset's content hash covers it."""
+        ...
+
     def generate(
         self,
         *,

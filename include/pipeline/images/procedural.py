@@ -28,6 +28,13 @@ class ProceduralImages:
     extension = "png"
     unit_kind = "images"
 
+    def cache_inputs(
+        self, *, prompt: str, title: str, keywords: tuple[str, ...], scene_number: int, width: int, height: int
+    ) -> dict[str, object]:
+        # the card shows the title, the keywords and the scene number
+        return {"prompt": prompt, "title": title, "keywords": list(keywords), "scene_number": scene_number,
+                "width": width, "height": height}  # fmt: skip
+
     def generate(
         self,
         *,

@@ -72,6 +72,18 @@ class StabilityImages:
             transport=transport,
         )
 
+    def cache_inputs(
+        self, *, prompt: str, title: str, keywords: tuple[str, ...], scene_number: int, width: int, height: int
+    ) -> dict[str, object]:
+        # the title and the scene's position do not reach the API: the same prompt in another video is reused
+        return {
+            "prompt": self.prompt_for(prompt, keywords),
+            "negative_prompt": self.negative_prompt,
+            "style_preset": self.style_preset,
+            "width": width,
+            "height": height,
+        }
+
     def prompt_for(self, prompt: str, keywords: tuple[str, ...]) -> str:
         subject = f"{prompt.strip()}" + (f" Key elements: {', '.join(keywords)}." if keywords else "")
         return f"{subject} Cinematic still, detailed, natural light, no text."[:10_000]
