@@ -22,7 +22,27 @@ from PIL import Image
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from pipeline.models import Scene
 from pipeline.voice.timing import estimate_word_timings, wav_speech_span
+
+
+def paid_scene(index: int = 0, **overrides: Any) -> Scene:
+    """A scene for the paid providers: an English Polly voice, a 16:9 720p frame."""
+    values: dict[str, Any] = {
+        "project_id": 1,
+        "index": index,
+        "text": "Boats leave the harbour at dawn.",
+        "keywords": ("boats", "harbour"),
+        "visual_prompt": "fishing boats leaving a harbour at dawn",
+        "width": 1280,
+        "height": 720,
+        "voice": "Joanna",
+        "title": "Harbour",
+        "image_provider": "stability",
+        "voice_provider": "polly",
+    }
+    values.update(overrides)
+    return Scene(**values)
 
 
 @dataclass
