@@ -223,9 +223,10 @@ def video_production() -> None:
         """Upsert the request and its project (status `processing`), then check what the schema cannot."""
         from pipeline.models import VideoRequest, check_request
         from pipeline.render.spec import music_key
+        from pipeline.scriptgen import GivenScript
         from video_factory.connections import storage, video_repository
         from video_factory.errors import airflow_errors
-        from video_factory.providers import voice_provider
+        from video_factory.providers import image_provider, script_provider, voice_provider
         from video_factory.runs import request_key
 
         params, run_id = _run()
@@ -234,7 +235,11 @@ def video_production() -> None:
             request = VideoRequest.parse({**params, "request_id": request_key(params, run_id)})
             project_id = video_repository().register(request, dag_run_id=run_id)
             check_request(request, voices=voice_provider(settings, request.voice_provider).voices())
-            music_key(request.music, storage(settings))  # before any paid call, not at the render
+            # before any paid call: every chosen provider has its credentials, the music track exists
+            image_provider(settings, request.image_provider)
+            if not request.script.strip() and not script_provider(settings).paid:
+                GivenScript().write_script(request)  # raises: a topic alone needs a script generator
+            music_key(request.music, storage(settings))
         return project_id
 
     @task

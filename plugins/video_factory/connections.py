@@ -14,10 +14,12 @@ from typing import Any
 
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 from pipeline.config import Settings
 from pipeline.credentials import ApiKey
 from pipeline.db import VideoRepository, connect
+from pipeline.errors import ProviderError
 from pipeline.storage import Storage, open_storage
 
 VIDEO_DB_CONN_ID = "video_db"
@@ -35,8 +37,18 @@ def video_repository(conn_id: str = VIDEO_DB_CONN_ID) -> VideoRepository:
 
 
 def api_key(conn_id: str) -> ApiKey:
-    """The API key (the connection's password) and an optional ``base_url`` (extra, else the host)."""
-    conn = BaseHook.get_connection(conn_id)
+    """The API key (the connection's password) and an optional ``base_url`` (extra, else the host).
+
+    A missing connection is a configuration error that no retry can fix.
+    """
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise ProviderError(
+            f"the Airflow connection {conn_id!r} does not exist: add it (password = API key), see README.md",
+            provider=conn_id.removesuffix("_default"),
+            retryable=False,
+        ) from None
     base_url = (conn.extra_dejson or {}).get("base_url") or conn.host or None
     if base_url and "://" not in base_url:
         base_url = f"https://{base_url}" + (f":{conn.port}" if conn.port else "")

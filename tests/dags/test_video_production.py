@@ -160,12 +160,17 @@ def test_render_failure_marks_the_project_failed_and_emails_the_reason(
 
 @pytest.mark.parametrize(
     ("bad", "reason"),
-    [({"voice": "no-such-voice"}, "unknown voice 'no-such-voice'"), ({"music": "missing.mp3"}, "no music track")],
+    [
+        ({"voice": "no-such-voice"}, "unknown voice 'no-such-voice'"),
+        ({"music": "missing.mp3"}, "no music track"),
+        ({"image_provider": "stability"}, "the Airflow connection 'stability_default' does not exist"),
+        ({"script": "", "topic": "why tides turn"}, "no script generator is configured"),
+    ],
 )
 def test_bad_request_fails_fast_at_register_without_retries(
     dag: Any, airflow_site: AirflowSite, video_engine: Engine, bad: dict[str, str], reason: str
 ) -> None:
-    conf = _conf(script="Hello.", **bad)
+    conf = _conf(**{"script": "Hello.", **bad})
     run = dag.test(run_conf=conf)
     assert run.state == "failed"
     states = {ti.task_id: ti for ti in run.get_task_instances()}

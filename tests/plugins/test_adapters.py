@@ -90,3 +90,10 @@ def test_aws_clients_make_one_attempt_and_the_render_gets_the_connections_creden
         "AWS_DEFAULT_REGION": "eu-west-1",
         "VIDEO_S3_ENDPOINT_URL": "http://127.0.0.1:9",
     }
+
+
+def test_a_missing_api_connection_fails_without_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_GEMINI_DEFAULT", raising=False)
+    with pytest.raises(ProviderError, match="connection 'gemini_default' does not exist") as caught:
+        api_key("gemini_default")
+    assert caught.value.retryable is False and caught.value.provider == "gemini"
