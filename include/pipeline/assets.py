@@ -58,13 +58,11 @@ def make_script(
         from pipeline.scriptgen.given import GivenScript
 
         return GivenScript().write_script(request), None
-    from pipeline.scriptgen.gemini import PROMPT_VERSION
-
     digest = content_hash(
         kind="script",
         provider=provider.name,
         model=provider.model,
-        prompt_version=PROMPT_VERSION,
+        prompt_version=provider.prompt_version,
         topic=request.topic.strip(),
         tone=request.tone.strip(),
         audience=request.audience.strip(),
@@ -79,7 +77,7 @@ def make_script(
         if storage.exists(key):
             script = Script.model_validate_json(storage.read_bytes(key))
             return script, record(units=0, unit_kind=script.unit_kind, cached=True)
-        with _ledgered(record, "tokens"):
+        with _ledgered(record, provider.unit_kind):
             script = provider.write_script(request)
         storage.put_bytes(key, script.model_dump_json().encode("utf-8"))
     return script, record(units=script.units, unit_kind=script.unit_kind, cached=False)
@@ -184,7 +182,7 @@ def narrate_scene(
     return asset, record(units=units, unit_kind=unit_kind, cached=cached, used_model=used)
 
 
-def _recorder(provider: str, *, model: str, operation: str, digest: str, started: float) -> Callable[..., ProviderCall]:
+def _recorder(provider: str, *, model: str, operation: str, digest: str, started: float) -> Recorder:
     """A maker of this call's ledger line, timed from ``started``."""
 
     def record(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.errors import RETRYABLE_STATUSES, ProviderError
+from pipeline.errors import ProviderError, retry_after_s, retryable_status
 
 _RETRYABLE_CODES = frozenset(
     {
@@ -42,14 +42,13 @@ def aws_error(provider: str, exc: Exception) -> ProviderError:
         meta: dict[str, Any] = exc.response.get("ResponseMetadata", {})
         status = int(meta.get("HTTPStatusCode") or 0)
         code = str(error.get("Code", ""))
-        retryable = code in _RETRYABLE_CODES or status in RETRYABLE_STATUSES or status >= 500
+        retryable = code in _RETRYABLE_CODES or retryable_status(status)
         headers = meta.get("HTTPHeaders") or {}
-        retry_after = str(headers.get("retry-after") or "")
         return ProviderError(
             f"{code or 'error'} (HTTP {status or '?'}): {error.get('Message', '') or exc}",
             provider=provider,
             retryable=retryable,
-            retry_after=float(retry_after) if retryable and retry_after.isdigit() else None,
+            retry_after=retry_after_s(headers.get("retry-after")) if retryable else None,
         )
     return ProviderError(f"{type(exc).__name__}: {exc}", provider=provider, retryable=False)
 

@@ -24,8 +24,12 @@ def price_usd(provider: str, model: str, unit_kind: str, units: float, settings:
     Polly's ledger model is ``engine/voice``; its price per character depends on the engine.
     """
     if provider == "polly" and unit_kind == "characters":
-        engine = model.split("/", 1)[0].replace("-", "_")
-        per_million = getattr(settings, f"price_polly_{engine}_per_mchar", settings.price_polly_neural_per_mchar)
+        per_million = {
+            "neural": settings.price_polly_neural_per_mchar,
+            "standard": settings.price_polly_standard_per_mchar,
+            "long-form": settings.price_polly_long_form_per_mchar,
+            "generative": settings.price_polly_generative_per_mchar,
+        }.get(model.split("/", 1)[0], settings.price_polly_neural_per_mchar)
         return units * per_million / 1_000_000
     rate = {
         ("gemini", "tokens"): settings.price_gemini_per_mtoken / 1_000_000,

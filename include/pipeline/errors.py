@@ -79,9 +79,14 @@ def retry_after_s(value: str | None) -> float | None:
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
+def retryable_status(status: int) -> bool:
+    """408/409/425/429 and every 5xx may pass on a later try; every other 4xx will not."""
+    return status in RETRYABLE_STATUSES or status >= 500
+
+
 def http_status_error(provider: str, status: int, message: str, *, retry_after: str | None = None) -> ProviderError:
     """The provider error for an HTTP error answer: 408/429/5xx retryable, every other 4xx not."""
-    retryable = status in RETRYABLE_STATUSES or status >= 500
+    retryable = retryable_status(status)
     return ProviderError(
         f"HTTP {status}: {message.strip()[:1000] or 'no message'}",
         provider=provider,

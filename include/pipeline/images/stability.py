@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import httpx
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipeline.errors import ProviderError, http_status_error
 from pipeline.images.base import ImageUsage
@@ -154,8 +154,6 @@ def _fit(data: bytes, width: int, height: int, dest: Path) -> None:
         raise ProviderError(
             f"malformed response: the answer is not an image ({exc})", provider="stability", retryable=False
         ) from None
-    from PIL import ImageOps
-
     fitted = ImageOps.fit(picture, (width, height), method=Image.Resampling.LANCZOS)
     tmp = dest.with_name(dest.name + ".part.png")
     fitted.save(tmp, format="PNG")

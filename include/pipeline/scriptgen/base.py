@@ -55,6 +55,8 @@ class ScriptProvider(Protocol):
     name: str
     model: str
     paid: bool
+    prompt_version: str  # part of a generated script's cache key: a changed prompt must not reuse old scripts
+    unit_kind: str  # what the provider bills by
 
     def write_script(self, request: VideoRequest) -> Script:
         """The narration for ``request``: its own script, or one generated from its topic."""

@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover - depends on the installed set
     _TIMEOUTS, _TRANSPORT_ERRORS = (httpx.TimeoutException,), (httpx.TransportError,)
 
 WORDS_PER_MINUTE = 150
-PROMPT_VERSION = "v1"  # part of the cache key: a changed prompt must not reuse old scripts
+PROMPT_VERSION = "v1"  # bump when the prompt or the schema changes: old cached scripts are then not reused
 
 SYSTEM_INSTRUCTION = (
     "You write narration scripts for short explainer videos. Each scene is one or two spoken sentences "
@@ -47,6 +47,8 @@ class GeminiScript:
 
     name = "gemini"
     paid = True
+    prompt_version = PROMPT_VERSION
+    unit_kind = "tokens"
 
     def __init__(
         self,

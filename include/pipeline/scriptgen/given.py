@@ -11,6 +11,8 @@ class GivenScript:
     name = "given"
     model = ""
     paid = False
+    prompt_version = ""
+    unit_kind = "tokens"
 
     def write_script(self, request: VideoRequest) -> Script:
         if request.script.strip():

@@ -99,16 +99,19 @@ class PollyVoice:
     def voices(self) -> frozenset[str]:
         return frozenset(self._voice_table())
 
-    def engine_for(self, voice: str) -> str:
+    def _voice(self, voice: str) -> dict[str, Any]:
         entry = self._voice_table().get(voice.lower())
         if entry is None:
             raise InvalidRequest(f"Amazon Polly has no voice {voice!r} (for example Joanna, Matthew, Amy)")
-        return self.model if self.model in entry["SupportedEngines"] else "standard"
+        return entry
+
+    def engine_for(self, voice: str) -> str:
+        return self.model if self.model in self._voice(voice)["SupportedEngines"] else "standard"
 
     # -- synthesis -------------------------------------------------------------------------------------
 
     def synthesize(self, *, text: str, voice: str, dest: Path) -> Speech:
-        voice_id = self._voice_table().get(voice.lower(), {}).get("Id") or voice
+        voice_id = self._voice(voice)["Id"]
         engine = self.engine_for(voice)
         parts = split_for_polly(text, self.max_chars)
         words: list[WordTiming] = []
