@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo stop test lint format typecheck system-deps install install-dev constraints clean
+.PHONY: demo stop test lint format typecheck system-deps test-system-deps install install-dev constraints clean
 
 demo: system-deps install  ## start everything locally and render the sample script
 	$(PY) -m tools.demo run
@@ -13,7 +13,7 @@ demo: system-deps install  ## start everything locally and render the sample scr
 stop:  ## stop what `make demo` started
 	@if [ -x $(PY) ]; then $(PY) -m tools.demo stop; else echo "nothing to stop"; fi
 
-test: system-deps install-dev lint typecheck  ## lint, type checks and the whole test suite
+test: test-system-deps install-dev lint typecheck  ## lint, type checks and the whole test suite
 	$(PY) -m pytest
 
 lint: install-dev
@@ -29,6 +29,9 @@ typecheck: install-dev
 
 system-deps:  ## ffmpeg, espeak-ng, fonts, python3-venv: installed with apt-get when missing
 	@bash tools/system-deps.sh
+
+test-system-deps:  ## the same, plus Chromium for the browser tests
+	@bash tools/system-deps.sh --test
 
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev

@@ -30,7 +30,7 @@ sys.path[:0] = [str(ROOT / "include"), str(ROOT)]
 
 from pipeline.config import Settings  # noqa: E402
 from pipeline.render.ffmpeg import VIDEO_OPTIONS  # noqa: E402
-from pipeline.render.spec import RenderOptions  # noqa: E402
+from pipeline.request import LookAndSound  # noqa: E402
 from pipeline.storage import LocalStorage  # noqa: E402
 from tools.render_samples import sample_render_spec  # noqa: E402
 
@@ -38,10 +38,10 @@ MOVIEPY_VENV = ROOT / "benchmarks" / ".venv-moviepy"
 MOVIEPY_VERSION = "2.2.1"
 WIDTHS = {720: 1280, 1080: 1920}
 MODES = {
-    "plain": RenderOptions(ken_burns=False, crossfade_s=0, padding_s=0, burn_subtitles=False, soft_subtitles=False),
-    "all": RenderOptions(
-        ken_burns=True, crossfade_s=0.5, padding_s=0.3, burn_subtitles=True, soft_subtitles=True, music_key=None
+    "plain": LookAndSound(
+        ken_burns=False, crossfade_s=0, scene_padding_s=0, burn_subtitles=False, soft_subtitles=False
     ),
+    "all": LookAndSound(ken_burns=True, crossfade_s=0.5, scene_padding_s=0.3, burn_subtitles=True, soft_subtitles=True),
 }
 SENTENCES = [
     "The harbour wakes before the sun.",
@@ -101,7 +101,7 @@ def make_spec(storage: LocalStorage, work: Path, scenes: int, height: int, mode:
         work_dir=work,
         width=WIDTHS[height],
         height=height,
-        options=MODES[mode],
+        look=MODES[mode],
         run_id=f"{scenes}x{height}-{mode}",
         title="Render benchmark",
     )

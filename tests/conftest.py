@@ -177,17 +177,23 @@ def smtp_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Inbox]:
     controller.stop()
 
 
-PLAIN_RENDER = {"ken_burns": False, "crossfade_s": 0, "padding_s": 0, "burn_subtitles": False, "soft_subtitles": False}
+PLAIN_RENDER = {
+    "ken_burns": False,
+    "crossfade_s": 0,
+    "scene_padding_s": 0,
+    "burn_subtitles": False,
+    "soft_subtitles": False,
+}
 
 
 @pytest.fixture
 def make_render_spec(settings: Settings) -> Callable[..., Path]:
     """Write a render spec of real scene assets (Pillow cards, espeak-ng narration) in the test's storage.
 
-    ``make_render_spec(texts=[...], width=1280, height=720, media={index: key}, **render_options)``; options
-    default to a plain render (no effects).
+    ``make_render_spec(texts=[...], width=1280, height=720, media={index: key}, **options)``: look-and-sound
+    options default to a plain render (no effects); other options (``music_key``, ``music_volume``) are spec fields.
     """
-    from pipeline.render.spec import RenderOptions
+    from pipeline.request import LookAndSound
     from pipeline.storage import open_storage
     from tools.render_samples import sample_render_spec
 
@@ -200,10 +206,13 @@ def make_render_spec(settings: Settings) -> Callable[..., Path]:
             work_dir=settings.work_dir,
             width=width,
             height=height,
-            options=RenderOptions(**{**PLAIN_RENDER, **options}),
+            look=LookAndSound(
+                **{**PLAIN_RENDER, **{k: v for k, v in options.items() if k in LookAndSound.model_fields}}
+            ),
             run_id=f"run-{secrets.token_hex(3)}",
             clips=media,
         )
+        spec = spec.model_copy(update={k: v for k, v in options.items() if k not in LookAndSound.model_fields})
         path = settings.data_dir / f"spec-{secrets.token_hex(3)}.json"
         path.write_text(spec.model_dump_json())
         return path
@@ -300,3 +309,13 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(scope="session")
+def airflow(airflow_site: AirflowSite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A running Airflow (API server, scheduler, dag-processor) and a client of its REST API, shared by the
+    REST and browser tests."""
+    from tests.airflow_processes import running_airflow
+
+    with running_airflow(airflow_site, tmp_path_factory.mktemp("airflow-logs")) as client:
+        yield client

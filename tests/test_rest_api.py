@@ -2,91 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from tools.stack import AIRFLOW_USER, AirflowSite
+from tests.airflow_processes import dump_logs, wait_for
+from tools.stack import AirflowSite
 
 pytestmark = pytest.mark.slow
 DAG = "video_production"
-
-
-def _wait_for(check: Callable[[], Any], *, timeout_s: float, what: str, interval_s: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-        except httpx.TransportError:
-            value = None
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise TimeoutError(f"gave up waiting for {what} after {timeout_s:.0f}s")
-
-
-@pytest.fixture(scope="module")
-def airflow(airflow_site: AirflowSite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    """The three Airflow processes a trigger needs, and an authenticated client of the REST API."""
-    logs = tmp_path_factory.mktemp("airflow-logs")
-    env = {**os.environ, **airflow_site.environment()}
-    processes = []
-    for component in ("api-server", "scheduler", "dag-processor"):
-        log = (logs / f"{component}.log").open("wb")
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "airflow", component],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-    try:
-        base = airflow_site.api_url
-        _wait_for(
-            lambda: httpx.get(f"{base}/api/v2/monitor/health", timeout=5).status_code == 200,
-            timeout_s=120,
-            what="the API server",
-        )
-        token = httpx.post(
-            f"{base}/auth/token",
-            json={"username": AIRFLOW_USER, "password": airflow_site.password()},
-            timeout=10,
-        )
-        assert token.status_code == 201, token.text
-        client = httpx.Client(
-            base_url=f"{base}/api/v2",
-            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
-            timeout=30,
-        )
-        _wait_for(lambda: client.get(f"/dags/{DAG}").status_code == 200, timeout_s=120, what="the DAG to be parsed")
-        yield client
-        client.close()
-    except BaseException:
-        _dump_logs(logs)
-        raise
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def _dump_logs(folder: Path) -> None:
-    for log in sorted(folder.glob("*.log")):
-        print(f"===== {log.name} =====\n{log.read_text(errors='replace')[-4000:]}")
 
 
 def test_trigger_over_rest_runs_to_success(
@@ -104,7 +32,6 @@ def test_trigger_over_rest_runs_to_success(
                 "script": "Scenes arrive over REST.\n\nThe scheduler runs them.\n\nThe video is ready.",
                 "aspect": "1:1",
             },
-            "note": "submitted by the test suite",
         },
     )
     assert response.status_code == 200, response.text
@@ -114,11 +41,12 @@ def test_trigger_over_rest_runs_to_success(
         state = airflow.get(f"/dags/{DAG}/dagRuns/video__{request_id}").json()["state"]
         return state if state in ("success", "failed") else None
 
-    state = _wait_for(finished, timeout_s=300, what="the run to finish", interval_s=2)
+    state = wait_for(finished, timeout_s=300, what="the run to finish", interval_s=2)
     if state != "success":
-        _dump_logs(airflow_site.home / "logs")
+        dump_logs(airflow_site.home / "logs")
     assert state == "success"
 
+    assert airflow.get(f"/dags/{DAG}/dagRuns/video__{request_id}").json()["note"] == "Over the API"  # the title
     mapped = airflow.get(f"/dags/{DAG}/dagRuns/video__{request_id}/taskInstances/voice/listMapped").json()
     labels = sorted(ti["rendered_map_index"] for ti in mapped["task_instances"])
     assert len(labels) == 3 and labels[0].startswith("scene 1: ")
@@ -151,3 +79,78 @@ def test_conf_violating_the_schema_is_refused_with_400_and_leaves_no_rows(
     assert reason in response.text
     assert airflow.get(f"/dags/{DAG}/dagRuns/video__{request_id}").status_code == 404
     assert count_rows("requests", "request_key = :k", k=request_id) == 0
+
+
+@pytest.mark.parametrize(
+    ("conf", "expected"),
+    [
+        ({"title": "Long", "script": "x" * 30_000}, "script: at most 20,000 characters (got 30,000)"),
+        ({"title": "Many", "script": "Hi.", "notify_emails": [f"{'a' * 200}{i}@example.com" for i in range(40)]},
+         "notify_emails: at most 20 items (got 40)"),
+        ({"script": "Hi."}, "title: required"),
+        ({"title": "Fade", "script": "Hi.", "crossfade_s": 5}, "crossfade_s: must be less than or equal to 2 (got 5)"),
+    ],
+)  # fmt: skip
+def test_a_schema_error_is_one_short_line_naming_the_field_and_the_limit(
+    airflow: httpx.Client, conf: dict[str, Any], expected: str
+) -> None:
+    response = airflow.post(f"/dags/{DAG}/dagRuns", json={"logical_date": None, "conf": conf})
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert expected in detail
+    assert "\n" not in detail and len(detail) < 300, detail
+
+
+def _outbox(site: AirflowSite, title: str) -> list[str]:
+    outbox = site.data_dir / "outbox"
+    return [
+        p.read_text(errors="replace") for p in sorted(outbox.glob("*.eml")) if title in p.read_text(errors="replace")
+    ]
+
+
+def test_a_request_refused_at_register_says_why_in_one_line_once(
+    airflow: httpx.Client, airflow_site: AirflowSite, video_engine: Any
+) -> None:
+    """Airflow accepts unknown conf keys; register refuses them, and the reason reaches the project, the run's
+    note and one email. Clearing the failed task fails it again the same way and mails nobody again."""
+    from sqlalchemy import text
+
+    request_id = f"unknown-{secrets.token_hex(4)}"
+    run_id = f"video__{request_id}"
+    title = f"Colourful {request_id}"
+    conf = {"request_id": request_id, "title": title, "script": "Hi.", "colour": "red"}
+    response = airflow.post(f"/dags/{DAG}/dagRuns", json={"logical_date": None, "dag_run_id": run_id, "conf": conf})
+    assert response.status_code == 200, response.text
+    reason = 'unknown field "colour" in the request: remove it'
+
+    def failed_with_note() -> dict[str, Any] | None:
+        run = airflow.get(f"/dags/{DAG}/dagRuns/{run_id}").json()
+        return run if run["state"] == "failed" and run.get("note") and _outbox(airflow_site, title) else None
+
+    run = wait_for(failed_with_note, timeout_s=180, what="the refused run, its note and its email", interval_s=2)
+    assert run["note"] == f"{title} — failed at register: {reason} (the fields are listed in README.md, 'Requests')"
+    with video_engine.connect() as conn:
+        error, task = conn.execute(
+            text("SELECT p.error, p.failed_task FROM video.projects p JOIN video.requests r ON r.id = p.request_id"
+                 " WHERE r.request_key = :k"), {"k": request_id},
+        ).one()  # fmt: skip
+    assert reason in error and "\n" not in error and task == "register"
+    (mail,) = _outbox(airflow_site, title)
+    assert reason in mail
+
+    cleared = airflow.post(
+        f"/dags/{DAG}/clearTaskInstances",
+        json={"dry_run": False, "dag_run_id": run_id, "task_ids": ["register"], "only_failed": True},
+    )
+    assert cleared.status_code == 200, cleared.text
+    wait_for(
+        lambda: airflow.get(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/register").json()["try_number"] >= 2
+        and airflow.get(f"/dags/{DAG}/dagRuns/{run_id}").json()["state"] == "failed",
+        timeout_s=180, what="the cleared task to fail again", interval_s=2,
+    )  # fmt: skip
+
+    # the DAG's failure callback runs in the dag-processor seconds after the state change: watch for 45 s
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline:
+        assert len(_outbox(airflow_site, title)) == 1
+        time.sleep(3)

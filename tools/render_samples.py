@@ -8,7 +8,8 @@ from pathlib import Path
 from pipeline.assets import make_scene_image, narrate_scene
 from pipeline.images import ProceduralImages
 from pipeline.models import RenderSpec, Scene
-from pipeline.render.spec import RenderOptions, build_render_spec
+from pipeline.render.spec import build_render_spec
+from pipeline.request import LookAndSound
 from pipeline.storage.base import Storage
 from pipeline.voice import EspeakVoice
 
@@ -20,10 +21,11 @@ def sample_render_spec(
     work_dir: Path,
     width: int,
     height: int,
-    options: RenderOptions,
+    look: LookAndSound,
     run_id: str,
     title: str = "Render test",
     clips: Mapping[int, str] | None = None,
+    music_key: str | None = None,
 ) -> RenderSpec:
     """One scene per text: a Pillow title card (or the video clip stored at ``clips[index]``) and espeak-ng."""
     images, narrations = [], []
@@ -51,5 +53,6 @@ def sample_render_spec(
         title=title,
         images=images,
         narrations=narrations,
-        options=options,
+        look=look,
+        music_key=music_key,
     )

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from pipeline.errors import ProviderError
 from pipeline.images.base import ImageProvider
-from pipeline.models import AudioAsset, MediaAsset, Scene, VideoRequest, WordTiming
+from pipeline.models import AudioAsset, MediaAsset, Scene, WordTiming
+from pipeline.request import VideoRequest
 from pipeline.scriptgen.base import Script, ScriptProvider
 from pipeline.storage.base import Storage, content_hash, content_key
 from pipeline.voice.base import VoiceProvider
@@ -39,6 +40,11 @@ class ProviderCall:
 
 ContentLock = Callable[[str], AbstractContextManager[object]]
 Recorder = Callable[..., ProviderCall]
+FailedCallSink = Callable[[ProviderCall], None]
+
+
+def no_sink(call: ProviderCall) -> None:
+    """Failed calls go nowhere: the default ``on_failed_call``."""
 
 
 def no_lock(digest: str) -> AbstractContextManager[object]:
@@ -47,25 +53,29 @@ def no_lock(digest: str) -> AbstractContextManager[object]:
 
 
 def make_script(
-    request: VideoRequest, *, provider: ScriptProvider, storage: Storage, lock: ContentLock = no_lock
+    request: VideoRequest,
+    *,
+    provider: ScriptProvider,
+    storage: Storage,
+    lock: ContentLock = no_lock,
+    on_failed_call: FailedCallSink = no_sink,
 ) -> tuple[Script, ProviderCall | None]:
-    """The request's own script, or one the provider writes from its topic, at most once per distinct topic.
+    """The script ``provider`` writes for ``request``; a paid one at most once per distinct topic.
 
     A generated script is stored under the hash of everything that shaped it; the same topic, tone, audience,
-    length, voice and model later reads it back and makes no call. Returns no ledger line for a given script.
+    length, voice and model later reads it back and makes no call. Returns no ledger line for a free provider
+    (the request's own script).
     """
-    if request.script.strip() or not provider.paid:
-        from pipeline.scriptgen.given import GivenScript
-
-        return GivenScript().write_script(request), None
+    if not provider.paid:
+        return provider.write_script(request), None
     digest = content_hash(
         kind="script",
         provider=provider.name,
         model=provider.model,
         prompt_version=provider.prompt_version,
-        topic=request.topic.strip(),
-        tone=request.tone.strip(),
-        audience=request.audience.strip(),
+        topic=(request.topic or "").strip(),
+        tone=(request.tone or "").strip(),
+        audience=(request.audience or "").strip(),
         target_duration_s=request.target_duration_s,
         title=request.title,
         voice=request.voice.lower(),
@@ -77,14 +87,20 @@ def make_script(
         if storage.exists(key):
             script = Script.model_validate_json(storage.read_bytes(key))
             return script, record(units=0, unit_kind=script.unit_kind, cached=True)
-        with _ledgered(record, provider.unit_kind):
+        with _ledgered(record, provider.unit_kind, on_failed_call):
             script = provider.write_script(request)
         storage.put_bytes(key, script.model_dump_json().encode("utf-8"))
     return script, record(units=script.units, unit_kind=script.unit_kind, cached=False)
 
 
 def make_scene_image(
-    scene: Scene, *, provider: ImageProvider, storage: Storage, work_dir: Path, lock: ContentLock = no_lock
+    scene: Scene,
+    *,
+    provider: ImageProvider,
+    storage: Storage,
+    work_dir: Path,
+    lock: ContentLock = no_lock,
+    on_failed_call: FailedCallSink = no_sink,
 ) -> tuple[MediaAsset, ProviderCall]:
     """The scene's image, generated only when storage does not already hold it.
 
@@ -111,7 +127,7 @@ def make_scene_image(
     with lock(digest):
         cached = storage.exists(key)
         if not cached:
-            with _scratch(work_dir) as scratch, _ledgered(record, unit_kind):
+            with _scratch(work_dir) as scratch, _ledgered(record, unit_kind, on_failed_call):
                 dest = Path(scratch) / f"image.{provider.extension}"
                 usage = provider.generate(
                     prompt=scene.visual_prompt,
@@ -137,7 +153,13 @@ def make_scene_image(
 
 
 def narrate_scene(
-    scene: Scene, *, provider: VoiceProvider, storage: Storage, work_dir: Path, lock: ContentLock = no_lock
+    scene: Scene,
+    *,
+    provider: VoiceProvider,
+    storage: Storage,
+    work_dir: Path,
+    lock: ContentLock = no_lock,
+    on_failed_call: FailedCallSink = no_sink,
 ) -> tuple[AudioAsset, ProviderCall]:
     """The scene's narration and word timings, synthesised only when storage does not already hold them."""
     digest = content_hash(
@@ -154,7 +176,7 @@ def narrate_scene(
         if cached:
             meta = json.loads(storage.read_bytes(timings_key))
         else:
-            with _scratch(work_dir) as scratch, _ledgered(record, unit_kind):
+            with _scratch(work_dir) as scratch, _ledgered(record, unit_kind, on_failed_call):
                 dest = Path(scratch) / f"narration.{provider.extension}"
                 speech = provider.synthesize(text=scene.text, voice=scene.voice, dest=dest)
                 storage.put_file(audio_key, dest)
@@ -204,17 +226,13 @@ def _recorder(provider: str, *, model: str, operation: str, digest: str, started
 
 
 @contextmanager
-def _ledgered(record: Recorder, unit_kind: str) -> Iterator[None]:
-    """A provider error leaves with the ledger line of the failed call attached, for the task to record."""
+def _ledgered(record: Recorder, unit_kind: str, on_failed_call: FailedCallSink) -> Iterator[None]:
+    """A provider error's call goes to ``on_failed_call`` (the ledger) before the error goes on."""
     try:
         yield
     except ProviderError as exc:
-        exc.call = record(
-            units=0,
-            unit_kind=unit_kind,
-            cached=False,
-            outcome="error_retryable" if exc.retryable else "error_final",
-        )
+        outcome = "error_retryable" if exc.retryable else "error_final"
+        on_failed_call(record(units=0, unit_kind=unit_kind, cached=False, outcome=outcome))
         raise
 
 

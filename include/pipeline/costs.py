@@ -40,11 +40,14 @@ def price_usd(provider: str, model: str, unit_kind: str, units: float, settings:
 
 def summary_line(row: dict[str, Any]) -> str:
     """``stability: 5 calls, 5 cached, 0 failed, 15 credits, $0.15`` of a priced row of :func:`report`."""
-    usd = row["usd"]
+    return f"{row['provider']}: {usage_text(row)}"
+
+
+def usage_text(row: dict[str, Any]) -> str:
+    """``5 calls, 5 cached, 0 failed, 15 credits, $0.15`` of a priced row of :func:`report`."""
     return (
-        f"{row['provider']}: {row['calls']} call{'' if row['calls'] == 1 else 's'}, {row['cached']} cached, "
-        f"{row['failed']} failed, "
-        f"{_number(row['units'])} {row['unit_kind']}, ${usd:.4f}"
+        f"{row['calls']} call{'' if row['calls'] == 1 else 's'}, {row['cached']} cached, {row['failed']} failed, "
+        f"{_number(row['units'])} {row['unit_kind']}, ${row['usd']:.4f}"
     )
 
 

@@ -6,8 +6,6 @@ task at once; retryable ones are left to Airflow's retries, where operators can 
 
 from __future__ import annotations
 
-from typing import Any
-
 
 class PipelineError(Exception):
     """Base of every error the pipeline raises on purpose."""
@@ -30,15 +28,12 @@ class ProviderError(PipelineError):
 
     :param provider: short provider name, e.g. ``"espeak"``.
     :param retry_after: seconds the provider asked us to wait, when it said so.
-
-    ``call`` is set by the asset functions to the ledger line of the failed call, for the task to record.
     """
 
     def __init__(self, message: str, *, provider: str, retryable: bool, retry_after: float | None = None) -> None:
         super().__init__(f"{provider}: {message}", retryable=retryable)
         self.provider = provider
         self.retry_after = retry_after
-        self.call: Any = None
 
 
 class RenderError(PipelineError):

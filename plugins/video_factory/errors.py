@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -15,20 +15,14 @@ from pipeline.errors import PipelineError, ProviderError
 
 
 @contextmanager
-def airflow_errors(record_failed_call: Callable[[Any], None] | None = None) -> Iterator[None]:
-    """Non-retryable pipeline errors fail the task at once; retryable ones propagate to Airflow's retries.
-
-    ``record_failed_call`` gets the ledger line of a failed provider call before the task fails.
-    """
+def airflow_errors() -> Iterator[None]:
+    """Non-retryable pipeline errors fail the task at once; retryable ones propagate to Airflow's retries."""
     try:
         yield
     except PipelineError as exc:
-        call = getattr(exc, "call", None)
-        if record_failed_call is not None and call is not None:
-            record_failed_call(call)
         if exc.retryable:
             raise
-        raise AirflowFailException(exc.message) from exc
+        raise AirflowFailException(exc.message) from None
 
 
 class ProviderRetryPolicy(RetryPolicy):

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import smtplib
-from email.message import EmailMessage
-from typing import Any, Literal, cast
+import hashlib
+from typing import TYPE_CHECKING, Any, Literal
 
-from airflow.providers.smtp.hooks.smtp import SmtpHook
-from airflow.sdk import BaseHook, BaseNotifier
-from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.sdk import BaseNotifier
 
-from pipeline.config import Settings, load_settings
-from pipeline.costs import ledger_rows, report, summary_line
-from pipeline.notify import build_message, failure_email, success_email, write_to_outbox
-from video_factory.connections import AWS_CONN_ID, VIDEO_DB_CONN_ID, aws_client, video_repository
 from video_factory.runs import request_key, run_url, task_label
 
+if TYPE_CHECKING:
+    from email.message import EmailMessage
+
+    from pipeline.config import Settings
+    from pipeline.db import VideoRepository
+
+AWS_CONN_ID = "aws_default"
+VIDEO_DB_CONN_ID = "video_db"
 Backend = Literal["auto", "outbox", "smtp", "ses"]
 
 
@@ -57,22 +58,47 @@ class VideoOutcomeNotifier(BaseNotifier):
             super().render_template_fields(context, jinja_env)
 
     def notify(self, context: Any) -> None:
+        from pipeline.config import load_settings
+        from pipeline.notify import build_message
+        from video_factory.connections import video_repository
+
         settings = load_settings()
         params = dict(context.get("params") or {}) or dict(context["dag_run"].conf or {})
-        run_id = context["run_id"]
-        dag_id = context["dag"].dag_id
-        key = request_key(params, run_id)
+        key, run_id = request_key(params, context["run_id"]), context["run_id"]
         repository = video_repository(self.video_db_conn_id)
+        content, recipients, what = self.compose(context, params, repository, settings)
+        # one email per outcome: a cleared task that fails again the same way mails nobody a second time
+        fingerprint = hashlib.sha256("\0".join([run_id, self.outcome, *what]).encode()).hexdigest()
+        if not repository.claim_notification(key, dag_run_id=run_id, outcome=self.outcome, fingerprint=fingerprint):
+            self.log.info("The %s email of run %s went out already; not sending it again", self.outcome, run_id)
+            return
+        message = build_message(content, sender=settings.email_from, recipients=recipients)
+        try:
+            self.deliver(message, recipients, settings)
+        except Exception:
+            repository.release_notification(fingerprint)  # not sent: a later callback may send it
+            raise
+
+    def compose(
+        self, context: Any, params: dict[str, Any], repository: VideoRepository, settings: Settings
+    ) -> tuple[Any, list[str], tuple[str, ...]]:
+        """The email's content, its recipients, and what makes this outcome distinct (the failed task and its
+        reason: a new try of the same failure is no new outcome), from the project's row and the ledger."""
+        from pipeline.costs import ledger_rows, report
+        from pipeline.notify import failure_email, success_email
+
+        run_id, dag_id = context["run_id"], context["dag"].dag_id
+        key = request_key(params, run_id)
         summary = repository.project_summary(key)
         link = run_url(dag_id, run_id)
-
         if self.outcome == "success" and summary is not None:
-            rows = ledger_rows(repository.engine, project_id=summary["id"], run_id=run_id)
-            content = success_email(summary, run_url=link, costs=_cost_lines(rows, settings))
+            priced = report(ledger_rows(repository.engine, project_id=summary["id"], run_id=run_id), settings)
+            content = success_email(summary, run_url=link, costs=cost_lines(priced))
+            what: tuple[str, ...] = ()
         else:
             ti = context.get("ti")
             task = task_label(ti) if ti is not None else "unknown"
-            error = (summary or {}).get("error") or f"{task} failed; its log says why"
+            error = (summary or {}).get("error") or f"{task} failed: open its log (link below) for the reason"
             if summary is not None and summary["status"] != "failed":
                 repository.mark_failed(key, task_id=task, error=error)
             content = failure_email(
@@ -83,13 +109,19 @@ class VideoOutcomeNotifier(BaseNotifier):
                 log_url=getattr(ti, "log_url", "") or link,
                 run_url=link,
             )
-        recipients = list((summary or {}).get("notify_emails") or params.get("notify_emails") or []) or [
-            settings.email_default_to
-        ]
-        message = build_message(content, sender=settings.email_from, recipients=recipients)
-        self.deliver(message, recipients, settings)
+            what = ((summary or {}).get("failed_task") or task, error)
+        emails = (summary or {}).get("notify_emails") or params.get("notify_emails") or []
+        return content, list(emails) or [settings.email_default_to], what
 
     def deliver(self, message: EmailMessage, recipients: list[str], settings: Settings) -> None:
+        import smtplib
+        from typing import cast
+
+        from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+        from pipeline.notify import write_to_outbox
+        from video_factory.connections import aws_client
+
         backend = self.backend or settings.email_backend
         if backend == "auto":
             backend = "smtp" if _connection_exists(self.smtp_conn_id) else "outbox"
@@ -110,15 +142,19 @@ class VideoOutcomeNotifier(BaseNotifier):
         self.log.info("Sent %s email to %d recipients over %s", self.outcome, len(recipients), backend)
 
 
-def _cost_lines(rows: list[dict[str, Any]], settings: Settings) -> list[tuple[str, str]]:
-    """``("Provider cost", "$0.0421")`` then one line per provider, for this run."""
-    priced = report(rows, settings)
+def cost_lines(priced: dict[str, Any]) -> list[tuple[str, str]]:
+    """``("Provider cost", "$0.0421 (estimated)")`` then one line per provider, from a priced ledger report."""
+    from pipeline.costs import usage_text
+
     lines = [("Provider cost", f"${priced['batch_usd']:.4f} (estimated)")]
-    lines.extend((f"  {row['provider']}", summary_line(row).split(": ", 1)[1]) for row in priced["batch"])
+    lines.extend((f"  {row['provider']}", usage_text(row)) for row in priced["batch"])
     return lines
 
 
 def _connection_exists(conn_id: str) -> bool:
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
     try:
         BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:

@@ -11,10 +11,18 @@ from pipeline.config import load_settings
 
 def request_key(params: dict[str, Any], run_id: str) -> str:
     """The request this run serves: the ``request_id`` param, or one derived from the run id."""
-    given = (params.get("request_id") or "").strip()
-    if given:
-        return given
+    given = params.get("request_id")
+    return given.strip() if isinstance(given, str) and given.strip() else request_id_from_run(run_id)
+
+
+def request_id_from_run(run_id: str) -> str:
+    """A request id for a run submitted without one (``manual__2026-...`` -> ``manual__2026-...``, cleaned)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", run_id).strip("-.")[:100] or "request"
+
+
+def run_id_for(request_id: str) -> str:
+    """The run id a client gives a request's run: readable, and one per request id."""
+    return f"video__{request_id}"
 
 
 def run_url(dag_id: str, run_id: str) -> str:

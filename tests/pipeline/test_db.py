@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from pipeline.assets import ProviderCall
 from pipeline.db import VideoRepository, connect, upgrade
-from pipeline.models import AudioAsset, MediaAsset, OutputFacts, RenderResult, VideoRequest, WordTiming
+from pipeline.models import AudioAsset, MediaAsset, OutputFacts, RenderResult, WordTiming
+from pipeline.request import VideoRequest
 from pipeline.segment import SceneText
 
 TABLES = {
@@ -24,6 +25,7 @@ TABLES = {
     "audio_assets",
     "rendered_videos",
     "provider_calls",
+    "notifications",
     "alembic_version",
 }
 
@@ -64,7 +66,7 @@ def test_migrations_create_the_schema_and_are_repeatable(fresh_database: URL) ->
     engine = connect(url)
     assert set(inspect(engine).get_table_names(schema="video")) == TABLES
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM video.alembic_version")).scalar_one() == "0003"
+        assert conn.execute(text("SELECT version_num FROM video.alembic_version")).scalar_one() == "0004"
     engine.dispose()
 
 

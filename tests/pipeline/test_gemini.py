@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.assets import make_script
 from pipeline.errors import InvalidRequest, ProviderError
-from pipeline.models import VideoRequest
+from pipeline.request import VideoRequest
 from pipeline.scriptgen import GeminiScript, GivenScript
 from pipeline.storage import LocalStorage
 from tests.stubs import Fail
@@ -97,9 +97,17 @@ def test_a_generated_script_is_paid_for_once_per_distinct_topic(gemini_stub: Any
 
 
 def test_a_given_script_makes_no_call_and_no_ledger_line(gemini_stub: Any, tmp_path: Path) -> None:
+    from pipeline.config import Settings
+    from pipeline.production import plan_job
+
     request = _request(script="Our own words.\n\nSecond scene.")
-    provider = GeminiScript(api_key="test-key", base_url=gemini_stub.url)
-    script, call = make_script(request, provider=provider, storage=LocalStorage(tmp_path))
+    job = plan_job(
+        request, project_id=1, run_id="r", settings=Settings(data_dir=tmp_path, script_provider="gemini"),
+        storage=LocalStorage(tmp_path), voices=lambda name: frozenset({request.voice.lower()}),
+        check_image_provider=lambda name: None, check_script_provider=lambda: None,
+    )  # fmt: skip
+    assert job.script_source == "given"  # a script of its own: the generator is configured but not used
+    script, call = make_script(request, provider=GivenScript(), storage=LocalStorage(tmp_path))
     assert (script.body, script.source, call) == (request.script, "given", None)
     assert gemini_stub.requests == []
     with pytest.raises(InvalidRequest, match="no script generator"):

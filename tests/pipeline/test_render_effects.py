@@ -22,7 +22,7 @@ HOSTILE = "Quotes \"x\" 'y', colon: a;b, back\\slash \\N {\\b1} 100% [out] (ok) 
 ALL_EFFECTS = {
     "ken_burns": True,
     "crossfade_s": 0.5,
-    "padding_s": 0.3,
+    "scene_padding_s": 0.3,
     "burn_subtitles": True,
     "soft_subtitles": True,
 }
@@ -180,7 +180,7 @@ def test_crossfade_blends_at_the_boundary_and_shows_clean_pictures_around_it(
 
 
 def test_padding_adds_silence_after_each_narration(settings: Settings, make_render_spec: Any, run_render: Any) -> None:
-    spec_path = make_render_spec(["First scene.", "Second scene."], padding_s=1.0)
+    spec_path = make_render_spec(["First scene.", "Second scene."], scene_padding_s=1.0)
     assert run_render(spec_path).returncode == 0
     spec = _spec(spec_path)
     timeline = plan_timeline(spec)
@@ -195,7 +195,7 @@ def test_music_is_ducked_under_the_voice_and_fills_the_pauses(
 ) -> None:
     spec_path = make_render_spec(
         ["The harbour wakes up slowly and the first boats leave."],
-        padding_s=3.0,
+        scene_padding_s=3.0,
         music_key=_music(settings, frequency=60, seconds=1.3),  # shorter than the video: it loops
         music_volume=0.5,
     )
@@ -271,4 +271,4 @@ def test_timeline_hosts_every_scene_through_its_fades(make_render_spec: Any) -> 
     for first, last, _ in timeline.fades():
         shown = {e.scene for s in (even, odd) for e in s if e.start <= first and last < e.start + e.frames}
         assert len(shown) == 2  # both pictures exist for the whole fade
-    assert json.loads(spec.model_dump_json())["crossfade_s"] == 0.5
+    assert json.loads(spec.model_dump_json())["look"]["crossfade_s"] == 0.5

@@ -80,15 +80,21 @@ def test_stability_failures_are_classified(
     assert not (tmp_path / "x.png").exists()
 
 
-def test_a_failed_image_call_carries_its_ledger_line(stability_stub: Any, tmp_path: Path) -> None:
+def test_a_failed_image_call_goes_to_the_ledger(stability_stub: Any, tmp_path: Path) -> None:
     stability_stub.plan(Fail(500), Fail(403))
     provider = StabilityImages(api_key="sk-test", base_url=stability_stub.url)
     storage = LocalStorage(tmp_path / "storage")
-    outcomes = []
+    failed: list[Any] = []
     for _ in range(2):
-        with pytest.raises(ProviderError) as caught:
-            make_scene_image(paid_scene(), provider=provider, storage=storage, work_dir=tmp_path / "work")
-        outcomes.append((caught.value.call.outcome, caught.value.call.units, caught.value.call.cached))
+        with pytest.raises(ProviderError):
+            make_scene_image(
+                paid_scene(),
+                provider=provider,
+                storage=storage,
+                work_dir=tmp_path / "work",
+                on_failed_call=failed.append,
+            )
+    outcomes = [(call.outcome, call.units, call.cached) for call in failed]
     assert outcomes == [("error_retryable", 0, False), ("error_final", 0, False)]
     asset, call = make_scene_image(paid_scene(), provider=provider, storage=storage, work_dir=tmp_path / "work")
     assert (call.outcome, call.units, call.unit_kind, asset.cached) == ("ok", 3.0, "credits", False)

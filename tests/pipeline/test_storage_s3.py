@@ -97,7 +97,7 @@ def test_render_entry_point_reads_and_publishes_through_s3(
     """What a render pod does: spec, assets and outputs all in the bucket; configuration only by environment."""
     from pipeline.models import RenderResult
     from pipeline.render.probe import probe_output
-    from pipeline.render.spec import RenderOptions
+    from pipeline.request import LookAndSound
     from tools.render_samples import sample_render_spec
 
     _, bucket = s3_bucket
@@ -111,7 +111,7 @@ def test_render_entry_point_reads_and_publishes_through_s3(
         work_dir=settings.work_dir,
         width=1280,
         height=720,
-        options=RenderOptions(crossfade_s=0.4, burn_subtitles=True, soft_subtitles=True),
+        look=LookAndSound(crossfade_s=0.4, burn_subtitles=True, soft_subtitles=True),
         run_id="pod-run",
     )
     storage.put_bytes("renders/pod-run/spec.json", spec.model_dump_json().encode())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import URL, Engine, create_engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -15,6 +15,7 @@ from pipeline.assets import ProviderCall
 from pipeline.db.schema import (
     audio_assets,
     media_assets,
+    notifications,
     projects,
     provider_calls,
     rendered_videos,
@@ -22,8 +23,12 @@ from pipeline.db.schema import (
     scenes,
     scripts,
 )
-from pipeline.models import AudioAsset, MediaAsset, RenderResult, VideoRequest
-from pipeline.segment import SceneText
+from pipeline.models import AudioAsset, MediaAsset, RenderResult
+from pipeline.request import VideoRequest
+from pipeline.scriptgen.base import Script
+
+if TYPE_CHECKING:
+    from pipeline.segment import SceneText
 
 MAX_ERROR_CHARS = 4000
 
@@ -57,14 +62,14 @@ class VideoRepository:
     def register(self, request: VideoRequest, *, dag_run_id: str) -> int:
         """Upsert the request and its one project, marked ``processing``; returns the project id."""
         values = {
-            "request_key": request.request_id,
+            "request_key": request.key,
             "title": request.title,
-            "script": request.script,
-            "topic": request.topic,
+            "script": request.script or "",
+            "topic": request.topic or "",
             "voice": request.voice,
             "aspect": request.aspect,
             "resolution": request.resolution,
-            "notify_emails": list(request.notify_emails),
+            "notify_emails": list(request.emails),
             "status": "processing",
         }
         with self.engine.begin() as conn:
@@ -99,15 +104,10 @@ class VideoRepository:
             ).scalar_one()
 
     def save_script(
-        self,
-        project_id: int,
-        *,
-        source: str,
-        body: str,
-        call: ProviderCall | None = None,
-        dag_run_id: str | None = None,
+        self, project_id: int, *, script: Script, call: ProviderCall | None = None, dag_run_id: str | None = None
     ) -> None:
         """Store the project's script and, for a generated one, the ledger line of its call, together."""
+        source, body = script.source, script.body
         with self.engine.begin() as conn:
             conn.execute(
                 insert(scripts)
@@ -218,6 +218,22 @@ class VideoRepository:
             if project_id is not None:
                 self._set_status(conn, project_id, "failed", error=error[:MAX_ERROR_CHARS], failed_task=task_id)
             return project_id
+
+    def claim_notification(self, request_key: str, *, dag_run_id: str, outcome: str, fingerprint: str) -> bool:
+        """True the first time an email with ``fingerprint`` is about to go out; False when it already went."""
+        with self.engine.begin() as conn:
+            inserted = conn.execute(
+                insert(notifications)
+                .values(request_key=request_key, dag_run_id=dag_run_id, outcome=outcome, fingerprint=fingerprint)
+                .on_conflict_do_nothing(constraint="notifications_once")
+                .returning(notifications.c.id)
+            ).scalar_one_or_none()
+        return inserted is not None
+
+    def release_notification(self, fingerprint: str) -> None:
+        """Forget a claimed email that could not be sent."""
+        with self.engine.begin() as conn:
+            conn.execute(notifications.delete().where(notifications.c.fingerprint == fingerprint))
 
     def project_summary(self, request_key: str) -> dict[str, Any] | None:
         """The project's state and latest render, for emails and the CLI."""

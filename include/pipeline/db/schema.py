@@ -161,3 +161,16 @@ provider_calls = Table(
     CheckConstraint(f"outcome IN {OUTCOMES}", name="provider_calls_outcome_valid"),
     CheckConstraint("cached = (outcome = 'cached')", name="provider_calls_cached_outcome"),
 )
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("request_key", Text, nullable=False),
+    Column("dag_run_id", Text, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    _created(),
+    UniqueConstraint("fingerprint", name="notifications_once"),
+    CheckConstraint("outcome IN ('success', 'failure')", name="notifications_outcome_valid"),
+)

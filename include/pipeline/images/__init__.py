@@ -7,6 +7,7 @@ from pipeline.credentials import ApiKey
 from pipeline.images.base import ImageProvider, ImageUsage
 from pipeline.images.procedural import ProceduralImages
 from pipeline.images.stability import StabilityImages
+from pipeline.request import IMAGE_PROVIDERS
 
 __all__ = [
     "IMAGE_PROVIDERS",
@@ -16,8 +17,6 @@ __all__ = [
     "StabilityImages",
     "open_image_provider",
 ]
-
-IMAGE_PROVIDERS = ("procedural", "stability")
 
 
 def open_image_provider(

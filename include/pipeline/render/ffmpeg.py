@@ -55,7 +55,10 @@ def render_video(
         style = SubtitleStyle.for_frame(spec.width, spec.height)
         cues = subtitle_cues(spec, timeline, style.max_line_chars(spec.width))
         # a video without words gets neither burned subtitles nor an empty track
-        burn_subtitles, soft_subtitles = spec.burn_subtitles and bool(cues), spec.soft_subtitles and bool(cues)
+        burn_subtitles, soft_subtitles = (
+            spec.look.burn_subtitles and bool(cues),
+            spec.look.soft_subtitles and bool(cues),
+        )
         (scratch / SUBTITLES_SRT).write_text(to_srt(cues), encoding="utf-8")
         (scratch / SUBTITLES_ASS).write_text(
             to_ass(cues, width=spec.width, height=spec.height, style=style), encoding="utf-8"

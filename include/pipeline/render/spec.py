@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 
 from pipeline.errors import InvalidRequest, RenderError
 from pipeline.models import AudioAsset, MediaAsset, RenderScene, RenderSpec
+from pipeline.request import LookAndSound
 from pipeline.storage.base import Storage
 
 
@@ -25,20 +25,7 @@ def output_keys(request_key: str, run_id: str) -> tuple[str, str, str]:
     return f"{base}.mp4", f"{base}.srt", f"{base}.jpg"
 
 
-@dataclass(frozen=True)
-class RenderOptions:
-    """What the request chose for the look and sound of its video."""
-
-    ken_burns: bool = True
-    crossfade_s: float = 0.5
-    padding_s: float = 0.3
-    burn_subtitles: bool = True
-    soft_subtitles: bool = True
-    music_key: str | None = None
-    music_volume: float = 0.25
-
-
-def music_key(name: str, storage: Storage) -> str | None:
+def music_key(name: str | None, storage: Storage) -> str | None:
     """The storage key of music track ``name`` from the music folder; None for no music."""
     if not name:
         return None
@@ -57,7 +44,8 @@ def build_render_spec(
     images: Sequence[MediaAsset],
     narrations: Sequence[AudioAsset],
     fps: int = 30,
-    options: RenderOptions = RenderOptions(),
+    look: LookAndSound | None = None,
+    music_key: str | None = None,
 ) -> RenderSpec:
     """Pair each scene's image with its narration, in scene order."""
     by_scene_image = {asset.scene_index: asset for asset in images}
@@ -88,5 +76,6 @@ def build_render_spec(
         output_key=video_key,
         subtitles_key=subtitles_key,
         thumbnail_key=thumbnail_key,
-        **asdict(options),
+        look=look or LookAndSound(),
+        music_key=music_key,
     )

@@ -75,9 +75,10 @@ class Timeline:
 def plan_timeline(spec: RenderSpec) -> Timeline:
     """Each scene lasts its narration plus padding, rounded up to whole frames; fades fit inside scenes."""
     frames = tuple(
-        max(1, math.ceil((scene.audio_duration_s + spec.padding_s) * spec.fps - 1e-6)) for scene in spec.scenes
+        max(1, math.ceil((scene.audio_duration_s + spec.look.scene_padding_s) * spec.fps - 1e-6))
+        for scene in spec.scenes
     )
-    half_fade = round(spec.crossfade_s * spec.fps / 2)
+    half_fade = round(spec.look.crossfade_s * spec.fps / 2)
     if half_fade:
         # a fade may take at most half of the shortest scene, so two fades never overlap
         half_fade = max(0, min(half_fade, min(frames) // 4))

@@ -72,7 +72,7 @@ def picture(spec: RenderSpec, timeline: Timeline, media: list[Path], concat_file
     streams = []
     for concat_file, entries in zip(concat_files, timeline.streams(), strict=True):
         stills = ffmpeg.input(concat_file, f="concat", safe=0).video
-        stream = _ken_burns(spec, stills, entries) if spec.ken_burns else _held(spec, stills)
+        stream = _ken_burns(spec, stills, entries) if spec.look.ken_burns else _held(spec, stills)
         for entry in entries:
             if spec.scenes[entry.scene].media_kind == "video":
                 stream = _overlay_clip(spec, timeline, stream, media[entry.scene], entry)

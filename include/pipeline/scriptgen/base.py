@@ -6,7 +6,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pipeline.models import VideoRequest
+from pipeline.request import VideoRequest
 
 
 class ScriptScene(BaseModel):

@@ -13,7 +13,7 @@ import httpx
 from pydantic import BaseModel, Field, ValidationError
 
 from pipeline.errors import ProviderError, http_status_error
-from pipeline.models import VideoRequest
+from pipeline.request import VideoRequest
 from pipeline.scriptgen.base import Script, ScriptScene
 
 try:  # google-genai talks through httpx2 (a fork of httpx) when it is installed, else httpx
@@ -81,23 +81,24 @@ class GeminiScript:
     @staticmethod
     def prompt(request: VideoRequest) -> str:
         seconds = request.target_duration_s
+        topic, tone, audience = ((text or "").strip() for text in (request.topic, request.tone, request.audience))
         lines = [
-            f"Topic: {request.topic.strip()}",
+            f"Topic: {topic}",
             f"Video title: {request.title}",
             f"Length: about {seconds} seconds of narration (about {round(seconds * WORDS_PER_MINUTE / 60)} words), "
             f"in {max(1, round(seconds / 12))} scenes.",
         ]
-        if request.tone.strip():
-            lines.append(f"Tone: {request.tone.strip()}")
-        if request.audience.strip():
-            lines.append(f"Audience: {request.audience.strip()}")
+        if tone:
+            lines.append(f"Tone: {tone}")
+        if audience:
+            lines.append(f"Audience: {audience}")
         lines.append(f"Language of the narration: the language of the voice {request.voice!r}.")
         return "\n".join(lines)
 
     def write_script(self, request: VideoRequest) -> Script:
         from google.genai import errors, types
 
-        if not request.topic.strip():
+        if not (request.topic or "").strip():
             raise ProviderError("the request has no topic to write about", provider=self.name, retryable=False)
         config = types.GenerateContentConfig(
             system_instruction=SYSTEM_INSTRUCTION,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.errors import InvalidRequest
-from pipeline.models import VideoRequest
+from pipeline.request import VideoRequest
 from pipeline.scriptgen.base import Script
 
 
@@ -15,7 +15,7 @@ class GivenScript:
     unit_kind = "tokens"
 
     def write_script(self, request: VideoRequest) -> Script:
-        if request.script.strip():
+        if request.script and request.script.strip():
             return Script(body=request.script, source=self.name)
         raise InvalidRequest(
             f"request {request.request_id!r} has a topic but no script, and no script generator is "

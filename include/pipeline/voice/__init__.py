@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.config import Settings
+from pipeline.request import VOICE_PROVIDERS
 from pipeline.voice.base import Speech, VoiceProvider
 from pipeline.voice.espeak import EspeakVoice
 from pipeline.voice.polly import PollyVoice
@@ -19,8 +20,6 @@ __all__ = [
     "estimate_word_timings",
     "open_voice_provider",
 ]
-
-VOICE_PROVIDERS = ("espeak", "polly")
 
 
 def open_voice_provider(settings: Settings, name: str | None = None, *, polly_client: Any = None) -> VoiceProvider:

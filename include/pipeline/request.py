@@ -1,0 +1,336 @@
+"""A video request, defined once: the trigger form, the REST conf, the script table and the CLI come from here.
+
+A request arrives as a flat JSON object (the DAG run's conf). ``VideoRequest.from_conf`` is the only way in: it
+refuses unknown keys and states every problem in one line. ``form_fields`` turns the model into the JSON schema
+of each flat field (types, bounds, enums, defaults, titles, descriptions, form sections); the DAG's Params are
+made from it, so the form and the model cannot disagree.
+
+This module imports nothing heavy: the DAG file imports it at parse time.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError, field_validator
+
+from pipeline.errors import InvalidRequest
+
+Aspect = Literal["16:9", "9:16", "1:1"]
+ImageProviderName = Literal["procedural", "stability"]
+VoiceProviderName = Literal["espeak", "polly"]
+IMAGE_PROVIDERS: tuple[str, ...] = get_args(ImageProviderName)
+VOICE_PROVIDERS: tuple[str, ...] = get_args(VoiceProviderName)
+
+# (aspect, resolution) -> (width, height): "resolution" is the short side of the frame.
+FRAME_SIZES: dict[tuple[str, int], tuple[int, int]] = {
+    ("16:9", 720): (1280, 720),
+    ("16:9", 1080): (1920, 1080),
+    ("9:16", 720): (720, 1280),
+    ("9:16", 1080): (1080, 1920),
+    ("1:1", 720): (720, 720),
+    ("1:1", 1080): (1080, 1080),
+}
+
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+EMAIL_PATTERN = r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$"
+MUSIC_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$"
+HAS_TEXT = r"[^ \t\n\r\f\v]"  # at least one character that is not plain white space
+MAX_TITLE_CHARS = 200
+MAX_SCRIPT_CHARS = 20_000
+MAX_EMAILS = 20
+SHOWN_VALUE_CHARS = 60  # of a refused value, in an error message
+
+GENERATION = "Script generation (only when no script is given)"
+PROVIDERS = "Providers"
+LOOK = "Look and sound"
+TRACKING = "Tracking"
+
+
+def _whole_number(value: object) -> object:
+    """JSON has one number type: 60.0 is the integer 60 (as JSON Schema says), 60.5 is not."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# JSON types exactly: no "true" for a boolean, no "60" for a number (the Param schema refuses them too).
+Flag = Annotated[bool, Strict()]
+WholeNumber = Annotated[int, BeforeValidator(_whole_number), Strict()]
+Number = Annotated[float, Strict()]
+Resolution = Annotated[Literal[720, 1080], BeforeValidator(_whole_number)]
+Email = Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254)]
+
+
+class _Request(BaseModel):
+    # python-re: the same regular-expression engine as the JSON Schema validator of the trigger form
+    model_config = ConfigDict(frozen=True, extra="forbid", regex_engine="python-re")
+
+
+class LookAndSound(_Request):
+    """How the video looks and sounds; the render spec takes these defaults too."""
+
+    model_config = ConfigDict(title=LOOK)
+
+    ken_burns: Flag = Field(default=True, title="Ken Burns motion", description="Slow zoom and pan over each still.")
+    crossfade_s: Number = Field(
+        default=0.5, ge=0, le=2, title="Crossfade (s)", description="Length of the crossfade between scenes; 0 cuts."
+    )
+    scene_padding_s: Number = Field(
+        default=0.3, ge=0, le=3, title="Pause after each scene (s)", description="Silence after each narration."
+    )
+    burn_subtitles: Flag = Field(
+        default=True,
+        title="Burn in subtitles",
+        description="Word-timed subtitles drawn on the picture (the SRT file is always made).",
+    )
+    soft_subtitles: Flag = Field(default=True, title="Subtitle track", description="A switchable track in the MP4.")
+    music: str | None = Field(
+        default=None,
+        pattern=MUSIC_PATTERN,
+        title="Background music",
+        description="File name of a track in the music folder (storage key music/NAME); empty for none. "
+        "It is looped or trimmed, ducked under the voice and faded.",
+    )
+
+
+class VideoRequest(_Request):
+    """What content ops ask for: one DAG run's conf, or one row of the request table."""
+
+    title: str = Field(
+        min_length=1,
+        max_length=MAX_TITLE_CHARS,
+        pattern=HAS_TEXT,
+        title="Title",
+        description="Shown on the scene cards, in the video's metadata and in the emails.",
+    )
+    script: str | None = Field(
+        default=None,
+        max_length=MAX_SCRIPT_CHARS,
+        title="Script",
+        description="The narration. Blank lines start a new scene; long paragraphs are split at sentences. "
+        "Leave empty to write one from the topic.",
+        json_schema_extra={"format": "multiline"},
+    )
+    voice: str = Field(
+        default="en-us",
+        min_length=1,
+        max_length=64,
+        title="Voice",
+        description="A voice of the voice provider: espeak-ng en-us, en-gb, de, fr, es, ...; "
+        "Amazon Polly Joanna, Matthew, Amy, Vicki, ...",
+    )
+    aspect: Aspect = Field(
+        default="16:9",
+        title="Aspect ratio",
+        json_schema_extra={
+            "values_display": {"16:9": "16:9 landscape", "9:16": "9:16 vertical (shorts)", "1:1": "1:1 square"}
+        },
+    )
+    resolution: Resolution = Field(
+        default=720,
+        title="Resolution",
+        description="The frame's short side in pixels.",
+        json_schema_extra={"values_display": {"720": "720p", "1080": "1080p"}},
+    )
+    notify_emails: tuple[Email, ...] | None = Field(
+        default=None,
+        max_length=MAX_EMAILS,
+        title="Notify",
+        description="Addresses that get the 'video ready' or 'video failed' email, one per line; "
+        "empty: the factory's ops address.",
+    )
+    topic: str | None = Field(
+        default=None,
+        max_length=2_000,
+        title="Topic",
+        description="What a generated script is about (needs a script generator configured).",
+        json_schema_extra={"section": GENERATION},
+    )
+    tone: str | None = Field(
+        default=None,
+        max_length=200,
+        title="Tone",
+        description="For a generated script, e.g. 'warm and curious'.",
+        json_schema_extra={"section": GENERATION},
+    )
+    audience: str | None = Field(
+        default=None,
+        max_length=200,
+        title="Audience",
+        description="For a generated script, e.g. 'beginners, age 12 and up'.",
+        json_schema_extra={"section": GENERATION},
+    )
+    target_duration_s: WholeNumber = Field(
+        default=60,
+        ge=10,
+        le=900,
+        title="Target length (s)",
+        description="About how long the generated narration should be.",
+        json_schema_extra={"section": GENERATION},
+    )
+    voice_provider: VoiceProviderName | None = Field(
+        default=None,
+        title="Voice provider",
+        description="Empty: the factory's default (setting VIDEO_VOICE_PROVIDER).",
+        json_schema_extra={
+            "section": PROVIDERS,
+            "values_display": {"espeak": "espeak-ng (offline, free)", "polly": "Amazon Polly (neural)"},
+        },
+    )
+    image_provider: ImageProviderName | None = Field(
+        default=None,
+        title="Image provider",
+        description="Empty: the factory's default (setting VIDEO_IMAGE_PROVIDER).",
+        json_schema_extra={
+            "section": PROVIDERS,
+            "values_display": {"procedural": "Title cards (offline, free)", "stability": "Stability AI"},
+        },
+    )
+    look: LookAndSound = Field(default_factory=LookAndSound)
+    request_id: str | None = Field(
+        default=None,
+        pattern=REQUEST_ID_PATTERN,
+        title="Request id",
+        description="Stable id of the request (letters, digits, . _ -). Re-running an id reuses its project; "
+        "empty: one is made from the run id.",
+        json_schema_extra={"section": TRACKING},
+    )
+
+    @field_validator("title")
+    @classmethod
+    def _title_trimmed(cls, value: str) -> str:
+        return value.strip()
+
+    @property
+    def key(self) -> str:
+        """The request id (``from_conf`` always fills it in)."""
+        if self.request_id is None:
+            raise ValueError("the request has no id: parse it with VideoRequest.from_conf")
+        return self.request_id
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return FRAME_SIZES[(self.aspect, self.resolution)]
+
+    @property
+    def has_script(self) -> bool:
+        return bool(self.script and self.script.strip())
+
+    @property
+    def emails(self) -> tuple[str, ...]:
+        return self.notify_emails or ()
+
+    @classmethod
+    def from_conf(cls, conf: dict[str, Any], *, default_id: str | None = None) -> VideoRequest:
+        """Validate a flat conf (the trigger form's fields), raising ``InvalidRequest`` with a one-line reason.
+
+        ``default_id`` becomes the request id when the conf has none (e.g. one derived from the run id).
+        """
+        data = dict(conf)
+        look = {name: data.pop(name) for name in LookAndSound.model_fields if name in data}
+        if default_id and not data.get("request_id"):
+            data["request_id"] = default_id
+        unknown = sorted(set(data) - set(cls.model_fields) - {"look"})
+        if unknown:
+            raise InvalidRequest(
+                f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(_shown, unknown))} in the request: "
+                f"remove {'them' if len(unknown) > 1 else 'it'} (the fields are listed in README.md, 'Requests')"
+            )
+        try:
+            return cls.model_validate({**data, "look": look})
+        except ValidationError as exc:
+            raise InvalidRequest(one_line_reason(exc)) from None
+
+    def to_conf(self) -> dict[str, Any]:
+        """The flat conf of this request (what ``from_conf`` reads back)."""
+        data = self.model_dump(mode="json", exclude={"look"})
+        return {**data, **self.look.model_dump(mode="json")}
+
+
+def one_line_reason(exc: ValidationError) -> str:
+    """Every problem of a refused request in one line, naming the field and the limit, never the whole value."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(part) for part in error["loc"] if part != "look") or "request"
+        problems.append(f"{field}: {_rule(error)}")
+    return "invalid video request: " + "; ".join(problems)
+
+
+def _rule(error: Any) -> str:
+    """What the field must be, from pydantic's error, with at most a short head of the refused value."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    value = error.get("input")
+    rules = {
+        "missing": lambda: "required",
+        "string_too_short": lambda: "must not be empty",
+        "string_too_long": lambda: f"at most {ctx['max_length']:,} characters (got {len(value):,})",
+        "too_long": lambda: f"at most {ctx['max_length']} items (got {len(value)})",
+        "string_pattern_mismatch": lambda: f"{_pattern_rule(ctx.get('pattern', ''))} (got {_shown(value)})",
+    }
+    if kind in rules:
+        return rules[kind]()
+    return f"{error['msg'].replace('Input should be', 'must be')} (got {_shown(value)})"
+
+
+def _pattern_rule(pattern: str) -> str:
+    return {
+        EMAIL_PATTERN: "must be an email address like name@example.com",
+        REQUEST_ID_PATTERN: "letters, digits, '.', '_' and '-' only, starting with a letter or digit, at most 100",
+        MUSIC_PATTERN: "a file name of the music folder (letters, digits, spaces, '.', '_', '-')",
+        HAS_TEXT: "must contain some text",
+    }.get(pattern, f"must match {pattern}")
+
+
+def _shown(value: object) -> str:
+    """A refused value as JSON, cut to ``SHOWN_VALUE_CHARS`` characters."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= SHOWN_VALUE_CHARS else text[: SHOWN_VALUE_CHARS - 1] + "…"
+
+
+# -- the flat form fields, generated from the model ---------------------------------------------------------------
+
+
+def form_fields() -> dict[str, dict[str, Any]]:
+    """The JSON schema of every flat conf field, in form order, as Airflow's Params take them.
+
+    Optional fields are nullable (``type: [..., "null"]``), so the form never demands them; a field without a
+    default (the title) is required. Every limit is also stated in the field's description.
+    """
+    fields: dict[str, dict[str, Any]] = {}
+    for name, schema in _properties(VideoRequest).items():
+        if name == "look":
+            fields.update({n: {**s, "section": LOOK} for n, s in _properties(LookAndSound).items()})
+        else:
+            fields[name] = schema
+    return fields
+
+
+def _properties(model: type[BaseModel]) -> dict[str, dict[str, Any]]:
+    schema = model.model_json_schema(mode="validation")
+    return {name: _form_schema(prop) for name, prop in schema["properties"].items()}
+
+
+def _form_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    """Pydantic's ``anyOf: [X, null]`` as ``X`` with a nullable type, and the limits said in words."""
+    prop = dict(prop)
+    options = prop.pop("anyOf", None)
+    if options:
+        (inner,) = [o for o in options if o.get("type") != "null"]
+        prop = {**inner, **prop, "type": [inner["type"], "null"]}
+        if "enum" in prop:
+            prop["enum"] = [*prop["enum"], None]
+    limits = _limits_in_words(prop)
+    if limits:
+        prop["description"] = " ".join(filter(None, [prop.get("description"), limits]))
+    return prop
+
+
+def _limits_in_words(prop: dict[str, Any]) -> str:
+    parts = []
+    if "maxLength" in prop:
+        parts.append(f"At most {prop['maxLength']:,} characters.")
+    if "minimum" in prop and "maximum" in prop:
+        parts.append(f"From {prop['minimum']:g} to {prop['maximum']:g}.")
+    if "maxItems" in prop:
+        parts.append(f"At most {prop['maxItems']} entries.")
+    return " ".join(parts)

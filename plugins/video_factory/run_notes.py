@@ -1,0 +1,53 @@
+"""Listener: a video run's note says what it is about, and why it failed, in one line each.
+
+Runs in the scheduler when a run starts and when it fails (Airflow calls listeners there), so no task needs
+credentials for Airflow's API: the note is written with the run itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.listeners import hookimpl
+
+from video_factory.runs import request_key
+
+log = logging.getLogger(__name__)
+VIDEO_DAGS = frozenset({"video_production"})
+MAX_NOTE_CHARS = 1000
+
+
+@hookimpl
+def on_dag_run_running(dag_run: Any, msg: str) -> None:
+    """A run without a note gets the video's title."""
+    if dag_run.dag_id not in VIDEO_DAGS or dag_run.note:
+        return
+    title = (dag_run.conf or {}).get("title")
+    if isinstance(title, str) and title.strip():
+        dag_run.note = _one_line(title)
+
+
+@hookimpl
+def on_dag_run_failed(dag_run: Any, msg: str) -> None:
+    """A failed run's note: the title, the failed task and the stored one-line reason."""
+    if dag_run.dag_id not in VIDEO_DAGS:
+        return
+    from video_factory.connections import video_repository
+
+    conf = dag_run.conf or {}
+    try:
+        summary = video_repository().project_summary(request_key(conf, dag_run.run_id))
+    except Exception:  # the note is a courtesy: never let it break the scheduler's loop
+        log.exception("could not read the project of run %s for its note", dag_run.run_id)
+        return
+    if summary is None or not summary.get("error"):
+        return
+    title = summary.get("title") or conf.get("title") or dag_run.run_id
+    note = f"{title} — failed at {summary.get('failed_task') or 'a task'}: {summary['error']}"
+    dag_run.note = _one_line(note)
+
+
+def _one_line(text: str) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= MAX_NOTE_CHARS else flat[: MAX_NOTE_CHARS - 1] + "…"

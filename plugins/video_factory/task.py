@@ -1,0 +1,144 @@
+"""What a task of the video DAG works with, built once per task: settings, the run, storage, the repository,
+the providers, and the ledger of failed calls. Task bodies take their values as arguments and use this for the
+plumbing, so each reads as one call to the core.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import get_current_context
+
+from pipeline.config import Settings, load_settings
+from pipeline.request import LookAndSound, VideoRequest
+from video_factory.runs import request_id_from_run
+
+if TYPE_CHECKING:
+    from pipeline.assets import FailedCallSink, ProviderCall
+    from pipeline.db import VideoRepository
+    from pipeline.images import ImageProvider
+    from pipeline.models import Scene
+    from pipeline.production import Job
+    from pipeline.scriptgen import ScriptProvider
+    from pipeline.storage import Storage
+    from pipeline.voice import VoiceProvider
+
+log = logging.getLogger(__name__)
+
+
+class VideoTask:
+    """The surroundings of one task instance of ``video_production``.
+
+    :param settings: the factory's settings, read once.
+    :param run_id: the DAG run's id.
+    :param conf: the run's params (the request as submitted); only ``register`` reads them.
+    """
+
+    def __init__(self, *, settings: Settings, run_id: str, conf: dict[str, Any]) -> None:
+        self.settings = settings
+        self.run_id = run_id
+        self.conf = conf
+
+    @classmethod
+    def current(cls) -> VideoTask:
+        context = get_current_context()
+        return cls(settings=load_settings(), run_id=context["run_id"], conf=dict(context["params"]))
+
+    @cached_property
+    def storage(self) -> Storage:
+        from video_factory.connections import storage
+
+        return storage(self.settings)
+
+    @cached_property
+    def repository(self) -> VideoRepository:
+        from video_factory.connections import video_repository
+
+        return video_repository()
+
+    def image_provider(self, name: str) -> ImageProvider:
+        from video_factory.providers import image_provider
+
+        return image_provider(self.settings, name)
+
+    def voice_provider(self, name: str) -> VoiceProvider:
+        from video_factory.providers import voice_provider
+
+        return voice_provider(self.settings, name)
+
+    def script_provider(self, source: str) -> ScriptProvider:
+        """The request's own script (``given``), or the configured generator."""
+        from pipeline.scriptgen import GivenScript
+        from video_factory.providers import script_provider
+
+        return GivenScript() if source == "given" else script_provider(self.settings)
+
+    def ledger(self, project_id: int, scene_index: int | None = None) -> FailedCallSink:
+        """Where a failed provider call is written, before the task fails or retries."""
+
+        def record(call: ProviderCall) -> None:
+            self.repository.record_call(project_id, scene_index, call, dag_run_id=self.run_id)
+
+        return record
+
+    def register(self) -> Job:
+        """The request checked and recorded (project ``processing``), with every decision about it made once.
+
+        A request that cannot be made fails here, before any paid call, with a one-line reason that is stored on
+        its project (and so reaches the run's note and the email).
+        """
+        from pipeline.errors import InvalidRequest
+        from pipeline.production import plan_job
+        from video_factory.errors import airflow_errors
+
+        with airflow_errors():
+            request = self._recordable_request()
+            project_id = self.repository.register(request, dag_run_id=self.run_id)
+            try:
+                return plan_job(
+                    self._parse(self.conf),
+                    project_id=project_id,
+                    run_id=self.run_id,
+                    settings=self.settings,
+                    storage=self.storage,
+                    voices=lambda name: self.voice_provider(name).voices(),
+                    check_image_provider=self.image_provider,
+                    check_script_provider=lambda: self.script_provider(self.settings.script_provider),
+                )
+            except InvalidRequest as exc:
+                self.repository.mark_failed(request.key, task_id="register", error=exc.message)
+                raise
+
+    def label_scene(self, scene: dict[str, Any]) -> Scene:
+        """The mapped instance's scene, its label shown in the UI (``map_index_template``)."""
+        from pipeline.models import Scene
+
+        item = Scene.model_validate(scene)
+        get_current_context()["scene_label"] = item.label  # type: ignore[typeddict-unknown-key]
+        return item
+
+    def _parse(self, conf: dict[str, Any]) -> VideoRequest:
+        return VideoRequest.from_conf(conf, default_id=request_id_from_run(self.run_id))
+
+    def _recordable_request(self) -> VideoRequest:
+        """The request as far as it can be recorded: a conf with unknown keys is recorded without them (and then
+        refused by ``plan_job``'s parse), so its project says why it failed."""
+        from pipeline.errors import InvalidRequest
+
+        try:
+            return self._parse(self.conf)
+        except InvalidRequest:
+            fields = {*VideoRequest.model_fields, *LookAndSound.model_fields}
+            known = {k: v for k, v in self.conf.items() if k in fields}
+            return self._parse(known)
+
+
+def describe_call(scene: Scene, call: ProviderCall) -> str:
+    """One log line per scene: which scene, which provider, cache hit or miss, units, seconds."""
+    verdict = "cache hit" if call.cached else ("call failed" if call.outcome.startswith("error") else "cache miss")
+    return (
+        f"scene {scene.index + 1}: {call.provider} ({call.model}), {verdict}, "
+        f"{call.units:g} {call.unit_kind}, {call.duration_ms / 1000:.2f} s"
+    )

@@ -1,0 +1,86 @@
+"""The one request model: what it accepts, how it refuses, and the form fields generated from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import Settings
+from pipeline.errors import InvalidRequest
+from pipeline.production import plan_job
+from pipeline.request import LookAndSound, VideoRequest, form_fields
+from pipeline.storage import LocalStorage
+
+VOICES = frozenset({"en-us", "en-gb"})
+
+
+def test_a_refused_request_names_every_field_in_one_short_line() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        VideoRequest.from_conf(
+            {"request_id": "bad id!", "title": "", "aspect": "4:3", "notify_emails": ["nope"], "script": "x" * 30_000}
+        )
+    message = caught.value.message
+    for field in ("request_id", "title", "aspect", "notify_emails", "script: at most 20,000 characters"):
+        assert field in message
+    assert "\n" not in message and len(message) < 600  # the 30,000-character script is not echoed
+    assert not caught.value.retryable
+
+
+def test_unknown_keys_are_named() -> None:
+    with pytest.raises(InvalidRequest, match=r"unknown fields \"colour\", \"speed\" in the request: remove them"):
+        VideoRequest.from_conf({"title": "t", "script": "s", "colour": "red", "speed": 2})
+
+
+def test_a_flat_conf_round_trips_and_fills_in_the_request_id() -> None:
+    conf = {"title": "  Harbour  ", "script": "One.", "crossfade_s": 1, "ken_burns": False, "aspect": "9:16"}
+    request = VideoRequest.from_conf(conf, default_id="manual__2026")
+    assert (request.title, request.key, request.look.crossfade_s, request.look.ken_burns) == (
+        "Harbour", "manual__2026", 1.0, False,
+    )  # fmt: skip
+    assert VideoRequest.from_conf(request.to_conf()) == request
+    assert VideoRequest.from_conf({**conf, "request_id": "mine"}, default_id="other").key == "mine"
+
+
+def test_frame_size_follows_aspect_and_resolution() -> None:
+    request = VideoRequest(request_id="r", title="t", script="s", aspect="9:16", resolution=1080)
+    assert request.frame_size == (1080, 1920)
+
+
+def test_form_fields_come_from_the_model_with_one_set_of_defaults() -> None:
+    fields = form_fields()
+    assert "default" not in fields["title"]  # required
+    for name in ("script", "topic", "tone", "audience", "music", "notify_emails", "request_id", "image_provider"):
+        assert "null" in fields[name]["type"] and fields[name]["default"] is None, name
+    look = LookAndSound()
+    for name in LookAndSound.model_fields:
+        assert fields[name]["section"] == "Look and sound"
+        assert fields[name].get("default") == getattr(look, name)
+    assert "At most 20,000 characters." in fields["script"]["description"]
+    assert "From 0 to 2." in fields["crossfade_s"]["description"]
+    assert fields["voice_provider"]["enum"] == ["espeak", "polly", None]
+
+
+def _plan(request: VideoRequest, tmp_path: Path, **settings: object) -> object:
+    return plan_job(
+        request,
+        project_id=1,
+        run_id="run",
+        settings=Settings(data_dir=tmp_path, **settings),  # type: ignore[arg-type]
+        storage=LocalStorage(tmp_path / "storage"),
+        voices=lambda name: VOICES,
+        check_image_provider=lambda name: None,
+        check_script_provider=lambda: None,
+    )
+
+
+def test_plan_needs_a_script_or_a_topic_and_a_known_voice(tmp_path: Path) -> None:
+    job = _plan(VideoRequest(request_id="r", title="t", script="Hi.", voice="EN-US"), tmp_path)
+    assert (job.script_source, job.image_provider, job.voice_provider) == ("given", "procedural", "espeak")  # type: ignore[attr-defined]
+    with pytest.raises(InvalidRequest, match=r"give a script.*unknown voice 'xx' for espeak: choose one such as en-gb"):
+        _plan(VideoRequest(request_id="r", title="t", script="  ", voice="xx"), tmp_path)
+    with pytest.raises(InvalidRequest, match=r"no script generator is configured: add a script, or configure one"):
+        _plan(VideoRequest(request_id="r", title="t", topic="Whales"), tmp_path)
+    assert _plan(VideoRequest(request_id="r", title="t", topic="Whales"), tmp_path, script_provider="gemini")
+    with pytest.raises(InvalidRequest, match=r"no music track 'missing.mp3'.*upload it, or leave Background music"):
+        _plan(VideoRequest(request_id="r", title="t", script="Hi.", look=LookAndSound(music="missing.mp3")), tmp_path)

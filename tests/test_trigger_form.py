@@ -1,0 +1,128 @@
+"""The trigger form of video_production in a real browser (Debian's Chromium driven by Playwright)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.airflow_processes import DAG, wait_for
+from tools.stack import AIRFLOW_USER, AirflowSite
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed (make test installs it)"),
+]
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+SCREENSHOTS = Path(os.environ.get("VIDEO_TEST_SCREENSHOTS", "/tmp/video-factory-screenshots"))
+
+
+@pytest.fixture(scope="module")
+def page(airflow: httpx.Client, airflow_site: AirflowSite) -> Iterator[Any]:
+    """A logged-in browser page on the Airflow UI."""
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
+        page.goto(f"{airflow_site.api_url}/auth/login")
+        page.get_by_label("Username").fill(AIRFLOW_USER)
+        page.get_by_label("Password").fill(airflow_site.password())
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(lambda url: "/auth/login" not in url)
+        yield page
+        browser.close()
+
+
+def _open_form(page: Any, airflow_site: AirflowSite) -> Any:
+    page.goto(f"{airflow_site.api_url}/dags/{DAG}")
+    page.get_by_role("button", name="Trigger").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.locator("#element_title").wait_for()
+    return dialog
+
+
+def _shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def _runs_titled(airflow: httpx.Client, title: str) -> list[dict[str, Any]]:
+    runs = airflow.get(f"/dags/{DAG}/dagRuns", params={"limit": 100, "order_by": "-run_after"}).json()["dag_runs"]
+    return [r for r in runs if (r.get("conf") or {}).get("title") == title]
+
+
+def test_a_script_only_request_needs_nothing_but_a_title_and_succeeds(
+    page: Any, airflow: httpx.Client, airflow_site: AirflowSite
+) -> None:
+    dialog = _open_form(page, airflow_site)
+    submit = dialog.get_by_test_id("trigger-dag-submit")
+    _shot(page, "form-empty")
+    assert dialog.get_by_text("This field is required").first.is_visible()  # the title, inline
+    assert submit.is_disabled()
+
+    title = f"From the form {secrets.token_hex(3)}"
+    dialog.locator("#element_title").fill(title)
+    dialog.locator("#element_script").fill("The form works.\n\nEvery other field keeps its default.")
+    _shot(page, "form-filled")
+    assert submit.is_enabled()
+    submit.click()
+
+    run = wait_for(lambda: _runs_titled(airflow, title), timeout_s=60, what="the triggered run")[0]
+    state = wait_for(
+        lambda: (s := airflow.get(f"/dags/{DAG}/dagRuns/{run['dag_run_id']}").json()["state"]) in ("success", "failed")
+        and s,
+        timeout_s=300, what="the run to finish", interval_s=2,
+    )  # fmt: skip
+    assert state == "success"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("script", "x" * 20_001, "script: at most 20,000 characters (got 20,001)"),
+        ("notify_emails", "not-an-email", "notify_emails.0: must be an email address like name@example.com"),
+    ],
+)
+def test_a_bad_value_is_refused_in_the_form_with_one_line_and_no_run(
+    page: Any, airflow: httpx.Client, airflow_site: AirflowSite, case: tuple[str, str, str]
+) -> None:
+    field, value, message = case
+    dialog = _open_form(page, airflow_site)
+    title = f"Refused {field} {secrets.token_hex(3)}"
+    dialog.locator("#element_title").fill(title)
+    if field != "script":
+        dialog.locator("#element_script").fill("A fine script.")
+    target = dialog.locator(f"#element_{field}, input[name='element_{field}']").first  # a number input has the name
+    if not target.is_visible():
+        dialog.get_by_text("Look and sound", exact=True).click()
+    target.fill(value)
+    target.press("Tab")  # leave the field, as a person would
+    submit = dialog.get_by_test_id("trigger-dag-submit")
+    submit.click()
+    alert = dialog.get_by_text(message)
+    alert.wait_for()
+    _shot(page, f"refused-{field}")
+    assert alert.is_visible()
+    assert not _runs_titled(airflow, title)
+
+
+def test_a_crossfade_over_the_maximum_is_clamped_by_the_number_field(page: Any, airflow_site: AirflowSite) -> None:
+    """Airflow's number field takes the schema's maximum: 5 s becomes 2 s when the field is left (no message)."""
+    dialog = _open_form(page, airflow_site)
+    dialog.get_by_text("Look and sound", exact=True).click()
+    field = dialog.locator("input[name='element_crossfade_s']")
+    field.fill("5")
+    field.press("Tab")
+    _shot(page, "crossfade-clamped")
+    assert field.input_value() == "2"
