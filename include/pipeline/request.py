@@ -334,3 +334,23 @@ def _limits_in_words(prop: dict[str, Any]) -> str:
     if "maxItems" in prop:
         parts.append(f"At most {prop['maxItems']} entries.")
     return " ".join(parts)
+
+
+def fields_table() -> str:
+    """The request's fields as a Markdown table (README.md, 'Requests'): generated, so it cannot drift."""
+    rows = ["| field | form label (section) | type | default | what it is |", "| --- | --- | --- | --- | --- |"]
+    for name, schema in form_fields().items():
+        kind = schema.get("type")
+        types = [str(t) for t in (kind if isinstance(kind, list) else [kind]) if t != "null"]
+        shown = " or ".join(f"`{json.dumps(v)}`" for v in schema["enum"] if v is not None) if "enum" in schema else ""
+        default = "required" if "default" not in schema else f"`{json.dumps(schema['default'])}`"
+        section = f" ({schema['section']})" if "section" in schema else ""
+        rows.append(
+            f"| `{name}` | {schema.get('title', name)}{section} | {shown or ', '.join(types)} | {default} | "
+            f"{schema.get('description', '')} |"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(fields_table())

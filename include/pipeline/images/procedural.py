@@ -8,7 +8,7 @@ from __future__ import annotations
 import colorsys
 import hashlib
 import random
-import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +16,14 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from pipeline.fonts import load_font
 from pipeline.images.base import ImageUsage
-
-SAFE_MARGIN = 0.17  # of each dimension: 1 - 1/1.2 (the deepest Ken Burns zoom) = 0.167
+from pipeline.render.frame import card_text_box
 
 
 class ProceduralImages:
     """Title cards at the output resolution; free, deterministic and instant."""
 
     name = "procedural"
-    model = "titlecard-v2"  # v2: text inside the Ken Burns-safe area
+    model = "titlecard-v3"  # v3: text above the subtitles' band at any Ken Burns zoom
     extension = "png"
     unit_kind = "images"
 
@@ -47,44 +46,55 @@ class ProceduralImages:
         dest: Path,
     ) -> ImageUsage:
         image = card_background(title=title, prompt=prompt, width=width, height=height)
-        draw = ImageDraw.Draw(image)
-        short = min(width, height)
-        # Ken Burns shows as little as 1/1.2 of the frame, anchored at any edge: keep text inside that.
-        left, top = round(width * SAFE_MARGIN), round(height * SAFE_MARGIN)
-
-        title_font = load_font(max(18, short // 22))
-        draw.text((left, top), _fit_line(draw, title, title_font, width - 2 * left), font=title_font,
-                  fill=(255, 255, 255, 230))  # fmt: skip
-
-        heading = " · ".join(word.capitalize() for word in keywords) or prompt[:60]
-        heading_font = load_font(max(24, short // 11))
-        wrapped = textwrap.fill(heading, width=max(8, int((width - 2 * left) / (short // 11) * 1.6)))
-        box = draw.multiline_textbbox((0, 0), wrapped, font=heading_font, spacing=short // 40, align="center")
-        x = (width - (box[2] - box[0])) / 2
-        y = (height - (box[3] - box[1])) / 2
-        draw.multiline_text(
-            (x, y),
-            wrapped,
-            font=heading_font,
-            fill=(255, 255, 255),
-            spacing=short // 40,
-            align="center",
-            stroke_width=max(2, short // 300),
-            stroke_fill=(0, 0, 0),
-        )
-
-        badge_font = load_font(max(16, short // 18))
-        draw.text(
-            (width - left, height - top),
-            f"{scene_number}",
-            font=badge_font,
-            fill=(255, 255, 255, 200),
-            anchor="rb",
+        heading = [word.capitalize() for word in keywords] or prompt[:60].split()
+        draw_card_text(
+            image, title=title, heading=heading, joiner=" · " if keywords else " ", scene_number=scene_number
         )
         tmp = dest.with_name(dest.name + ".part.png")
         image.convert("RGB").save(tmp, format="PNG", optimize=False)
         tmp.replace(dest)
         return ImageUsage(units=1, unit_kind="images")
+
+
+def draw_card_text(image: Image.Image, *, title: str, heading: Sequence[str], joiner: str, scene_number: int) -> None:
+    """The title and the scene number on the top line, the heading centred below them, all inside the card's text
+    box (clear of Ken Burns' crop and of the burned subtitles, see ``pipeline.render.frame``)."""
+    width, height = image.size
+    box = card_text_box(width, height)
+    draw = ImageDraw.Draw(image)
+    short = min(width, height)
+    badge_font, title_font = load_font(max(16, short // 18)), load_font(max(18, short // 22))
+    badge = str(scene_number)
+    draw.text((box.right, box.top), badge, font=badge_font, fill=(255, 255, 255, 200), anchor="ra")
+    badge_width = round(draw.textlength(badge, font=badge_font)) + short // 30
+    title_line = _fit_line(draw, title, title_font, box.right - box.left - badge_width)
+    draw.text((box.left, box.top), title_line, font=title_font, fill=(255, 255, 255, 230))
+    top = box.top + max(title_font.size, badge_font.size) * 3 // 2  # type: ignore[union-attr]
+    size = max(24, short // 11)
+    while True:  # the largest heading that fits the box (wrapped to its width)
+        font = load_font(size)
+        spacing = size // 4
+        wrapped = _wrap(draw, heading, joiner, font, box.right - box.left)
+        left, upper, right, lower = draw.multiline_textbbox((0, 0), wrapped, font=font, spacing=spacing, align="center")
+        if lower - upper <= box.bottom - top or size <= 14:
+            break
+        size = size * 9 // 10
+    x = (width - (right - left)) / 2 - left
+    y = top + (box.bottom - top - (lower - upper)) / 2 - upper
+    draw.multiline_text((x, y), wrapped, font=font, fill=(255, 255, 255), spacing=spacing, align="center",
+                        stroke_width=max(2, short // 300), stroke_fill=(0, 0, 0))  # fmt: skip
+
+
+def _wrap(draw: ImageDraw.ImageDraw, words: Sequence[str], joiner: str, font: Any, max_width: int) -> str:
+    """``words`` joined in lines no wider than ``max_width`` pixels (a longer word is cut with an ellipsis)."""
+    lines: list[str] = []
+    for word in words:
+        candidate = f"{lines[-1]}{joiner}{word}" if lines else word
+        if lines and draw.textlength(candidate, font=font) <= max_width:
+            lines[-1] = candidate
+        else:
+            lines.append(_fit_line(draw, word, font, max_width))
+    return "\n".join(lines)
 
 
 def card_background(*, title: str, prompt: str, width: int, height: int) -> Image.Image:
