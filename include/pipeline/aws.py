@@ -33,6 +33,9 @@ def aws_error(provider: str, exc: Exception) -> ProviderError:
         ReadTimeoutError,
     )
 
+    inner = exc.__cause__ or exc.__context__
+    if type(exc).__module__.startswith("boto3") and isinstance(inner, Exception):
+        exc = inner  # boto3's transfer manager wraps the botocore error (S3UploadFailedError and the like)
     if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):
         return ProviderError(f"timed out: {exc}", provider=provider, retryable=True)
     if isinstance(exc, (EndpointConnectionError, ConnectionClosedError)):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +10,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
+
+from pipeline.atomic import write_atomic
 
 
 @dataclass(frozen=True)
@@ -77,13 +77,9 @@ def build_message(content: EmailContent, *, sender: str, recipients: Sequence[st
 
 def write_to_outbox(message: EmailMessage, outbox: Path) -> Path:
     """Save ``message`` as an ``.eml`` file, atomically (a reader never sees half a mail)."""
-    outbox.mkdir(parents=True, exist_ok=True)
     name = f"{time.strftime('%Y%m%dT%H%M%S')}-{message['Message-ID'].strip('<>').split('@')[0]}.eml"
-    fd, tmp = tempfile.mkstemp(dir=outbox, prefix=".", suffix=".part")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(message.as_bytes())
     target = outbox / name
-    os.replace(tmp, target)
+    write_atomic(target, message.as_bytes())
     return target
 
 

@@ -132,9 +132,14 @@ class VideoOutcomeNotifier(BaseNotifier):
                 client = cast("smtplib.SMTP", smtp._smtp_client)
                 client.send_message(message, to_addrs=recipients)
         elif backend == "ses":
-            aws_client("ses", self.aws_conn_id).send_raw_email(
-                Source=settings.email_from, Destinations=recipients, RawMessage={"Data": message.as_bytes()}
-            )
+            from pipeline.aws import aws_error
+
+            try:
+                aws_client("ses", self.aws_conn_id).send_raw_email(
+                    Source=settings.email_from, Destinations=recipients, RawMessage={"Data": message.as_bytes()}
+                )
+            except Exception as exc:  # one classification for every AWS service: the log gets one clear line
+                raise aws_error("ses", exc) from None
         else:
             path = write_to_outbox(message, settings.outbox_dir)
             self.log.info("Wrote %s email to %s", self.outcome, path)

@@ -132,3 +132,32 @@ def test_render_entry_point_reads_and_publishes_through_s3(
     downloaded.write_bytes(httpx.get(result.video_url, timeout=30).content)
     facts = probe_output(downloaded)
     assert (facts.video_codec, facts.audio_codec, facts.subtitle_streams) == ("h264", "aac", 1)
+
+
+def test_an_unreachable_endpoint_is_a_retryable_s3_error_for_every_call(tmp_path: Path, aws_credentials: None) -> None:
+    """One AWS classification for S3, Polly and SES: a connection failure is worth a retry, whatever the call."""
+    import socket
+
+    import boto3
+
+    from pipeline.aws import no_retry_config
+    from pipeline.errors import ProviderError
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = boto3.client(
+        "s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1", config=no_retry_config()
+    )
+    storage = S3Storage(client=client, bucket="gone", cache_dir=tmp_path / "cache")
+    source = tmp_path / "clip.bin"
+    source.write_bytes(b"data")
+    for call in (
+        lambda: storage.exists("a/b.png"),
+        lambda: storage.put_bytes("a/b.png", b"x"),
+        lambda: storage.put_file("a/c.bin", source),
+        lambda: storage.read_bytes("a/b.png"),
+    ):
+        with pytest.raises(ProviderError) as caught:
+            call()
+        assert caught.value.provider == "s3" and caught.value.retryable, caught.value.message

@@ -14,6 +14,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFilter
 
+from pipeline.atomic import atomic_path
 from pipeline.fonts import load_font
 from pipeline.images.base import ImageUsage
 from pipeline.render.frame import card_text_box
@@ -50,9 +51,8 @@ class ProceduralImages:
         draw_card_text(
             image, title=title, heading=heading, joiner=" · " if keywords else " ", scene_number=scene_number
         )
-        tmp = dest.with_name(dest.name + ".part.png")
-        image.convert("RGB").save(tmp, format="PNG", optimize=False)
-        tmp.replace(dest)
+        with atomic_path(dest) as tmp:
+            image.convert("RGB").save(tmp, format="PNG", optimize=False)
         return ImageUsage(units=1, unit_kind="images")
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from pipeline.atomic import atomic_path
 from pipeline.errors import ProviderError, http_status_error
 from pipeline.images.base import ImageUsage
 
@@ -155,6 +156,5 @@ def _fit(data: bytes, width: int, height: int, dest: Path) -> None:
             f"malformed response: the answer is not an image ({exc})", provider="stability", retryable=False
         ) from None
     fitted = ImageOps.fit(picture, (width, height), method=Image.Resampling.LANCZOS)
-    tmp = dest.with_name(dest.name + ".part.png")
-    fitted.save(tmp, format="PNG")
-    tmp.replace(dest)
+    with atomic_path(dest) as tmp:
+        fitted.save(tmp, format="PNG")

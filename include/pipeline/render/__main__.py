@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from pipeline.atomic import write_atomic
 from pipeline.config import load_settings
 from pipeline.errors import MissingAsset, OutputCheckFailed, PipelineError, RenderError
 from pipeline.models import RenderSpec
@@ -62,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
 
     payload = result.model_dump_json()
     if args.result:
-        _write_atomic(args.result, payload)
+        write_atomic(args.result, payload.encode("utf-8"))
     if XCOM_RETURN.parent.is_dir():
-        _write_atomic(XCOM_RETURN, payload)
+        write_atomic(XCOM_RETURN, payload.encode("utf-8"))
     print(payload)
     return 0
 
@@ -72,12 +73,6 @@ def main(argv: list[str] | None = None) -> int:
 def _fail(code: int, message: str) -> int:
     print(json.dumps({"error": message, "exit_code": code}), file=sys.stderr)
     return code
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 if __name__ == "__main__":

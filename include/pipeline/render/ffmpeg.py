@@ -6,13 +6,13 @@ results reach storage only after the ffprobe check, each by an atomic write.
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from pathlib import Path
 
 import ffmpeg
 from PIL import Image
 
+from pipeline.commands import run_program
 from pipeline.errors import RenderError
 from pipeline.models import RenderResult, RenderSpec
 from pipeline.render.audio import AUDIO_RATE, Loudness, mix_soundtrack, normalise
@@ -180,14 +180,8 @@ def build_command(
 
 
 def _run(command: list[str], *, cwd: Path, timeout_s: float) -> str:
-    try:
-        completed = subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout_s, cwd=cwd)
-    except FileNotFoundError:
-        raise RenderError(f"{command[0]} is not installed (apt-get install ffmpeg)") from None
-    except subprocess.TimeoutExpired:
-        raise RenderError(f"ffmpeg did not finish within {timeout_s:.0f}s", retryable=True) from None
-    if completed.returncode != 0:
-        # Killed by a signal (OOM, eviction) may succeed on retry; an error exit from ffmpeg will not.
-        detail = completed.stderr.strip()[-1500:] or f"exit status {completed.returncode}"
-        raise RenderError(f"ffmpeg failed: {detail}", retryable=completed.returncode < 0)
-    return completed.stderr
+    return run_program(command, error=_render_error, timeout_s=timeout_s, cwd=cwd).stderr
+
+
+def _render_error(message: str, retryable: bool) -> RenderError:
+    return RenderError(message, retryable=retryable)

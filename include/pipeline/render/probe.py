@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
+from pipeline.commands import run_program, stderr_tail
 from pipeline.errors import OutputCheckFailed, RenderError
 from pipeline.models import OutputFacts
 
@@ -13,18 +13,14 @@ DURATION_TOLERANCE_S = 0.5
 
 
 def probe_output(path: Path, *, ffprobe_bin: str = "ffprobe") -> OutputFacts:
-    try:
-        completed = subprocess.run(
-            [ffprobe_bin, "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
-            capture_output=True,
-            check=False,
-            text=True,
-            timeout=120,
-        )
-    except FileNotFoundError:
-        raise RenderError(f"{ffprobe_bin} is not installed (apt-get install ffmpeg)") from None
+    completed = run_program(
+        [ffprobe_bin, "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
+        error=lambda message, retryable: RenderError(message, retryable=retryable),
+        timeout_s=120,
+        check=False,
+    )
     if completed.returncode != 0:
-        raise OutputCheckFailed(f"ffprobe cannot read {path.name}: {completed.stderr.strip()[:500]}")
+        raise OutputCheckFailed(f"ffprobe cannot read {path.name}: {stderr_tail(completed.stderr)}")
     data = json.loads(completed.stdout)
     streams = data.get("streams", [])
     video = [s for s in streams if s.get("codec_type") == "video"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import textwrap
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from pipeline.atomic import atomic_path
+from pipeline.commands import run_program
 from pipeline.errors import RenderError
 from pipeline.fonts import load_font
 
@@ -15,28 +16,12 @@ from pipeline.fonts import load_font
 def make_thumbnail(video: Path, *, at_s: float, title: str, dest: Path, ffmpeg_bin: str = "ffmpeg") -> None:
     """Decode one frame at ``at_s`` and write it as a JPEG with the title on a dark band."""
     frame = dest.with_name("thumbnail-frame.png")
-    completed = subprocess.run(
-        [
-            ffmpeg_bin,
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            "-ss",
-            f"{at_s:.3f}",
-            "-i",
-            str(video),
-            "-frames:v",
-            "1",
-            str(frame),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    if completed.returncode != 0 or not frame.is_file():
-        raise RenderError(f"could not take the thumbnail frame: {completed.stderr.strip()[-500:]}")
+    run_program(
+        [ffmpeg_bin, "-nostdin", "-v", "error", "-y", "-ss", f"{at_s:.3f}", "-i", str(video), "-frames:v", "1",
+         str(frame)],
+        error=lambda message, retryable: RenderError(f"no thumbnail frame: {message}", retryable=retryable),
+        timeout_s=120,
+    )  # fmt: skip
     with Image.open(frame) as image:
         card = image.convert("RGBA")
     width, height = card.size
@@ -52,7 +37,6 @@ def make_thumbnail(video: Path, *, at_s: float, title: str, dest: Path, ffmpeg_b
     for line in lines:
         draw.text((width // 2, y), line, font=font, fill=(255, 255, 255), anchor="ma")
         y += size
-    tmp = dest.with_name(dest.name + ".part")
-    card.convert("RGB").save(tmp, format="JPEG", quality=88)
-    tmp.replace(dest)
+    with atomic_path(dest) as tmp:
+        card.convert("RGB").save(tmp, format="JPEG", quality=88)
     frame.unlink(missing_ok=True)

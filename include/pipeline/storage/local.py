@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path, PurePosixPath
 
+from pipeline.atomic import atomic_path, write_atomic
 from pipeline.errors import MissingAsset
 
 
@@ -26,30 +25,11 @@ class LocalStorage:
         return self._path(key).is_file()
 
     def put_file(self, key: str, source: Path) -> None:
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        os.close(fd)
-        try:
-            shutil.copyfile(source, tmp_name)
-            os.replace(tmp_name, target)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        with atomic_path(self._path(key)) as tmp:
+            shutil.copyfile(source, tmp)
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp_name, target)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        write_atomic(self._path(key), data)
 
     def read_bytes(self, key: str) -> bytes:
         return self.local_path(key).read_bytes()

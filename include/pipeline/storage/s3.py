@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from pipeline.errors import MissingAsset, ProviderError
+from pipeline.atomic import atomic_path
+from pipeline.aws import aws_error
+from pipeline.errors import MissingAsset
 
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
 class S3Storage:
-    """Objects under ``s3://bucket/prefix/``. A file is uploaded to a temporary key (multipart when large),
-    then copied to its key and the temporary object deleted, so readers never see a partial object.
+    """Objects under ``s3://bucket/prefix/``, uploaded straight to their key (multipart when large): S3 shows an
+    object only once its PUT or its multipart upload is complete, so readers never see a partial object.
 
     :param client: a boto3 S3 client (the DAG layer builds it from the ``aws_default`` connection).
     :param cache_dir: where ``local_path`` downloads objects for ffmpeg to read.
@@ -53,45 +52,34 @@ class S3Storage:
     def exists(self, key: str) -> bool:
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _MISSING:
+        except Exception as exc:
+            if _missing(exc):
                 return False
-            raise _provider_error(exc) from exc
+            raise aws_error("s3", exc) from exc
         return True
 
     def put_file(self, key: str, source: Path) -> None:
-        target = self._key(key)
-        temporary = f"{target}.part-{uuid.uuid4().hex}"
         try:
             self.client.upload_file(
-                str(source), self.bucket, temporary, ExtraArgs=self.extra or None, Config=self.transfer
+                str(source), self.bucket, self._key(key), ExtraArgs=self.extra or None, Config=self.transfer
             )
-            self.client.copy(
-                {"Bucket": self.bucket, "Key": temporary},
-                self.bucket,
-                target,
-                ExtraArgs=self.extra or None,
-                Config=self.transfer,
-            )
-        except ClientError as exc:
-            raise _provider_error(exc) from exc
-        finally:
-            self.client.delete_object(Bucket=self.bucket, Key=temporary)
+        except Exception as exc:
+            raise aws_error("s3", exc) from exc
 
     def put_bytes(self, key: str, data: bytes) -> None:
         # a single PUT is atomic in S3: the object appears whole or not at all
         try:
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **self.extra)
-        except ClientError as exc:
-            raise _provider_error(exc) from exc
+        except Exception as exc:
+            raise aws_error("s3", exc) from exc
 
     def read_bytes(self, key: str) -> bytes:
         try:
             return bytes(self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read())
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _MISSING:
+        except Exception as exc:
+            if _missing(exc):
                 raise MissingAsset(f"asset {key!r} is not in s3://{self.bucket}/{self.prefix}") from None
-            raise _provider_error(exc) from exc
+            raise aws_error("s3", exc) from exc
 
     def local_path(self, key: str) -> Path:
         """Download once into the cache (content-addressed keys never change), atomically."""
@@ -100,15 +88,13 @@ class S3Storage:
             return path
         if not self.exists(key):
             raise MissingAsset(f"asset {key!r} is not in s3://{self.bucket}/{self.prefix}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        os.close(fd)
         try:
-            self.client.download_file(self.bucket, self._key(key), tmp, Config=self.transfer)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            with atomic_path(path) as tmp:
+                self.client.download_file(self.bucket, self._key(key), str(tmp), Config=self.transfer)
+        except MissingAsset:
             raise
+        except Exception as exc:
+            raise aws_error("s3", exc) from exc
         return path
 
     def url(self, key: str) -> str:
@@ -120,10 +106,5 @@ class S3Storage:
         )
 
 
-def _provider_error(exc: ClientError) -> ProviderError:
-    error = exc.response.get("Error", {})
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    retryable = status >= 500 or status == 429 or error.get("Code") in {"SlowDown", "RequestTimeout"}
-    return ProviderError(
-        f"{error.get('Code', status)}: {error.get('Message', exc)}", provider="s3", retryable=retryable
-    )
+def _missing(exc: Exception) -> bool:
+    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in _MISSING

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from functools import cached_property
 from pathlib import Path
 
+from pipeline.atomic import atomic_path
+from pipeline.commands import run_program
 from pipeline.errors import InvalidRequest, ProviderError
 from pipeline.voice.base import Speech
 from pipeline.voice.timing import estimate_word_timings, wav_speech_span
@@ -28,16 +29,7 @@ class EspeakVoice:
 
     @cached_property
     def _voice_table(self) -> frozenset[str]:
-        try:
-            listing = subprocess.run(
-                [self.binary, "--voices"], capture_output=True, text=True, check=True, timeout=30
-            ).stdout
-        except FileNotFoundError:
-            raise ProviderError(
-                f"{self.binary} is not installed (apt-get install espeak-ng)",
-                provider=self.name,
-                retryable=False,
-            ) from None
+        listing = run_program([self.binary, "--voices"], error=self._error, timeout_s=30).stdout
         names: set[str] = set()
         for line in listing.splitlines()[1:]:
             columns = line.split()
@@ -50,30 +42,20 @@ class EspeakVoice:
     def voices(self) -> frozenset[str]:
         return self._voice_table
 
+    def _error(self, message: str, retryable: bool) -> ProviderError:
+        return ProviderError(message, provider=self.name, retryable=retryable)
+
     def synthesize(self, *, text: str, voice: str, dest: Path) -> Speech:
         if voice.lower() not in self.voices():
             raise InvalidRequest(f"espeak-ng has no voice {voice!r} (try en-us, en-gb, de, fr, es)")
-        tmp = dest.with_name(dest.name + ".part.wav")
-        try:
-            completed = subprocess.run(
+        with atomic_path(dest) as tmp:
+            run_program(
                 [self.binary, "-v", voice, "-s", str(self.words_per_minute), "--stdin", "-w", str(tmp)],
+                error=self._error,
+                timeout_s=self.timeout_s,
                 input=text,
-                capture_output=True,
-                check=False,
-                text=True,
-                timeout=self.timeout_s,
             )
-        except subprocess.TimeoutExpired:
-            raise ProviderError("timed out", provider=self.name, retryable=True) from None
-        if completed.returncode != 0 or not tmp.is_file():
-            tmp.unlink(missing_ok=True)
-            raise ProviderError(
-                f"exit {completed.returncode}: {completed.stderr.strip()[:500]}",
-                provider=self.name,
-                retryable=False,
-            )
-        duration, start, end = wav_speech_span(tmp)
-        tmp.replace(dest)
+            duration, start, end = wav_speech_span(tmp)
         return Speech(
             duration_s=duration,
             words=estimate_word_timings(text, speech_start_s=start, speech_end_s=end),

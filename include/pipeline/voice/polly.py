@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import html
 import json
-import subprocess
 import tempfile
 import time
 import wave
 from pathlib import Path
 from typing import Any
 
+from pipeline.atomic import atomic_path, write_atomic
 from pipeline.aws import aws_error
+from pipeline.commands import run_program, stderr_tail
 from pipeline.errors import InvalidRequest, ProviderError
 from pipeline.models import WordTiming
 from pipeline.segment import split_sentences
@@ -63,14 +64,9 @@ class PollyVoice:
 
     def _describe_voices(self) -> list[dict[str, Any]]:
         voices: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"IncludeAdditionalLanguageCodes": True}
         try:
-            while True:
-                page = self.client.describe_voices(**kwargs)
+            for page in self.client.get_paginator("describe_voices").paginate(IncludeAdditionalLanguageCodes=True):
                 voices.extend(page.get("Voices", []))
-                if not page.get("NextToken"):
-                    break
-                kwargs["NextToken"] = page["NextToken"]
         except Exception as exc:
             raise aws_error(self.name, exc) from None
         if not voices:
@@ -91,10 +87,7 @@ class PollyVoice:
     def _store_listing(self, listing: list[dict[str, Any]]) -> None:
         if self.cache_file is None:
             return
-        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=self.cache_file.parent, delete=False, suffix=".part") as tmp:
-            json.dump(listing, tmp)
-        Path(tmp.name).replace(self.cache_file)
+        write_atomic(self.cache_file, json.dumps(listing).encode("utf-8"))
 
     def voices(self) -> frozenset[str]:
         return frozenset(self._voice_table())
@@ -129,13 +122,11 @@ class PollyVoice:
                 words.extend(parse_word_marks(marks, offset_s=offset, duration_s=duration))
                 pcm.extend(samples)
                 offset += duration
-            tmp = dest.with_name(dest.name + ".part.wav")
-            with wave.open(str(tmp), "wb") as out:
+            with atomic_path(dest) as tmp, wave.open(str(tmp), "wb") as out:
                 out.setnchannels(1)
                 out.setsampwidth(2)
                 out.setframerate(SAMPLE_RATE)
                 out.writeframes(bytes(pcm))
-            tmp.replace(dest)
         return Speech(
             duration_s=round(offset, 3),
             words=tuple(words),
@@ -158,15 +149,16 @@ class PollyVoice:
     def _decode(self, mp3: bytes, path: Path) -> bytes:
         """16-bit mono PCM at SAMPLE_RATE of one MP3 part; an undecodable answer is a malformed response."""
         path.write_bytes(mp3)
-        completed = subprocess.run(
+        completed = run_program(
             [self.ffmpeg_bin, "-v", "error", "-xerror", "-i", str(path), "-f", "s16le", "-ac", "1",
              "-ar", str(SAMPLE_RATE), "-"],
-            capture_output=True,
+            error=lambda message, retryable: ProviderError(message, provider=self.name, retryable=retryable),
+            timeout_s=120,
+            text=False,
             check=False,
-            timeout=120,
         )  # fmt: skip
         if completed.returncode != 0 or len(completed.stdout) < SAMPLE_RATE // 10:
-            reason = completed.stderr.decode(errors="replace").strip()[:200] or f"{len(mp3)} bytes of no audio"
+            reason = stderr_tail(completed.stderr)[:200] if completed.stderr else f"{len(mp3)} bytes of no audio"
             raise ProviderError(
                 f"malformed response: the audio cannot be decoded ({reason})", provider=self.name, retryable=False
             )

@@ -1,0 +1,52 @@
+"""Run an external program (ffmpeg, ffprobe, espeak-ng): one place that says what a missing binary, a timeout
+and a failed run mean, with the end of its error output in one line."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import PipelineError
+
+ErrorFactory = Callable[[str, bool], PipelineError]  # (message, retryable) -> the caller's own error
+STDERR_TAIL_CHARS = 500
+PACKAGES = {"ffmpeg": "ffmpeg", "ffprobe": "ffmpeg", "espeak-ng": "espeak-ng"}
+
+
+def run_program(
+    command: Sequence[str],
+    *,
+    error: ErrorFactory,
+    timeout_s: float,
+    input: str | bytes | None = None,
+    cwd: Path | None = None,
+    text: bool = True,
+    check: bool = True,
+) -> subprocess.CompletedProcess[Any]:
+    """Run ``command``; a missing binary, a timeout and (with ``check``) a failed exit raise ``error(...)``.
+
+    A timeout, or a kill by a signal (out of memory, eviction), is retryable; an error exit is not.
+    """
+    program = Path(command[0]).name
+    try:
+        completed = subprocess.run(
+            list(command), input=input, capture_output=True, text=text, check=False, timeout=timeout_s, cwd=cwd
+        )
+    except FileNotFoundError:
+        raise error(f"{program} is not installed (apt-get install {PACKAGES.get(program, program)})", False) from None
+    except subprocess.TimeoutExpired:
+        raise error(f"{program} did not finish within {timeout_s:.0f} s", True) from None
+    if check and completed.returncode != 0:
+        raise error(f"{program} failed (exit {completed.returncode}): {stderr_tail(completed.stderr)}",
+                    completed.returncode < 0)  # fmt: skip
+    return completed
+
+
+def stderr_tail(stderr: str | bytes | None) -> str:
+    """The end of a program's error output, as one line."""
+    if isinstance(stderr, bytes):
+        stderr = stderr.decode("utf-8", "replace")
+    flat = " ".join((stderr or "").split())
+    return flat[-STDERR_TAIL_CHARS:] or "no error output"
