@@ -19,7 +19,7 @@ from airflow.sdk import Asset, dag, get_current_context, task
 
 from pipeline.config import load_settings
 from video_factory.callbacks import record_task_failure
-from video_factory.errors import ProviderRetryPolicy, airflow_errors
+from video_factory.errors import ProviderRetryPolicy
 from video_factory.notifiers import VideoOutcomeNotifier
 from video_factory.params import request_params
 from video_factory.task import VideoTask, describe_call
@@ -62,15 +62,14 @@ def video_production() -> None:
         from pipeline.production import Job
 
         env, work = VideoTask.current(), Job.model_validate(job)
-        with airflow_errors():
-            written, call = make_script(
-                work.request,
-                provider=env.script_provider(work.script_source),
-                storage=env.storage,
-                lock=env.repository.content_lock,
-                on_failed_call=env.ledger(work.project_id),
-            )
-            env.repository.save_script(work.project_id, script=written, call=call, dag_run_id=env.run_id)
+        written, call = make_script(
+            work.request,
+            provider=env.script_provider(work.script_source),
+            storage=env.storage,
+            lock=env.repository.content_lock,
+            on_failed_call=env.ledger(work.project_id),
+        )
+        env.repository.save_script(work.project_id, script=written, call=call, dag_run_id=env.run_id)
         return written.model_dump(mode="json")
 
     @task
@@ -81,12 +80,11 @@ def video_production() -> None:
         from pipeline.segment import segment_script
 
         env, work, text = VideoTask.current(), Job.model_validate(job), Script.model_validate(written)
-        with airflow_errors():
-            scenes = segment_script(
-                text.body, max_words=env.settings.max_scene_words, max_scenes=env.settings.max_scenes,
-                visuals=text.visuals,
-            )  # fmt: skip
-            env.repository.save_scenes(work.project_id, scenes)
+        scenes = segment_script(
+            text.body, max_words=env.settings.max_scene_words, max_scenes=env.settings.max_scenes,
+            visuals=text.visuals,
+        )  # fmt: skip
+        env.repository.save_scenes(work.project_id, scenes)
         log.info("Script split into %d scenes", len(scenes))
         return [scene.model_dump(mode="json") for scene in scenes_of(work, scenes)]
 
@@ -97,13 +95,12 @@ def video_production() -> None:
 
         env = VideoTask.current()
         item = env.label_scene(scene)
-        with airflow_errors():
-            asset, call = make_scene_image(
-                item, provider=env.image_provider(item.image_provider), storage=env.storage,
-                work_dir=env.settings.work_dir, lock=env.repository.content_lock,
-                on_failed_call=env.ledger(item.project_id, item.index),
-            )  # fmt: skip
-            env.repository.save_media(item.project_id, asset, call, dag_run_id=env.run_id)
+        asset, call = make_scene_image(
+            item, provider=env.image_provider(item.image_provider), storage=env.storage,
+            work_dir=env.settings.work_dir, lock=env.repository.content_lock,
+            on_failed_call=env.ledger(item.project_id, item.index),
+        )  # fmt: skip
+        env.repository.save_media(item.project_id, asset, call, dag_run_id=env.run_id)
         log.info(describe_call(item, call))
         return asset.model_dump(mode="json")
 
@@ -114,13 +111,12 @@ def video_production() -> None:
 
         env = VideoTask.current()
         item = env.label_scene(scene)
-        with airflow_errors():
-            asset, call = narrate_scene(
-                item, provider=env.voice_provider(item.voice_provider), storage=env.storage,
-                work_dir=env.settings.work_dir, lock=env.repository.content_lock,
-                on_failed_call=env.ledger(item.project_id, item.index),
-            )  # fmt: skip
-            env.repository.save_audio(item.project_id, asset, call, dag_run_id=env.run_id)
+        asset, call = narrate_scene(
+            item, provider=env.voice_provider(item.voice_provider), storage=env.storage,
+            work_dir=env.settings.work_dir, lock=env.repository.content_lock,
+            on_failed_call=env.ledger(item.project_id, item.index),
+        )  # fmt: skip
+        env.repository.save_audio(item.project_id, asset, call, dag_run_id=env.run_id)
         log.info(describe_call(item, call))
         return asset.model_dump(mode="json")
 
@@ -131,11 +127,10 @@ def video_production() -> None:
         from pipeline.production import Job, render_spec_of, store_render_spec
 
         env, work = VideoTask.current(), Job.model_validate(job)
-        with airflow_errors():
-            pictures = [MediaAsset.model_validate(image) for image in images]
-            voices = [AudioAsset.model_validate(narration) for narration in narrations]
-            spec = render_spec_of(work, pictures, voices, fps=env.settings.fps)
-            return store_render_spec(spec, work, env.storage)
+        pictures = [MediaAsset.model_validate(image) for image in images]
+        voices = [AudioAsset.model_validate(narration) for narration in narrations]
+        spec = render_spec_of(work, pictures, voices, fps=env.settings.fps)
+        return store_render_spec(spec, work, env.storage)
 
     @task
     def render(spec_location: str) -> dict[str, Any]:
@@ -144,11 +139,10 @@ def video_production() -> None:
         from video_factory.connections import render_environment
 
         env = VideoTask.current()
-        with airflow_errors():
-            result = render_in_subprocess(
-                spec_location, work_dir=env.settings.work_dir, timeout_s=env.settings.render_timeout_s,
-                extra_env=render_environment(env.settings),
-            )  # fmt: skip
+        result = render_in_subprocess(
+            spec_location, work_dir=env.settings.work_dir, timeout_s=env.settings.render_timeout_s,
+            extra_env=render_environment(env.settings),
+        )  # fmt: skip
         log.info("Rendered %s (%.2f s)", result.video_url, result.facts.duration_s)
         return result.model_dump(mode="json")
 
@@ -159,9 +153,8 @@ def video_production() -> None:
         from pipeline.production import Job, check_render
 
         env, result = VideoTask.current(), RenderResult.model_validate(rendered)
-        with airflow_errors():
-            check_render(Job.model_validate(job), result)
-            env.repository.save_render(result, dag_run_id=env.run_id)
+        check_render(Job.model_validate(job), result)
+        env.repository.save_render(result, dag_run_id=env.run_id)
         return rendered
 
     @task(outlets=[RENDERED_VIDEOS])
@@ -178,7 +171,7 @@ def video_production() -> None:
     job = register()
     scenes = segment(job, script(job))
     spec_location = render_spec(job, media.expand(scene=scenes), voice.expand(scene=scenes))
-    if SETTINGS.render_backend == "kubernetes":
+    if SETTINGS.kubernetes.render_backend == "kubernetes":
         from video_factory.render_pod import render_pod_operator
 
         pod = render_pod_operator(SETTINGS, task_id="render", spec_key="{{ ti.xcom_pull(task_ids='render_spec') }}")

@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 
+from pipeline.request import run_id_for
 from tools.stack import (
     AIRFLOW_USER,
     LOCAL_DIR,
@@ -155,14 +156,13 @@ def submit(client: httpx.Client, sample: Path) -> tuple[str, str]:
     conf = json.loads(sample.read_text(encoding="utf-8"))
     stem = re.sub(r"[^a-z0-9]+", "-", sample.stem.lower()).strip("-")
     request_id = f"{stem}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
-    run_id = f"video__{request_id}"
+    run_id = run_id_for(request_id)
     response = client.post(
         f"/dags/{DAG_ID}/dagRuns",
         json={
             "logical_date": None,
             "dag_run_id": run_id,
             "conf": {**conf, "request_id": request_id},
-            "note": f"make demo: {sample.name}",
         },
     )
     if response.status_code != 200:

@@ -15,19 +15,27 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-class Settings(BaseSettings):
-    """Runtime configuration; the defaults give the embedded, offline mode."""
+_ENV = SettingsConfigDict(env_prefix="VIDEO_", extra="ignore")
 
-    model_config = SettingsConfigDict(env_prefix="VIDEO_", extra="ignore")
 
-    data_dir: Path = Field(default=PROJECT_ROOT / ".local" / "data", description="Root of local state.")
+class StorageSettings(BaseSettings):
+    """Where assets and videos are kept: a local folder (``VIDEO_DATA_DIR/storage``) or an S3 bucket."""
+
+    model_config = _ENV
+
     storage_backend: Literal["local", "s3"] = "local"
     s3_bucket: str = ""
     s3_prefix: str = ""
     s3_endpoint_url: str = Field(default="", description="Only for S3-compatible servers; empty for AWS.")
     s3_server_side_encryption: str = Field(default="", description='"AES256", "aws:kms" or empty.')
     s3_presign_s: int = Field(default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600)
-    # providers: the defaults of requests that do not choose (see the DAG's Params)
+
+
+class ProviderSettings(BaseSettings):
+    """Which providers make scripts, images and voices when a request does not choose, and how they are called."""
+
+    model_config = _ENV
+
     script_provider: Literal["given", "gemini"] = Field(
         default="given", description="given: the request's script only; gemini: write one from the topic."
     )
@@ -39,15 +47,27 @@ class Settings(BaseSettings):
     stability_style_preset: str = ""
     polly_engine: Literal["neural", "standard", "long-form", "generative"] = "neural"
     provider_timeout_s: float = Field(default=120.0, gt=0, description="Per call to a paid API.")
-    # prices for the cost report (USD); check them against the providers' current price lists
+
+
+class PriceSettings(BaseSettings):
+    """Prices for the cost report (USD); check them against the providers' current price lists."""
+
+    model_config = _ENV
+
     price_gemini_per_mtoken: float = 0.60
     price_stability_per_credit: float = 0.01
     price_polly_neural_per_mchar: float = 16.0
     price_polly_standard_per_mchar: float = 4.0
     price_polly_long_form_per_mchar: float = 100.0
     price_polly_generative_per_mchar: float = 30.0
+
+
+class KubernetesSettings(BaseSettings):
+    """The render pod (``VIDEO_RENDER_BACKEND=kubernetes``)."""
+
+    model_config = _ENV
+
     render_backend: Literal["local", "kubernetes"] = "local"
-    # the render pod (render_backend=kubernetes)
     k8s_namespace: str = "video-factory"
     k8s_image: str = "video-factory-render:latest"
     k8s_service_account: str = "video-render"
@@ -59,11 +79,36 @@ class Settings(BaseSettings):
     k8s_data_pvc: str = Field(default="", description="PVC holding VIDEO_DATA_DIR when storage is local.")
     k8s_data_dir: str = "/data"
     k8s_conn_id: str = "kubernetes_default"
-    # auto: SMTP when the smtp_default connection exists, else .eml files in the outbox folder;
-    # ses: Amazon SES through the aws_default connection
+
+
+class EmailSettings(BaseSettings):
+    """How the 'video ready' / 'video failed' emails go out.
+
+    ``auto``: SMTP when the ``smtp_default`` connection exists, else ``.eml`` files in the outbox folder;
+    ``ses``: Amazon SES through the ``aws_default`` connection.
+    """
+
+    model_config = _ENV
+
     email_backend: Literal["auto", "outbox", "smtp", "ses"] = "auto"
     email_from: str = "Video Factory <video-factory@localhost>"
     email_default_to: str = "video-ops@localhost"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration, one section per concern; the defaults give the embedded, offline mode.
+
+    Every field reads ``VIDEO_<FIELD NAME>`` (``VIDEO_S3_BUCKET`` sets ``settings.storage.s3_bucket``).
+    """
+
+    model_config = _ENV
+
+    data_dir: Path = Field(default=PROJECT_ROOT / ".local" / "data", description="Root of local state.")
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    providers: ProviderSettings = Field(default_factory=ProviderSettings)
+    prices: PriceSettings = Field(default_factory=PriceSettings)
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
 
     ffmpeg_bin: str = "ffmpeg"
     ffprobe_bin: str = "ffprobe"

@@ -25,15 +25,15 @@ def price_usd(provider: str, model: str, unit_kind: str, units: float, settings:
     """
     if provider == "polly" and unit_kind == "characters":
         per_million = {
-            "neural": settings.price_polly_neural_per_mchar,
-            "standard": settings.price_polly_standard_per_mchar,
-            "long-form": settings.price_polly_long_form_per_mchar,
-            "generative": settings.price_polly_generative_per_mchar,
-        }.get(model.split("/", 1)[0], settings.price_polly_neural_per_mchar)
+            "neural": settings.prices.price_polly_neural_per_mchar,
+            "standard": settings.prices.price_polly_standard_per_mchar,
+            "long-form": settings.prices.price_polly_long_form_per_mchar,
+            "generative": settings.prices.price_polly_generative_per_mchar,
+        }.get(model.split("/", 1)[0], settings.prices.price_polly_neural_per_mchar)
         return units * per_million / 1_000_000
     rate = {
-        ("gemini", "tokens"): settings.price_gemini_per_mtoken / 1_000_000,
-        ("stability", "credits"): settings.price_stability_per_credit,
+        ("gemini", "tokens"): settings.prices.price_gemini_per_mtoken / 1_000_000,
+        ("stability", "credits"): settings.prices.price_stability_per_credit,
     }.get((provider, unit_kind), 0.0)
     return units * rate
 

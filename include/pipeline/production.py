@@ -55,8 +55,10 @@ def plan_job(
     (raising when its credentials are missing), so a request fails here, before any paid call.
     """
     problems = []
-    image, voice = request.image_provider or settings.image_provider, request.voice_provider or settings.voice_provider
-    script_source = GIVEN if request.has_script else settings.script_provider
+    defaults = settings.providers  # what a request that does not choose gets
+    image = request.image_provider or defaults.image_provider
+    voice = request.voice_provider or defaults.voice_provider
+    script_source = GIVEN if request.has_script else defaults.script_provider
     if not request.has_script and not (request.topic or "").strip():
         problems.append("give a script, or a topic to generate one from")
     elif script_source == GIVEN and not request.has_script:

@@ -247,6 +247,11 @@ class VideoRequest(_Request):
         return {**data, **self.look.model_dump(mode="json")}
 
 
+def run_id_for(request_id: str) -> str:
+    """The DAG run id a client gives a request's run: readable in the UI, and one per request id."""
+    return f"video__{request_id}"
+
+
 def one_line_reason(exc: ValidationError) -> str:
     """Every problem of a refused request in one line, naming the field and the limit, never the whole value."""
     problems = []

@@ -68,7 +68,7 @@ def aws_client(service: str, conn_id: str = AWS_CONN_ID, *, read_timeout_s: floa
 
 def storage(settings: Settings) -> Storage:
     """Local storage, or S3 through the ``aws_default`` connection."""
-    if settings.storage_backend == "s3":
+    if settings.storage.storage_backend == "s3":
         return open_storage(settings, s3_client=aws_client("s3"))
     return open_storage(settings)
 
@@ -78,7 +78,7 @@ def render_environment(settings: Settings, conn_id: str = AWS_CONN_ID) -> dict[s
 
     (The render pod gets the same variables from its Kubernetes Secret instead.)
     """
-    if settings.storage_backend != "s3":
+    if settings.storage.storage_backend != "s3":
         return {}
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
@@ -91,6 +91,6 @@ def render_environment(settings: Settings, conn_id: str = AWS_CONN_ID) -> dict[s
     if region:
         env["AWS_DEFAULT_REGION"] = region
     endpoint = hook.conn_config.get_service_endpoint_url(service_name="s3")
-    if endpoint and not settings.s3_endpoint_url:
+    if endpoint and not settings.storage.s3_endpoint_url:
         env["VIDEO_S3_ENDPOINT_URL"] = endpoint
     return env

@@ -1,28 +1,18 @@
-"""Turn the core's errors into Airflow's decisions: fail now, or let Airflow retry (visible in the UI)."""
+"""The one fail-or-retry rule: a core error's ``retryable`` decides, and a provider's Retry-After sets the delay.
+
+Tasks raise the core's errors as they are; this policy (every task's ``retry_policy``) turns them into Airflow's
+decisions: fail now (no retry shown), retry after the provider's delay, or Airflow's own exponential backoff.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from airflow.sdk import RetryPolicy
 from airflow.sdk.definitions.retry_policy import RetryDecision
-from airflow.sdk.exceptions import AirflowFailException
 
 from pipeline.errors import PipelineError, ProviderError
-
-
-@contextmanager
-def airflow_errors() -> Iterator[None]:
-    """Non-retryable pipeline errors fail the task at once; retryable ones propagate to Airflow's retries."""
-    try:
-        yield
-    except PipelineError as exc:
-        if exc.retryable:
-            raise
-        raise AirflowFailException(exc.message) from None
 
 
 class ProviderRetryPolicy(RetryPolicy):

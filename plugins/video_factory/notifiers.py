@@ -72,7 +72,7 @@ class VideoOutcomeNotifier(BaseNotifier):
         if not repository.claim_notification(key, dag_run_id=run_id, outcome=self.outcome, fingerprint=fingerprint):
             self.log.info("The %s email of run %s went out already; not sending it again", self.outcome, run_id)
             return
-        message = build_message(content, sender=settings.email_from, recipients=recipients)
+        message = build_message(content, sender=settings.email.email_from, recipients=recipients)
         try:
             self.deliver(message, recipients, settings)
         except Exception:
@@ -111,7 +111,7 @@ class VideoOutcomeNotifier(BaseNotifier):
             )
             what = ((summary or {}).get("failed_task") or task, error)
         emails = (summary or {}).get("notify_emails") or params.get("notify_emails") or []
-        return content, list(emails) or [settings.email_default_to], what
+        return content, list(emails) or [settings.email.email_default_to], what
 
     def deliver(self, message: EmailMessage, recipients: list[str], settings: Settings) -> None:
         import smtplib
@@ -122,7 +122,7 @@ class VideoOutcomeNotifier(BaseNotifier):
         from pipeline.notify import write_to_outbox
         from video_factory.connections import aws_client
 
-        backend = self.backend or settings.email_backend
+        backend = self.backend or settings.email.email_backend
         if backend == "auto":
             backend = "smtp" if _connection_exists(self.smtp_conn_id) else "outbox"
         if backend == "smtp":
@@ -136,7 +136,7 @@ class VideoOutcomeNotifier(BaseNotifier):
 
             try:
                 aws_client("ses", self.aws_conn_id).send_raw_email(
-                    Source=settings.email_from, Destinations=recipients, RawMessage={"Data": message.as_bytes()}
+                    Source=settings.email.email_from, Destinations=recipients, RawMessage={"Data": message.as_bytes()}
                 )
             except Exception as exc:  # one classification for every AWS service: the log gets one clear line
                 raise aws_error("ses", exc) from None

@@ -10,17 +10,17 @@ from video_factory.connections import GEMINI_CONN_ID, STABILITY_CONN_ID, api_key
 
 
 def image_provider(settings: Settings, name: str | None = None) -> ImageProvider:
-    chosen = name or settings.image_provider
+    chosen = name or settings.providers.image_provider
     key = api_key(STABILITY_CONN_ID) if chosen == "stability" else None
     return open_image_provider(settings, chosen, stability=key)
 
 
 def voice_provider(settings: Settings, name: str | None = None) -> VoiceProvider:
-    chosen = name or settings.voice_provider
-    client = aws_client("polly", read_timeout_s=settings.provider_timeout_s) if chosen == "polly" else None
+    chosen = name or settings.providers.voice_provider
+    client = aws_client("polly", read_timeout_s=settings.providers.provider_timeout_s) if chosen == "polly" else None
     return open_voice_provider(settings, chosen, polly_client=client)
 
 
 def script_provider(settings: Settings) -> ScriptProvider:
-    key = api_key(GEMINI_CONN_ID) if settings.script_provider == "gemini" else None
+    key = api_key(GEMINI_CONN_ID) if settings.providers.script_provider == "gemini" else None
     return open_script_provider(settings, gemini=key)

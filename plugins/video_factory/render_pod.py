@@ -17,36 +17,37 @@ def render_pod_operator(settings: Settings, *, task_id: str, spec_key: str, **kw
     """``python -m pipeline.render --spec SPEC_KEY`` in its own pod; its JSON result comes back as the XCom.
 
     Only the spec's storage key is on the command line. Credentials reach the pod from the Kubernetes Secret
-    ``settings.k8s_secret`` (as environment variables), never as literal values in the task's arguments.
+    ``settings.kubernetes.k8s_secret`` (as environment variables), never as literal values in the task's arguments.
     """
+    pod = settings.kubernetes
     env = {
-        "VIDEO_STORAGE_BACKEND": settings.storage_backend,
-        "VIDEO_DATA_DIR": settings.k8s_data_dir if settings.k8s_data_pvc else "/tmp/video-factory",
+        "VIDEO_STORAGE_BACKEND": settings.storage.storage_backend,
+        "VIDEO_DATA_DIR": pod.k8s_data_dir if pod.k8s_data_pvc else "/tmp/video-factory",
         "VIDEO_RENDER_TIMEOUT_S": str(int(settings.render_timeout_s)),
     }
     volumes, mounts = [], []
-    if settings.k8s_data_pvc:
+    if pod.k8s_data_pvc:
         volumes.append(
             k8s.V1Volume(
                 name="video-data",
-                persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(claim_name=settings.k8s_data_pvc),
+                persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(claim_name=pod.k8s_data_pvc),
             )
         )
-        mounts.append(k8s.V1VolumeMount(name="video-data", mount_path=settings.k8s_data_dir))
+        mounts.append(k8s.V1VolumeMount(name="video-data", mount_path=pod.k8s_data_dir))
     return KubernetesPodOperator(
         task_id=task_id,
         name="video-render",
-        namespace=settings.k8s_namespace,
-        image=settings.k8s_image,
+        namespace=pod.k8s_namespace,
+        image=pod.k8s_image,
         cmds=["python", "-m", "pipeline.render"],
         arguments=["--spec", spec_key],
         env_vars=[k8s.V1EnvVar(name=name, value=value) for name, value in env.items()],
-        secrets=[Secret("env", None, settings.k8s_secret)],
-        service_account_name=settings.k8s_service_account,
+        secrets=[Secret("env", None, pod.k8s_secret)],
+        service_account_name=pod.k8s_service_account,
         automount_service_account_token=False,
         container_resources=k8s.V1ResourceRequirements(
-            requests={"cpu": settings.k8s_cpu_request, "memory": settings.k8s_memory_request},
-            limits={"cpu": settings.k8s_cpu_limit, "memory": settings.k8s_memory_limit},
+            requests={"cpu": pod.k8s_cpu_request, "memory": pod.k8s_memory_request},
+            limits={"cpu": pod.k8s_cpu_limit, "memory": pod.k8s_memory_limit},
         ),
         security_context=k8s.V1PodSecurityContext(
             run_as_non_root=True, run_as_user=RENDER_USER, run_as_group=RENDER_USER, fs_group=RENDER_USER
@@ -57,7 +58,7 @@ def render_pod_operator(settings: Settings, *, task_id: str, spec_key: str, **kw
         ),
         volumes=volumes,
         volume_mounts=mounts,
-        kubernetes_conn_id=settings.k8s_conn_id,
+        kubernetes_conn_id=pod.k8s_conn_id,
         do_xcom_push=True,
         get_logs=True,
         on_finish_action="delete_pod",

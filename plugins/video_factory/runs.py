@@ -20,11 +20,6 @@ def request_id_from_run(run_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", run_id).strip("-.")[:100] or "request"
 
 
-def run_id_for(request_id: str) -> str:
-    """The run id a client gives a request's run: readable, and one per request id."""
-    return f"video__{request_id}"
-
-
 def run_url(dag_id: str, run_id: str) -> str:
     base = load_settings().airflow_ui_url.rstrip("/")
     return f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"

@@ -91,25 +91,23 @@ class VideoTask:
         """
         from pipeline.errors import InvalidRequest
         from pipeline.production import plan_job
-        from video_factory.errors import airflow_errors
 
-        with airflow_errors():
-            request = self._recordable_request()
-            project_id = self.repository.register(request, dag_run_id=self.run_id)
-            try:
-                return plan_job(
-                    self._parse(self.conf),
-                    project_id=project_id,
-                    run_id=self.run_id,
-                    settings=self.settings,
-                    storage=self.storage,
-                    voices=lambda name: self.voice_provider(name).voices(),
-                    check_image_provider=self.image_provider,
-                    check_script_provider=lambda: self.script_provider(self.settings.script_provider),
-                )
-            except InvalidRequest as exc:
-                self.repository.mark_failed(request.key, task_id="register", error=exc.message)
-                raise
+        request = self._recordable_request()
+        project_id = self.repository.register(request, dag_run_id=self.run_id)
+        try:
+            return plan_job(
+                self._parse(self.conf),
+                project_id=project_id,
+                run_id=self.run_id,
+                settings=self.settings,
+                storage=self.storage,
+                voices=lambda name: self.voice_provider(name).voices(),
+                check_image_provider=self.image_provider,
+                check_script_provider=lambda: self.script_provider(self.settings.providers.script_provider),
+            )
+        except InvalidRequest as exc:
+            self.repository.mark_failed(request.key, task_id="register", error=exc.message)
+            raise
 
     def label_scene(self, scene: dict[str, Any]) -> Scene:
         """The mapped instance's scene, its label shown in the UI (``map_index_template``)."""

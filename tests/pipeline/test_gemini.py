@@ -97,12 +97,13 @@ def test_a_generated_script_is_paid_for_once_per_distinct_topic(gemini_stub: Any
 
 
 def test_a_given_script_makes_no_call_and_no_ledger_line(gemini_stub: Any, tmp_path: Path) -> None:
-    from pipeline.config import Settings
+    from pipeline.config import ProviderSettings, Settings
     from pipeline.production import plan_job
 
     request = _request(script="Our own words.\n\nSecond scene.")
     job = plan_job(
-        request, project_id=1, run_id="r", settings=Settings(data_dir=tmp_path, script_provider="gemini"),
+        request, project_id=1, run_id="r",
+        settings=Settings(data_dir=tmp_path, providers=ProviderSettings(script_provider="gemini")),
         storage=LocalStorage(tmp_path), voices=lambda name: frozenset({request.voice.lower()}),
         check_image_provider=lambda name: None, check_script_provider=lambda: None,
     )  # fmt: skip

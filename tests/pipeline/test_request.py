@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Settings
+from pipeline.config import ProviderSettings, Settings
 from pipeline.errors import InvalidRequest
 from pipeline.production import plan_job
 from pipeline.request import LookAndSound, VideoRequest, form_fields
@@ -61,12 +61,12 @@ def test_form_fields_come_from_the_model_with_one_set_of_defaults() -> None:
     assert fields["voice_provider"]["enum"] == ["espeak", "polly", None]
 
 
-def _plan(request: VideoRequest, tmp_path: Path, **settings: object) -> object:
+def _plan(request: VideoRequest, tmp_path: Path, **providers: object) -> object:
     return plan_job(
         request,
         project_id=1,
         run_id="run",
-        settings=Settings(data_dir=tmp_path, **settings),  # type: ignore[arg-type]
+        settings=Settings(data_dir=tmp_path, providers=ProviderSettings(**providers)),  # type: ignore[arg-type]
         storage=LocalStorage(tmp_path / "storage"),
         voices=lambda name: VOICES,
         check_image_provider=lambda name: None,

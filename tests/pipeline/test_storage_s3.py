@@ -19,6 +19,12 @@ def _storage(s3_bucket: tuple[Any, str], tmp_path: Path, **options: Any) -> S3St
     return S3Storage(client=client, bucket=bucket, cache_dir=tmp_path / "cache", prefix="factory", **options)
 
 
+def _in_s3(settings: Settings, **storage: str) -> Settings:
+    """``settings`` with S3 storage configured by ``storage`` (the storage section's fields)."""
+    section = settings.storage.model_copy(update={"storage_backend": "s3", **storage})
+    return settings.model_copy(update={"storage": section})
+
+
 def _keys(s3_bucket: tuple[Any, str]) -> list[str]:
     client, bucket = s3_bucket
     return sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", []))
@@ -81,14 +87,12 @@ def test_presigned_url_downloads_the_object(s3_bucket: tuple[Any, str], tmp_path
 
 def test_settings_open_s3_storage(s3_bucket: tuple[Any, str], moto_server: str, settings: Settings) -> None:
     _, bucket = s3_bucket
-    configured = settings.model_copy(
-        update={"storage_backend": "s3", "s3_bucket": bucket, "s3_endpoint_url": moto_server, "s3_prefix": "p"}
-    )
+    configured = _in_s3(settings, s3_bucket=bucket, s3_endpoint_url=moto_server, s3_prefix="p")
     storage = open_storage(configured)
     storage.put_bytes("x/y.txt", b"hello")
     assert isinstance(storage, S3Storage) and _keys(s3_bucket) == ["p/x/y.txt"]
     with pytest.raises(ValueError, match="VIDEO_S3_BUCKET"):
-        open_storage(settings.model_copy(update={"storage_backend": "s3", "s3_bucket": ""}))
+        open_storage(_in_s3(settings, s3_bucket=""))
 
 
 def test_render_entry_point_reads_and_publishes_through_s3(
@@ -101,9 +105,7 @@ def test_render_entry_point_reads_and_publishes_through_s3(
     from tools.render_samples import sample_render_spec
 
     _, bucket = s3_bucket
-    configured = settings.model_copy(
-        update={"storage_backend": "s3", "s3_bucket": bucket, "s3_endpoint_url": moto_server}
-    )
+    configured = _in_s3(settings, s3_bucket=bucket, s3_endpoint_url=moto_server)
     storage = open_storage(configured)
     spec = sample_render_spec(
         ["Stored in a bucket.", "Rendered from it."],

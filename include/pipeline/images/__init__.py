@@ -23,7 +23,7 @@ def open_image_provider(
     settings: Settings, name: str | None = None, *, stability: ApiKey | None = None
 ) -> ImageProvider:
     """The image provider ``name`` (default: the configured one)."""
-    chosen = name or settings.image_provider
+    chosen = name or settings.providers.image_provider
     if chosen == "procedural":
         return ProceduralImages()
     if chosen == "stability":
@@ -32,9 +32,9 @@ def open_image_provider(
         return StabilityImages(
             api_key=stability.key,
             base_url=stability.base_url,
-            model=settings.stability_model,
-            negative_prompt=settings.stability_negative_prompt,
-            style_preset=settings.stability_style_preset,
-            timeout_s=settings.provider_timeout_s,
+            model=settings.providers.stability_model,
+            negative_prompt=settings.providers.stability_negative_prompt,
+            style_preset=settings.providers.stability_style_preset,
+            timeout_s=settings.providers.provider_timeout_s,
         )
     raise ValueError(f"unknown image provider {chosen!r}")

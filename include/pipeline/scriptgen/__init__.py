@@ -13,15 +13,15 @@ __all__ = ["GeminiScript", "GivenScript", "Script", "ScriptProvider", "ScriptSce
 
 def open_script_provider(settings: Settings, *, gemini: ApiKey | None = None) -> ScriptProvider:
     """The configured script generator (``given`` makes nothing: the request must bring its script)."""
-    if settings.script_provider == "given":
+    if settings.providers.script_provider == "given":
         return GivenScript()
-    if settings.script_provider == "gemini":
+    if settings.providers.script_provider == "gemini":
         if gemini is None:
             raise ValueError("the gemini script provider needs an API key")
         return GeminiScript(
             api_key=gemini.key,
             base_url=gemini.base_url,
-            model=settings.gemini_model,
-            timeout_s=settings.provider_timeout_s,
+            model=settings.providers.gemini_model,
+            timeout_s=settings.providers.provider_timeout_s,
         )
-    raise ValueError(f"unknown script provider {settings.script_provider!r}")  # pragma: no cover
+    raise ValueError(f"unknown script provider {settings.providers.script_provider!r}")  # pragma: no cover

@@ -14,19 +14,19 @@ __all__ = ["LocalStorage", "S3Storage", "Storage", "content_hash", "content_key"
 
 def open_storage(settings: Settings, *, s3_client: Any = None) -> Storage:
     """The storage backend the settings name; S3 uses ``s3_client``, else boto3's default credential chain."""
-    if settings.storage_backend == "local":
+    if settings.storage.storage_backend == "local":
         return LocalStorage(settings.storage_root)
-    if not settings.s3_bucket:
+    if not settings.storage.s3_bucket:
         raise ValueError("VIDEO_STORAGE_BACKEND=s3 needs VIDEO_S3_BUCKET")
     if s3_client is None:
         import boto3
 
-        s3_client = boto3.client("s3", endpoint_url=settings.s3_endpoint_url or None)
+        s3_client = boto3.client("s3", endpoint_url=settings.storage.s3_endpoint_url or None)
     return S3Storage(
         client=s3_client,
-        bucket=settings.s3_bucket,
-        prefix=settings.s3_prefix,
+        bucket=settings.storage.s3_bucket,
+        prefix=settings.storage.s3_prefix,
         cache_dir=settings.cache_dir,
-        server_side_encryption=settings.s3_server_side_encryption or None,
-        presign_s=settings.s3_presign_s,
+        server_side_encryption=settings.storage.s3_server_side_encryption or None,
+        presign_s=settings.storage.s3_presign_s,
     )

@@ -24,7 +24,7 @@ __all__ = [
 
 def open_voice_provider(settings: Settings, name: str | None = None, *, polly_client: Any = None) -> VoiceProvider:
     """The voice provider ``name`` (default: the configured one); Polly uses the given boto3 client."""
-    chosen = name or settings.voice_provider
+    chosen = name or settings.providers.voice_provider
     if chosen == "espeak":
         return EspeakVoice(binary=settings.espeak_bin)
     if chosen == "polly":
@@ -32,7 +32,7 @@ def open_voice_provider(settings: Settings, name: str | None = None, *, polly_cl
             raise ValueError("the polly voice provider needs a boto3 Polly client")
         return PollyVoice(
             client=polly_client,
-            engine=settings.polly_engine,
+            engine=settings.providers.polly_engine,
             cache_file=settings.cache_dir / "polly-voices.json",
             ffmpeg_bin=settings.ffmpeg_bin,
         )
