@@ -95,11 +95,7 @@ def video_production() -> None:
 
         env = VideoTask.current()
         item = env.label_scene(scene)
-        asset, call = make_scene_image(
-            item, provider=env.image_provider(item.image_provider), storage=env.storage,
-            work_dir=env.settings.work_dir, lock=env.repository.content_lock,
-            on_failed_call=env.ledger(item.project_id, item.index),
-        )  # fmt: skip
+        asset, call = make_scene_image(item, provider=env.image_provider(item.image_provider), **env.making(item))
         env.repository.save_media(item.project_id, asset, call, dag_run_id=env.run_id)
         log.info(describe_call(item, call))
         return asset.model_dump(mode="json")
@@ -111,11 +107,7 @@ def video_production() -> None:
 
         env = VideoTask.current()
         item = env.label_scene(scene)
-        asset, call = narrate_scene(
-            item, provider=env.voice_provider(item.voice_provider), storage=env.storage,
-            work_dir=env.settings.work_dir, lock=env.repository.content_lock,
-            on_failed_call=env.ledger(item.project_id, item.index),
-        )  # fmt: skip
+        asset, call = narrate_scene(item, provider=env.voice_provider(item.voice_provider), **env.making(item))
         env.repository.save_audio(item.project_id, asset, call, dag_run_id=env.run_id)
         log.info(describe_call(item, call))
         return asset.model_dump(mode="json")

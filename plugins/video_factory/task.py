@@ -83,6 +83,16 @@ class VideoTask:
 
         return record
 
+    def making(self, scene: Scene) -> dict[str, Any]:
+        """What making a scene's asset needs besides its provider: storage, scratch space, the lock that stops two
+        workers paying for the same asset, and the ledger of failed calls."""
+        return {
+            "storage": self.storage,
+            "work_dir": self.settings.work_dir,
+            "lock": self.repository.content_lock,
+            "on_failed_call": self.ledger(scene.project_id, scene.index),
+        }
+
     def register(self) -> Job:
         """The request checked and recorded (project ``processing``), with every decision about it made once.
 
