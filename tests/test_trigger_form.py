@@ -112,6 +112,7 @@ def test_a_bad_value_is_refused_in_the_form_with_one_line_and_no_run(
     submit.click()
     alert = dialog.get_by_text(message)
     alert.wait_for()
+    alert.scroll_into_view_if_needed()
     _shot(page, f"refused-{field}")
     assert alert.is_visible()
     assert not _runs_titled(airflow, title)
