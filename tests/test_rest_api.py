@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -50,6 +51,13 @@ def test_trigger_over_rest_runs_to_success(
     mapped = airflow.get(f"/dags/{DAG}/dagRuns/video__{request_id}/taskInstances/voice/listMapped").json()
     labels = sorted(ti["rendered_map_index"] for ti in mapped["task_instances"])
     assert len(labels) == 3 and labels[0].startswith("scene 1: ")
+    log = airflow.get(
+        f"/dags/{DAG}/dagRuns/video__{request_id}/taskInstances/media/logs/1",
+        params={"map_index": 0, "full_content": True},
+        headers={"Accept": "application/x-ndjson"},
+    )
+    assert log.status_code == 200, log.text
+    assert re.search(r"scene 1: procedural \(titlecard-v3\), cache (hit|miss), [01] images, \d+\.\d\d s", log.text)
     assert count_rows("projects", "status = 'completed' AND dag_run_id = :r", r=f"video__{request_id}") == 1
     assert (
         count_rows(

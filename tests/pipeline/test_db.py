@@ -206,3 +206,12 @@ def test_publish_and_failure_keep_project_and_request_status_together(
     assert len(summary["error"]) == 4000
     assert count_rows("requests", "request_key = :k AND status = 'failed'", k=request.request_id) == 1
     assert repository.mark_failed("never-registered", task_id="register", error="x") is None
+
+
+def test_an_email_outcome_is_claimed_once(repository: VideoRepository) -> None:
+    claim = repository.claim_notification
+    assert claim("r1", dag_run_id="run", outcome="failure", fingerprint="run|failure|register|bad voice")
+    assert not claim("r1", dag_run_id="run", outcome="failure", fingerprint="run|failure|register|bad voice")
+    assert claim("r1", dag_run_id="run", outcome="failure", fingerprint="run|failure|render|ffmpeg crashed")
+    repository.release_notification("run|failure|render|ffmpeg crashed")  # not sent: may be claimed again
+    assert claim("r1", dag_run_id="run", outcome="failure", fingerprint="run|failure|render|ffmpeg crashed")
