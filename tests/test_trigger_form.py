@@ -127,3 +127,57 @@ def test_a_crossfade_over_the_maximum_is_clamped_by_the_number_field(page: Any, 
     field.press("Tab")
     _shot(page, "crossfade-clamped")
     assert field.input_value() == "2"
+
+
+NEW_VIDEO_CASES = [
+    ("title", "", "required"),
+    ("script", "x" * 20_001, "at most 20,000 characters (got 20,001)"),
+    (
+        "notify_emails",
+        "ops@example.com\nnot-an-email",
+        '"not-an-email": must be an email address like name@example.com',
+    ),
+    ("crossfade_s", "5", "must be at most 2 (got 5)"),
+]
+
+
+def test_the_new_video_page_checks_every_field_as_it_is_typed_and_submits(
+    page: Any, airflow: httpx.Client, airflow_site: AirflowSite
+) -> None:
+    """The plugin's "New video" page, generated from the model: inline messages, Submit disabled until fixed."""
+    page.goto(f"{airflow_site.api_url}/video-factory/new")
+    submit = page.locator("#submit")
+    assert page.locator("#error_title").inner_text() == "required" and submit.is_disabled()
+    title = f"From the page {secrets.token_hex(3)}"
+    good = {"title": title, "script": "The page works.\n\nEvery other field keeps its default.",
+            "notify_emails": "ops@example.com", "crossfade_s": "0.5"}  # fmt: skip
+    for field, value in good.items():
+        page.fill(f"#field_{field}", value)
+    assert submit.is_enabled()
+    for field, value, message in NEW_VIDEO_CASES:
+        page.fill(f"#field_{field}", value)
+        assert page.locator(f"#error_{field}").inner_text() == message
+        _shot(page, f"new-video-{field}")
+        assert submit.is_disabled(), field
+        page.fill(f"#field_{field}", good[field])
+        assert page.locator(f"#error_{field}").inner_text() == "" and submit.is_enabled()
+    submit.click()
+    page.get_by_text("Submitted: ").wait_for()
+    _shot(page, "new-video-submitted")
+    run = wait_for(lambda: _runs_titled(airflow, title), timeout_s=60, what="the submitted run")[0]
+    assert run["conf"]["notify_emails"] == ["ops@example.com"] and run["conf"]["crossfade_s"] == 0.5
+    state = wait_for(
+        lambda: (s := airflow.get(f"/dags/{DAG}/dagRuns/{run['dag_run_id']}").json()["state"]) in ("success", "failed")
+        and s,
+        timeout_s=300, what="the run to finish", interval_s=2,
+    )  # fmt: skip
+    assert state == "success"
+
+
+def test_the_new_video_page_needs_a_login_and_is_in_the_navigation(
+    airflow: httpx.Client, airflow_site: AirflowSite
+) -> None:
+    assert httpx.get(f"{airflow_site.api_url}/video-factory/new", timeout=10).status_code in (401, 403)
+    plugins = airflow.get("/plugins").json()["plugins"]
+    (ours,) = [p for p in plugins if p["name"] == "video_factory"]
+    assert [(v["name"], v["href"]) for v in ours["external_views"]] == [("New video", "/video-factory/new")]

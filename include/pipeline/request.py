@@ -34,7 +34,7 @@ FRAME_SIZES: dict[tuple[str, int], tuple[int, int]] = {
 }
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
-EMAIL_PATTERN = r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$"
+EMAIL_PATTERN = r'^[^@\s<>,;"]+@[^@\s<>,;"]+\.[^@\s<>,;"]+$'  # valid in Python's and JavaScript's syntax
 MUSIC_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$"
 HAS_TEXT = r"[^ \t\n\r\f\v]"  # at least one character that is not plain white space
 MAX_TITLE_CHARS = 200
@@ -270,14 +270,15 @@ def _rule(error: Any) -> str:
         "string_too_short": lambda: "must not be empty",
         "string_too_long": lambda: f"at most {ctx['max_length']:,} characters (got {len(value):,})",
         "too_long": lambda: f"at most {ctx['max_length']} items (got {len(value)})",
-        "string_pattern_mismatch": lambda: f"{_pattern_rule(ctx.get('pattern', ''))} (got {_shown(value)})",
+        "string_pattern_mismatch": lambda: f"{pattern_rule(ctx.get('pattern', ''))} (got {_shown(value)})",
     }
     if kind in rules:
         return rules[kind]()
     return f"{error['msg'].replace('Input should be', 'must be')} (got {_shown(value)})"
 
 
-def _pattern_rule(pattern: str) -> str:
+def pattern_rule(pattern: str) -> str:
+    """What a value must look like, in words, for one of the request's patterns."""
     return {
         EMAIL_PATTERN: "must be an email address like name@example.com",
         REQUEST_ID_PATTERN: "letters, digits, '.', '_' and '-' only, starting with a letter or digit, at most 100",

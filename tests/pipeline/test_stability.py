@@ -68,7 +68,8 @@ def test_stability_failures_are_classified(
     stability_stub: Any, tmp_path: Path, failure: Fail, retryable: bool, message: str
 ) -> None:
     stability_stub.plan(failure)
-    provider = StabilityImages(api_key="sk-test", base_url=stability_stub.url, timeout_s=1)
+    # a short timeout only where the stand-in answers late: a loaded machine must not turn a 429 into a timeout
+    provider = StabilityImages(api_key="sk-test", base_url=stability_stub.url, timeout_s=1 if failure.delay_s else 30)
     with pytest.raises(ProviderError) as caught:
         provider.generate(
             prompt="p", title="t", keywords=(), scene_number=1, width=64, height=64, dest=tmp_path / "x.png"
