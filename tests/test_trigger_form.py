@@ -57,6 +57,14 @@ def _shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
+def _final_state(airflow: httpx.Client, run_id: str) -> str:
+    def ended() -> str | None:
+        state = airflow.get(f"/dags/{DAG}/dagRuns/{run_id}").json()["state"]
+        return state if state in ("success", "failed") else None
+
+    return str(wait_for(ended, timeout_s=300, what="the run to finish", interval_s=2))
+
+
 def _runs_titled(airflow: httpx.Client, title: str) -> list[dict[str, Any]]:
     runs = airflow.get(f"/dags/{DAG}/dagRuns", params={"limit": 100, "order_by": "-run_after"}).json()["dag_runs"]
     return [r for r in runs if (r.get("conf") or {}).get("title") == title]
@@ -79,12 +87,7 @@ def test_a_script_only_request_needs_nothing_but_a_title_and_succeeds(
     submit.click()
 
     run = wait_for(lambda: _runs_titled(airflow, title), timeout_s=60, what="the triggered run")[0]
-    state = wait_for(
-        lambda: (s := airflow.get(f"/dags/{DAG}/dagRuns/{run['dag_run_id']}").json()["state"]) in ("success", "failed")
-        and s,
-        timeout_s=300, what="the run to finish", interval_s=2,
-    )  # fmt: skip
-    assert state == "success"
+    assert _final_state(airflow, run["dag_run_id"]) == "success"
 
 
 @pytest.mark.parametrize(
@@ -166,12 +169,7 @@ def test_the_new_video_page_checks_every_field_as_it_is_typed_and_submits(
     _shot(page, "new-video-submitted")
     run = wait_for(lambda: _runs_titled(airflow, title), timeout_s=60, what="the submitted run")[0]
     assert run["conf"]["notify_emails"] == ["ops@example.com"] and run["conf"]["crossfade_s"] == 0.5
-    state = wait_for(
-        lambda: (s := airflow.get(f"/dags/{DAG}/dagRuns/{run['dag_run_id']}").json()["state"]) in ("success", "failed")
-        and s,
-        timeout_s=300, what="the run to finish", interval_s=2,
-    )  # fmt: skip
-    assert state == "success"
+    assert _final_state(airflow, run["dag_run_id"]) == "success"
 
 
 def test_the_new_video_page_needs_a_login_and_is_in_the_navigation(

@@ -247,6 +247,12 @@ class VideoRequest(_Request):
         return {**data, **self.look.model_dump(mode="json")}
 
 
+def without_unknown_keys(conf: dict[str, Any]) -> dict[str, Any]:
+    """The part of a flat conf that names request fields (what ``from_conf`` would not refuse as unknown)."""
+    fields = {*VideoRequest.model_fields, *LookAndSound.model_fields} - {"look"}
+    return {key: value for key, value in conf.items() if key in fields}
+
+
 def run_id_for(request_id: str) -> str:
     """The DAG run id a client gives a request's run: readable in the UI, and one per request id."""
     return f"video__{request_id}"

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from pipeline.errors import InvalidRequest
-from pipeline.request import VideoRequest
+from pipeline.request import VideoRequest, without_unknown_keys
 
 VIDEO_DAGS = frozenset({"video_production"})
 _TRIGGER = re.compile(r"^/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/?$")
@@ -39,7 +39,7 @@ def short_reason(detail: str, body: bytes) -> str:
     """The model's one-line reason for the submitted conf, or the first line of Airflow's, cut short."""
     try:
         conf = json.loads(body).get("conf") or {}
-        VideoRequest.from_conf(conf)
+        VideoRequest.from_conf(without_unknown_keys(conf))  # Airflow refused a known field: say which, and why
     except InvalidRequest as exc:
         return exc.message
     except (ValueError, AttributeError):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import get_current_context
 
 from pipeline.config import Settings, load_settings
-from pipeline.request import LookAndSound, VideoRequest
+from pipeline.request import VideoRequest, without_unknown_keys
 from video_factory.runs import request_id_from_run
 
 if TYPE_CHECKING:
@@ -138,8 +138,7 @@ class VideoTask:
         try:
             return self._parse(self.conf)
         except InvalidRequest:
-            fields = {*VideoRequest.model_fields, *LookAndSound.model_fields}
-            known = {k: v for k, v in self.conf.items() if k in fields}
+            known = without_unknown_keys(self.conf)
             return self._parse(known)
 
 

@@ -88,3 +88,14 @@ def test_a_missing_api_connection_fails_without_retries(monkeypatch: pytest.Monk
     with pytest.raises(ProviderError, match="connection 'gemini_default' does not exist") as caught:
         api_key("gemini_default")
     assert caught.value.retryable is False and caught.value.provider == "gemini"
+
+
+def test_a_refused_trigger_is_explained_by_the_field_airflow_refused_in_one_short_line() -> None:
+    from video_factory.api_errors import short_reason
+
+    body = json.dumps({"conf": {"title": "T", "script": "x" * 30_000, "colour": "red"}}).encode()
+    long_detail = "Invalid input for param script: '" + "x" * 30_000 + "' is too long\n\nFailed validating ..."
+    assert short_reason(long_detail, body) == "invalid video request: script: at most 20,000 characters (got 30,000)"
+    # a conf the model accepts (nothing to say about it): Airflow's first line, cut short
+    accepted = json.dumps({"conf": {"title": "T"}}).encode()
+    assert short_reason(long_detail, accepted) == long_detail.splitlines()[0][:299] + "…"
