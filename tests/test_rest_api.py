@@ -97,6 +97,8 @@ def test_conf_violating_the_schema_is_refused_with_400_and_leaves_no_rows(
          "notify_emails: at most 20 items (got 40)"),
         ({"script": "Hi."}, "title: required"),
         ({"title": "Fade", "script": "Hi.", "crossfade_s": 5}, "crossfade_s: must be less than or equal to 2 (got 5)"),
+        ({"title": "Nul", "script": "a\u0000b"}, "script: must not contain NUL characters"),
+        ({"title": "Two\nlines", "script": "Hi."}, "title: must be some text on one line, without control characters"),
     ],
 )  # fmt: skip
 def test_a_schema_error_is_one_short_line_naming_the_field_and_the_limit(

@@ -11,6 +11,7 @@ This module imports nothing heavy: the DAG file imports it at parse time.
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError, field_validator
@@ -34,9 +35,13 @@ FRAME_SIZES: dict[tuple[str, int], tuple[int, int]] = {
 }
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
-EMAIL_PATTERN = r'^[^@\s<>,;"]+@[^@\s<>,;"]+\.[^@\s<>,;"]+$'  # valid in Python's and JavaScript's syntax
+# Patterns are valid in Python's and JavaScript's syntax (the New video page checks them in the browser).
+EMAIL_PATTERN = r'^[^@\s<>,;"\x00-\x1f\x7f-\x9f]+@[^@\s<>,;"\x00-\x1f\x7f-\x9f]+\.[^@\s<>,;"\x00-\x1f\x7f-\x9f]+$'
 MUSIC_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$"
-HAS_TEXT = r"[^ \t\n\r\f\v]"  # at least one character that is not plain white space
+ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"  # some text, no controls
+NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+NO_NUL = r"^[^\x00]*$"  # free text: newlines and tabs are kept, other control characters are dropped
+_DROPPED = {c: None for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if chr(c) not in "\n\t"}
 MAX_TITLE_CHARS = 200
 MAX_SCRIPT_CHARS = 20_000
 MAX_EMAILS = 20
@@ -99,13 +104,14 @@ class VideoRequest(_Request):
     title: str = Field(
         min_length=1,
         max_length=MAX_TITLE_CHARS,
-        pattern=HAS_TEXT,
+        pattern=ONE_LINE,
         title="Title",
         description="Shown on the scene cards, in the video's metadata and in the emails.",
     )
     script: str | None = Field(
         default=None,
         max_length=MAX_SCRIPT_CHARS,
+        pattern=NO_NUL,
         title="Script",
         description="The narration. Blank lines start a new scene; long paragraphs are split at sentences. "
         "Leave empty to write one from the topic.",
@@ -115,6 +121,7 @@ class VideoRequest(_Request):
         default="en-us",
         min_length=1,
         max_length=64,
+        pattern=NO_CONTROLS,
         title="Voice",
         description="A voice of the voice provider: espeak-ng en-us, en-gb, de, fr, es, ...; "
         "Amazon Polly Joanna, Matthew, Amy, Vicki, ...",
@@ -142,6 +149,7 @@ class VideoRequest(_Request):
     topic: str | None = Field(
         default=None,
         max_length=2_000,
+        pattern=NO_NUL,
         title="Topic",
         description="What a generated script is about (needs a script generator configured).",
         json_schema_extra={"section": GENERATION},
@@ -149,6 +157,7 @@ class VideoRequest(_Request):
     tone: str | None = Field(
         default=None,
         max_length=200,
+        pattern=NO_NUL,
         title="Tone",
         description="For a generated script, e.g. 'warm and curious'.",
         json_schema_extra={"section": GENERATION},
@@ -156,6 +165,7 @@ class VideoRequest(_Request):
     audience: str | None = Field(
         default=None,
         max_length=200,
+        pattern=NO_NUL,
         title="Audience",
         description="For a generated script, e.g. 'beginners, age 12 and up'.",
         json_schema_extra={"section": GENERATION},
@@ -199,7 +209,13 @@ class VideoRequest(_Request):
     @field_validator("title")
     @classmethod
     def _title_trimmed(cls, value: str) -> str:
-        return value.strip()
+        return unicodedata.normalize("NFC", value.strip())
+
+    @field_validator("script", "topic", "tone", "audience")
+    @classmethod
+    def _text_cleaned(cls, value: str | None) -> str | None:
+        """Text is NFC-normalised once, here; newlines and tabs stay, other control characters go."""
+        return None if value is None else unicodedata.normalize("NFC", value.translate(_DROPPED))
 
     @property
     def key(self) -> str:
@@ -289,7 +305,9 @@ def pattern_rule(pattern: str) -> str:
         EMAIL_PATTERN: "must be an email address like name@example.com",
         REQUEST_ID_PATTERN: "letters, digits, '.', '_' and '-' only, starting with a letter or digit, at most 100",
         MUSIC_PATTERN: "a file name of the music folder (letters, digits, spaces, '.', '_', '-')",
-        HAS_TEXT: "must contain some text",
+        ONE_LINE: "must be some text on one line, without control characters",
+        NO_CONTROLS: "must not contain control characters",
+        NO_NUL: "must not contain NUL characters",
     }.get(pattern, f"must match {pattern}")
 
 

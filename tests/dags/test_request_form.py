@@ -61,7 +61,7 @@ def _near(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     if "maxLength" in schema:
         limit = schema["maxLength"]
         options.append(st.integers(max(0, limit - 1), limit + 1).map(lambda n: "x" * n))
-        options.append(st.text(alphabet=" \t\n\u00a0\u3000\x1cab", max_size=4))
+        options.append(st.text(alphabet=" \t\n\u00a0\u3000\x1c\x00\x07\x85ab", max_size=4))
     if "minimum" in schema:
         low, high = schema["minimum"], schema["maximum"]
         options.append(st.sampled_from([low, high, low - 1, high + 1, high + 0.5, float(low)]))

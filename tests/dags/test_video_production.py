@@ -149,6 +149,7 @@ def test_render_failure_marks_the_project_failed_and_emails_the_reason(
     assert project["status"] == "failed"
     assert project["failed_task"] == "render"
     assert "simulated encoder crash" in project["error"]
+    assert project["error"] == "ffmpeg failed (exit 1): simulated encoder crash"  # one line a person can read
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["render"] == "failed" and states["publish"] == "upstream_failed"
 

@@ -184,3 +184,21 @@ def test_entry_point_needs_only_the_render_requirements(
             [str(venv / "bin" / "python"), "-c", f"import {absent}"], capture_output=True, check=False
         )
         assert probe.returncode != 0, f"{absent} is installed in the render environment"
+
+
+def test_identical_scenes_share_their_narration_and_render(
+    settings: Settings, make_render_spec: Any, run_render: Any
+) -> None:
+    """Two scenes with the same line use one narration file; the graph reads it once and splits it."""
+    from pipeline.models import RenderSpec
+
+    spec_path = make_render_spec(
+        ["Same line again.", "Same line again."], ken_burns=True, crossfade_s=0.4, burn_subtitles=True
+    )
+    spec = RenderSpec.model_validate_json(spec_path.read_text())
+    assert spec.scenes[0].audio_key == spec.scenes[1].audio_key
+    completed = run_render(spec_path)
+    assert completed.returncode == 0, completed.stderr
+    facts = probe_output(open_storage(settings).local_path(spec.output_key))
+    assert (facts.video_streams, facts.audio_streams) == (1, 1)
+    assert abs(facts.duration_s - spec.narration_s) <= 0.5

@@ -84,3 +84,28 @@ def test_plan_needs_a_script_or_a_topic_and_a_known_voice(tmp_path: Path) -> Non
     assert _plan(VideoRequest(request_id="r", title="t", topic="Whales"), tmp_path, script_provider="gemini")
     with pytest.raises(InvalidRequest, match=r"no music track 'missing.mp3'.*upload it, or leave Background music"):
         _plan(VideoRequest(request_id="r", title="t", script="Hi.", look=LookAndSound(music="missing.mp3")), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        ({"title": "Two\nlines"}, "title: must be some text on one line, without control characters"),
+        ({"title": "Bell \x07 and escape \x1b[31m"}, "title: must be some text on one line"),
+        ({"title": "T", "script": "a\x00b"}, "script: must not contain NUL characters"),
+        ({"title": "T", "topic": "\x00"}, "topic: must not contain NUL characters"),
+        ({"title": "T", "voice": "en\x07"}, "voice: must not contain control characters"),
+        ({"title": "T", "notify_emails": ["ops\r\nBcc: x@evil.io@example.com"]}, "notify_emails.0: must be an email"),
+    ],
+)
+def test_text_rules_refuse_control_characters_where_they_do_harm(conf: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidRequest, match=message.replace("(", r"\(")):
+        VideoRequest.from_conf({"script": "Hi.", **conf})
+
+
+def test_scripts_keep_newlines_and_tabs_drop_other_controls_and_are_nfc() -> None:
+    request = VideoRequest.from_conf(
+        {"title": "Cafe\u0301", "script": "One\x07 line.\n\n\tTwo\x1b[31m \x85lines.", "tone": "warm\x0b"}
+    )
+    assert request.script == "One line.\n\n\tTwo[31m lines."
+    assert request.tone == "warm"
+    assert request.title == "Caf\u00e9"  # composed once, at the boundary

@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from pipeline.atomic import write_atomic
 from pipeline.config import load_settings
-from pipeline.errors import MissingAsset, OutputCheckFailed, PipelineError, RenderError
+from pipeline.errors import MissingAsset, OutputCheckFailed, PipelineError
 from pipeline.models import RenderSpec
 from pipeline.render.ffmpeg import render_video
 from pipeline.storage import open_storage
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         raw = spec_path.read_bytes() if spec_path.is_file() else storage.read_bytes(args.spec)
         spec = RenderSpec.model_validate_json(raw)
     except (ValidationError, MissingAsset, ValueError) as exc:
-        return _fail(EXIT_BAD_SPEC, f"bad render spec {args.spec!r}: {exc}")
+        return _fail(EXIT_BAD_SPEC, f"bad render spec {args.spec!r}: {exc}"[:1000])
     try:
         result = render_video(
             spec,
@@ -56,10 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(EXIT_MISSING_ASSET, exc.message)
     except OutputCheckFailed as exc:
         return _fail(EXIT_CHECK_FAILED, exc.message)
-    except RenderError as exc:
+    except PipelineError as exc:  # RenderError, or a storage ProviderError: a retry may help when it says so
         return _fail(EXIT_RETRYABLE if exc.retryable else EXIT_RENDER_FAILED, exc.message)
-    except PipelineError as exc:
-        return _fail(EXIT_RENDER_FAILED, exc.message)
+    except Exception as exc:  # a bug: the traceback goes to the log, one line to the task and the email
+        traceback.print_exc()
+        return _fail(EXIT_RENDER_FAILED, f"the render failed unexpectedly: {type(exc).__name__}: {exc}"[:500])
 
     payload = result.model_dump_json()
     if args.result:
@@ -71,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fail(code: int, message: str) -> int:
-    print(json.dumps({"error": message, "exit_code": code}), file=sys.stderr)
+    """The reason as the last line of stderr (JSON, read by the runner), flattened to one line."""
+    print(json.dumps({"error": " ".join(message.split()), "exit_code": code}), file=sys.stderr)
     return code
 
 

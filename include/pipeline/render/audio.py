@@ -9,6 +9,7 @@ ceiling.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,12 +87,12 @@ _SUMMARY = re.compile(
 
 
 def _graph(spec: RenderSpec, timeline: Timeline, narrations: list[Path], music: Path | None) -> Any:
+    sources = _one_input_per_file(narrations)
     parts = []
-    for frames, path in zip(timeline.scene_frames, narrations, strict=True):
+    for frames, source in zip(timeline.scene_frames, sources, strict=True):
         length = f"{timeline.seconds(frames):.6f}"
         parts.append(
-            ffmpeg.input(str(path))
-            .audio.filter("aresample", AUDIO_RATE)
+            source.filter("aresample", AUDIO_RATE)
             .filter("aformat", sample_fmts="fltp", channel_layouts="stereo")
             .filter("apad", whole_dur=length)
             .filter("atrim", end=length)
@@ -116,6 +117,22 @@ def _graph(spec: RenderSpec, timeline: Timeline, narrations: list[Path], music: 
     voice_main, voice_key = split.stream(0), split.stream(1)
     ducked = ffmpeg.filter([bed, voice_key], "sidechaincompress", threshold=0.02, ratio=8, attack=20, release=400)
     return ffmpeg.filter([voice_main, ducked], "amix", inputs=2, duration="first", normalize=0)
+
+
+def _one_input_per_file(paths: list[Path]) -> list[Any]:
+    """One audio stream per scene: a file narrated in several scenes (identical lines) is read once and split,
+    since one input cannot feed several filter chains."""
+    uses = Counter(paths)
+    splits = {p: ffmpeg.input(str(p)).audio.filter_multi_output("asplit", n) for p, n in uses.items() if n > 1}
+    taken: Counter[Path] = Counter()
+    streams = []
+    for path in paths:
+        if path in splits:
+            streams.append(splits[path].stream(taken[path]))
+            taken[path] += 1
+        else:
+            streams.append(ffmpeg.input(str(path)).audio)
+    return streams
 
 
 def _compile(stream: Any, target: str, ffmpeg_bin: str, **options: Any) -> list[str]:

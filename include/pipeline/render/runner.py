@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipeline.commands import stderr_tail
 from pipeline.errors import MissingAsset, OutputCheckFailed, RenderError
 from pipeline.models import RenderResult
 from pipeline.render.__main__ import (
@@ -43,8 +45,8 @@ def render_in_subprocess(
             raise RenderError(f"the render process did not finish within {timeout_s:.0f}s", retryable=True) from None
         if completed.returncode == 0 and result_file.is_file():
             return RenderResult.model_validate_json(result_file.read_text(encoding="utf-8"))
-    message = completed.stderr.strip()[-2000:] or f"render exited with status {completed.returncode}"
     code = completed.returncode
+    message = _reason(completed.stderr) or f"the render process exited with status {code}"
     if code == EXIT_MISSING_ASSET:
         raise MissingAsset(message)
     if code == EXIT_CHECK_FAILED:
@@ -53,3 +55,15 @@ def render_in_subprocess(
         raise RenderError(f"bad render spec: {message}")
     # Killed by a signal (negative status: OOM kill, eviction) or EX_TEMPFAIL may pass on retry; others won't.
     raise RenderError(message, retryable=code < 0 or code == EXIT_RETRYABLE)
+
+
+def _reason(stderr: str) -> str:
+    """The entry point's one-line reason (its last JSON line on stderr), else the end of stderr in one line."""
+    for line in reversed(stderr.strip().splitlines()):
+        try:
+            error = json.loads(line).get("error")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(error, str) and error:
+            return " ".join(error.split())
+    return stderr_tail(stderr) if stderr.strip() else ""
