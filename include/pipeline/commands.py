@@ -10,7 +10,8 @@ from typing import Any
 
 from pipeline.errors import PipelineError
 
-ErrorFactory = Callable[[str, bool], PipelineError]  # (message, retryable) -> the caller's own error
+# the caller's own error class (or a partial of it), called as error(message, retryable=...)
+ErrorFactory = Callable[..., PipelineError]
 STDERR_TAIL_CHARS = 500
 PACKAGES = {"ffmpeg": "ffmpeg", "ffprobe": "ffmpeg", "espeak-ng": "espeak-ng"}
 
@@ -35,12 +36,14 @@ def run_program(
             list(command), input=input, capture_output=True, text=text, check=False, timeout=timeout_s, cwd=cwd
         )
     except FileNotFoundError:
-        raise error(f"{program} is not installed (apt-get install {PACKAGES.get(program, program)})", False) from None
+        raise error(
+            f"{program} is not installed (apt-get install {PACKAGES.get(program, program)})", retryable=False
+        ) from None
     except subprocess.TimeoutExpired:
-        raise error(f"{program} did not finish within {timeout_s:.0f} s", True) from None
+        raise error(f"{program} did not finish within {timeout_s:.0f} s", retryable=True) from None
     if check and completed.returncode != 0:
         raise error(f"{program} failed (exit {completed.returncode}): {stderr_tail(completed.stderr)}",
-                    completed.returncode < 0)  # fmt: skip
+                    retryable=completed.returncode < 0)  # fmt: skip
     return completed
 
 

@@ -39,7 +39,7 @@ def success_email(summary: dict[str, Any], *, run_url: str, costs: Sequence[tupl
         ("Airflow run", run_url),
     ]
     return EmailContent(
-        subject=f"Video ready: {_one_line(title)}",
+        subject=f"Video ready: {one_line(title)}",
         text=f'Your video "{title}" is ready.\n\n' + "\n".join(f"{k}: {v}" for k, v in facts) + "\n",
         html=_html(f"Your video <b>{html.escape(title)}</b> is ready.", facts, links={"Video", "Airflow run"}),
     )
@@ -57,7 +57,7 @@ def failure_email(
         ("Airflow run", run_url),
     ]
     return EmailContent(
-        subject=f"Video failed: {_one_line(title)}",
+        subject=f"Video failed: {one_line(title)}",
         text=f'The video "{title}" could not be made.\n\n' + "\n".join(f"{k}: {v}" for k, v in facts) + "\n",
         html=_html(f"The video <b>{html.escape(title)}</b> could not be made.", facts, links={"Log", "Airflow run"}),
     )
@@ -83,7 +83,8 @@ def write_to_outbox(message: EmailMessage, outbox: Path) -> Path:
     return target
 
 
-def _one_line(text: str, limit: int = 120) -> str:
+def one_line(text: str, limit: int = 120) -> str:
+    """``text`` on one line (white space folded), cut with an ellipsis at ``limit`` characters."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 

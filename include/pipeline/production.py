@@ -47,7 +47,7 @@ def plan_job(
     storage: Storage,
     voices: Callable[[str], frozenset[str]],
     check_image_provider: Callable[[str], object],
-    check_script_provider: Callable[[], object],
+    check_script_provider: Callable[[str], object],
 ) -> Job:
     """Decide how ``request`` is made, or raise ``InvalidRequest`` naming every problem in one line.
 
@@ -79,7 +79,7 @@ def plan_job(
         raise InvalidRequest(f"request {request.key!r} cannot be made: " + "; ".join(problems))
     check_image_provider(image)
     if script_source != GIVEN:
-        check_script_provider()
+        check_script_provider(script_source)
     return Job(
         project_id=project_id,
         run_id=run_id,

@@ -21,11 +21,7 @@ from pipeline.credentials import ApiKey
 from pipeline.db import VideoRepository, connect
 from pipeline.errors import ProviderError
 from pipeline.storage import Storage, open_storage
-
-VIDEO_DB_CONN_ID = "video_db"
-AWS_CONN_ID = "aws_default"
-GEMINI_CONN_ID = "gemini_default"
-STABILITY_CONN_ID = "stability_default"
+from video_factory.conn_ids import AWS_CONN_ID, VIDEO_DB_CONN_ID
 
 
 def video_repository(conn_id: str = VIDEO_DB_CONN_ID) -> VideoRepository:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk import BaseNotifier
 
+from video_factory.conn_ids import AWS_CONN_ID, VIDEO_DB_CONN_ID
 from video_factory.runs import request_key, run_url, task_label
 
 if TYPE_CHECKING:
@@ -15,8 +16,6 @@ if TYPE_CHECKING:
     from pipeline.config import Settings
     from pipeline.db import VideoRepository
 
-AWS_CONN_ID = "aws_default"
-VIDEO_DB_CONN_ID = "video_db"
 Backend = Literal["auto", "outbox", "smtp", "ses"]
 
 

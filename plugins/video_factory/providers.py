@@ -6,7 +6,8 @@ from pipeline.config import Settings
 from pipeline.images import ImageProvider, open_image_provider
 from pipeline.scriptgen import ScriptProvider, open_script_provider
 from pipeline.voice import VoiceProvider, open_voice_provider
-from video_factory.connections import GEMINI_CONN_ID, STABILITY_CONN_ID, api_key, aws_client
+from video_factory.conn_ids import GEMINI_CONN_ID, STABILITY_CONN_ID
+from video_factory.connections import api_key, aws_client
 
 
 def image_provider(settings: Settings, name: str | None = None) -> ImageProvider:

@@ -11,6 +11,7 @@ from typing import Any
 
 from airflow.listeners import hookimpl
 
+from pipeline.notify import one_line
 from video_factory.runs import request_key
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def on_dag_run_running(dag_run: Any, msg: str) -> None:
         return
     title = (dag_run.conf or {}).get("title")
     if isinstance(title, str) and title.strip():
-        dag_run.note = _one_line(title)
+        dag_run.note = one_line(title, MAX_NOTE_CHARS)
 
 
 @hookimpl
@@ -45,9 +46,4 @@ def on_dag_run_failed(dag_run: Any, msg: str) -> None:
         return
     title = summary.get("title") or conf.get("title") or dag_run.run_id
     note = f"{title} — failed at {summary.get('failed_task') or 'a task'}: {summary['error']}"
-    dag_run.note = _one_line(note)
-
-
-def _one_line(text: str) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= MAX_NOTE_CHARS else flat[: MAX_NOTE_CHARS - 1] + "…"
+    dag_run.note = one_line(note, MAX_NOTE_CHARS)

@@ -102,18 +102,23 @@ class VideoTask:
         from pipeline.errors import InvalidRequest
         from pipeline.production import plan_job
 
-        request = self._recordable_request()
+        try:
+            request, refusal = self._parse(self.conf), None
+        except InvalidRequest as exc:  # unknown keys: record the rest, so the project can say why it failed
+            request, refusal = self._parse(without_unknown_keys(self.conf)), exc
         project_id = self.repository.register(request, dag_run_id=self.run_id)
         try:
+            if refusal is not None:
+                raise refusal
             return plan_job(
-                self._parse(self.conf),
+                request,
                 project_id=project_id,
                 run_id=self.run_id,
                 settings=self.settings,
                 storage=self.storage,
                 voices=lambda name: self.voice_provider(name).voices(),
                 check_image_provider=self.image_provider,
-                check_script_provider=lambda: self.script_provider(self.settings.providers.script_provider),
+                check_script_provider=self.script_provider,
             )
         except InvalidRequest as exc:
             self.repository.mark_failed(request.key, task_id="register", error=exc.message)
@@ -129,17 +134,6 @@ class VideoTask:
 
     def _parse(self, conf: dict[str, Any]) -> VideoRequest:
         return VideoRequest.from_conf(conf, default_id=request_id_from_run(self.run_id))
-
-    def _recordable_request(self) -> VideoRequest:
-        """The request as far as it can be recorded: a conf with unknown keys is recorded without them (and then
-        refused by ``plan_job``'s parse), so its project says why it failed."""
-        from pipeline.errors import InvalidRequest
-
-        try:
-            return self._parse(self.conf)
-        except InvalidRequest:
-            known = without_unknown_keys(self.conf)
-            return self._parse(known)
 
 
 def describe_call(scene: Scene, call: ProviderCall) -> str:

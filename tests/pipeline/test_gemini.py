@@ -106,7 +106,7 @@ def test_a_given_script_makes_no_call_and_no_ledger_line(gemini_stub: Any, tmp_p
         request, project_id=1, run_id="r",
         settings=Settings(data_dir=tmp_path, providers=ProviderSettings(script_provider="gemini")),
         storage=LocalStorage(tmp_path), voices=lambda name: frozenset({request.voice.lower()}),
-        check_image_provider=lambda name: None, check_script_provider=lambda: None,
+        check_image_provider=lambda name: None, check_script_provider=lambda source: None,
     )  # fmt: skip
     assert job.script_source == "given"  # a script of its own: the generator is configured but not used
     script, call = make_script(request, provider=GivenScript(), storage=LocalStorage(tmp_path))

@@ -70,7 +70,7 @@ def _plan(request: VideoRequest, tmp_path: Path, **providers: object) -> object:
         storage=LocalStorage(tmp_path / "storage"),
         voices=lambda name: VOICES,
         check_image_provider=lambda name: None,
-        check_script_provider=lambda: None,
+        check_script_provider=lambda source: None,
     )
 
 

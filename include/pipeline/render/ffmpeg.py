@@ -180,8 +180,4 @@ def build_command(
 
 
 def _run(command: list[str], *, cwd: Path, timeout_s: float) -> str:
-    return run_program(command, error=_render_error, timeout_s=timeout_s, cwd=cwd).stderr
-
-
-def _render_error(message: str, retryable: bool) -> RenderError:
-    return RenderError(message, retryable=retryable)
+    return run_program(command, error=RenderError, timeout_s=timeout_s, cwd=cwd).stderr

@@ -15,7 +15,7 @@ DURATION_TOLERANCE_S = 0.5
 def probe_output(path: Path, *, ffprobe_bin: str = "ffprobe") -> OutputFacts:
     completed = run_program(
         [ffprobe_bin, "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
-        error=lambda message, retryable: RenderError(message, retryable=retryable),
+        error=RenderError,
         timeout_s=120,
         check=False,
     )

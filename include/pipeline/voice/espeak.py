@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 from pipeline.atomic import atomic_path
@@ -29,7 +29,9 @@ class EspeakVoice:
 
     @cached_property
     def _voice_table(self) -> frozenset[str]:
-        listing = run_program([self.binary, "--voices"], error=self._error, timeout_s=30).stdout
+        listing = run_program(
+            [self.binary, "--voices"], error=partial(ProviderError, provider=self.name), timeout_s=30
+        ).stdout
         names: set[str] = set()
         for line in listing.splitlines()[1:]:
             columns = line.split()
@@ -42,16 +44,13 @@ class EspeakVoice:
     def voices(self) -> frozenset[str]:
         return self._voice_table
 
-    def _error(self, message: str, retryable: bool) -> ProviderError:
-        return ProviderError(message, provider=self.name, retryable=retryable)
-
     def synthesize(self, *, text: str, voice: str, dest: Path) -> Speech:
         if voice.lower() not in self.voices():
             raise InvalidRequest(f"espeak-ng has no voice {voice!r} (try en-us, en-gb, de, fr, es)")
         with atomic_path(dest) as tmp:
             run_program(
                 [self.binary, "-v", voice, "-s", str(self.words_per_minute), "--stdin", "-w", str(tmp)],
-                error=self._error,
+                error=partial(ProviderError, provider=self.name),
                 timeout_s=self.timeout_s,
                 input=text,
             )

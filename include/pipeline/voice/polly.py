@@ -13,6 +13,7 @@ import json
 import tempfile
 import time
 import wave
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,7 @@ class PollyVoice:
         completed = run_program(
             [self.ffmpeg_bin, "-v", "error", "-xerror", "-i", str(path), "-f", "s16le", "-ac", "1",
              "-ar", str(SAMPLE_RATE), "-"],
-            error=lambda message, retryable: ProviderError(message, provider=self.name, retryable=retryable),
+            error=partial(ProviderError, provider=self.name),
             timeout_s=120,
             text=False,
             check=False,
