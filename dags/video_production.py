@@ -125,15 +125,18 @@ def video_production() -> None:
         return store_render_spec(spec, work, env.storage)
 
     @task
-    def render(spec_location: str) -> dict[str, Any]:
-        """``python -m pipeline.render --spec KEY`` as a local process (the pod runs the same entry point)."""
+    def render(job: dict[str, Any], spec_location: str) -> dict[str, Any]:
+        """``python -m pipeline.render --spec KEY`` as a local process group (the pod runs the same entry point);
+        this try becomes the project's render attempt, so an older try's late result is never published."""
+        from pipeline.production import Job
         from pipeline.render.runner import render_in_subprocess
         from video_factory.connections import render_environment
 
-        env = VideoTask.current()
+        env, work = VideoTask.current(), Job.model_validate(job)
+        env.repository.claim_render(work.project_id, dag_run_id=env.run_id, attempt=env.try_number)
         result = render_in_subprocess(
             spec_location, work_dir=env.settings.work_dir, timeout_s=env.settings.render_timeout_s,
-            extra_env=render_environment(env.settings),
+            extra_env=render_environment(env.settings), run_name=env.run_id, attempt=env.try_number,
         )  # fmt: skip
         log.info("Rendered %s (%.2f s)", result.video_url, result.facts.duration_s)
         return result.model_dump(mode="json")
@@ -170,7 +173,7 @@ def video_production() -> None:
         spec_location >> pod
         rendered = pod.output
     else:
-        rendered = render(spec_location)
+        rendered = render(job, spec_location)
     publish(check(job, rendered))
 
 

@@ -3,7 +3,7 @@
 FROM debian:bookworm-slim
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ffmpeg fonts-dejavu-core python3 python3-venv \
+    && apt-get install -y --no-install-recommends ffmpeg fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-symbola python3 python3-venv \
     && rm -rf /var/lib/apt/lists/*
 
 COPY requirements-render.txt /tmp/requirements-render.txt

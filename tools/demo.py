@@ -1,7 +1,8 @@
 """``make demo`` / ``make stop``: run the whole factory locally and turn the sample script into a video.
 
-``python -m tools.demo run`` starts (or reuses) an embedded PostgreSQL and ``airflow standalone`` under
-``.local/``, submits the sample request through Airflow's REST API, follows the run and prints the result.
+``python -m tools.demo run`` starts (or reuses) an embedded PostgreSQL and Airflow's components under supervisord
+(``tools.supervise``: a component that exits is restarted) in ``.local/``, checks that every component is healthy,
+submits the sample request through Airflow's REST API, follows the run and prints the result.
 ``python -m tools.demo stop`` stops what ``run`` started. Set ``VIDEO_DEMO_PG_URL`` (a server URL such as
 ``postgresql+psycopg2://postgres@127.0.0.1:5432/postgres``) to use an existing PostgreSQL instead.
 """
@@ -27,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 
 from pipeline.request import run_id_for
+from tools import supervise
 from tools.stack import (
     AIRFLOW_USER,
     LOCAL_DIR,
@@ -37,11 +39,13 @@ from tools.stack import (
     start_embedded_postgres,
     stop_embedded_postgres,
 )
+from tools.supervise import component_health, unhealthy
 
 DAG_ID = "video_production"
 PGDATA = LOCAL_DIR / "pg" / "data"
-PID_FILE = LOCAL_DIR / "airflow" / "standalone.pid"
-LOG_FILE = LOCAL_DIR / "airflow" / "standalone.log"
+PID_FILE = LOCAL_DIR / "airflow" / "stack.pid"
+LOG_FILE = LOCAL_DIR / "airflow" / "supervisord.out"
+COMPONENT_LOGS = LOCAL_DIR / "airflow" / "components"
 SAMPLE = PROJECT_ROOT / "samples" / "sample_request.json"
 STAGES = ("register", "script", "segment", "media", "voice", "render", "check", "publish")
 console = Console(soft_wrap=True)  # paths and URLs stay on one line, copyable
@@ -73,7 +77,7 @@ def site(port: int) -> AirflowSite:
     )
 
 
-def standalone_pid() -> int | None:
+def stack_pid() -> int | None:
     if not PID_FILE.is_file():
         return None
     pid = int(PID_FILE.read_text().strip())
@@ -85,20 +89,15 @@ def standalone_pid() -> int | None:
     return pid
 
 
-def healthy(api_url: str) -> bool:
-    try:
-        return httpx.get(f"{api_url}/api/v2/monitor/health", timeout=3).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 def start_airflow(stack: AirflowSite) -> None:
-    """Migrate both schemas and start ``airflow standalone`` in the background, unless ours is running."""
+    """Migrate both schemas and start the supervised components in the background, unless ours are running;
+    either way, wait until the API server reports every component healthy."""
     env = {**os.environ, **stack.environment()}
-    if standalone_pid() is not None and healthy(stack.api_url):
-        console.print(f"[green]Reusing the running Airflow[/] at {stack.api_url} (pid {standalone_pid()})")
+    if stack_pid() is not None:
+        wait_until_healthy(stack, f"Checking the running Airflow (pid {stack_pid()}) ...")
+        console.print(f"[green]Reusing the running Airflow[/] at {stack.api_url} (pid {stack_pid()})")
         return
-    if healthy(stack.api_url):
+    if component_health(stack.api_url):
         raise DemoError(f"another server already answers on port {stack.port}: stop it or pass --port")
     with console.status("Migrating Airflow's metadata database ..."):
         _run([sys.executable, "-m", "airflow", "db", "migrate"], env)
@@ -107,26 +106,28 @@ def start_airflow(stack: AirflowSite) -> None:
             [sys.executable, "-m", "pipeline.db", "upgrade", stack.video_db.render_as_string(hide_password=False)], env
         )
     LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
-    with LOG_FILE.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "standalone"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # survives this command; `make stop` ends the whole group
-            cwd=PROJECT_ROOT,
-        )
+    process = supervise.start(stack, COMPONENT_LOGS, LOG_FILE)
     PID_FILE.write_text(str(process.pid))
-    with console.status(f"Starting airflow standalone (log: {LOG_FILE.relative_to(PROJECT_ROOT)}) ..."):
-        deadline = time.monotonic() + 180
-        while not healthy(stack.api_url):
-            if process.poll() is not None:
-                raise DemoError(f"airflow standalone exited ({process.returncode}):\n{_tail(LOG_FILE)}")
+    wait_until_healthy(stack, f"Starting Airflow (logs: {COMPONENT_LOGS.relative_to(PROJECT_ROOT)}/) ...", process)
+    console.print(f"[green]Airflow is up[/] at {stack.api_url}: " + ", ".join(supervise.HEALTH_NAMES.values()))
+
+
+def wait_until_healthy(
+    stack: AirflowSite, status: str, process: subprocess.Popen[bytes] | None = None, timeout_s: float = 180
+) -> None:
+    """Until the health endpoint reports the database, scheduler, dag-processor and triggerer healthy."""
+    with console.status(status):
+        deadline = time.monotonic() + timeout_s
+        while bad := unhealthy(stack.api_url):
+            if process is not None and process.poll() is not None:
+                raise DemoError(f"supervisord exited ({process.returncode}): see {LOG_FILE}")
             if time.monotonic() > deadline:
-                raise DemoError(f"Airflow did not come up within 3 minutes:\n{_tail(LOG_FILE)}")
-            time.sleep(1)
-    console.print(f"[green]Airflow is up[/] at {stack.api_url}")
+                logs = ", ".join(str(COMPONENT_LOGS / f"{name}.log") for name in bad if name != "database")
+                raise DemoError(
+                    f"not healthy after {timeout_s:.0f} s: {', '.join(bad)} (logs: {logs or LOG_FILE}); "
+                    "fix the cause, then run make stop and make demo"
+                )
+            time.sleep(2)
 
 
 def api_client(stack: AirflowSite) -> httpx.Client:
@@ -241,14 +242,14 @@ def report(stack: AirflowSite, request_id: str, run_id: str, state: str, tis: li
 
 
 def stop() -> None:
-    pid = standalone_pid()
+    pid = stack_pid()
     if pid is not None:
-        console.print(f"Stopping airflow standalone (pid {pid}) ...")
-        os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and standalone_pid() is not None:
+        console.print(f"Stopping Airflow's components (supervisord, pid {pid}) ...")
+        os.kill(pid, signal.SIGTERM)  # supervisord stops each component's process group, then exits
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and stack_pid() is not None:
             time.sleep(0.5)
-        if standalone_pid() is not None:
+        if stack_pid() is not None:
             os.killpg(pid, signal.SIGKILL)
         PID_FILE.unlink(missing_ok=True)
     else:
@@ -283,10 +284,6 @@ def _run(command: list[str], env: dict[str, str]) -> None:
     completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise DemoError(f"{' '.join(command[:4])} failed:\n{completed.stdout[-2000:]}{completed.stderr[-2000:]}")
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.is_file() else ""
 
 
 if __name__ == "__main__":

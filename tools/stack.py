@@ -115,6 +115,11 @@ class AirflowSite:
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.airflow_db.render_as_string(hide_password=False),
             "AIRFLOW__API__PORT": str(self.port),
+            # least exposure: the embedded API server answers this machine only, unless the operator says otherwise
+            "AIRFLOW__API__HOST": os.environ.get("AIRFLOW__API__HOST", "127.0.0.1"),
+            # a task whose worker died (no heartbeat) is failed and retried within about a minute, not five
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "45",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
             "AIRFLOW__API__BASE_URL": self.api_url,
             "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt_secret"),
             "AIRFLOW__API__SECRET_KEY": self._secret("api_secret"),

@@ -7,13 +7,16 @@ retry, a re-run or another video with the same scene finds the stored asset and 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from pipeline.atomic import write_atomic
 from pipeline.errors import ProviderError
 from pipeline.images.base import ImageProvider
 from pipeline.models import AudioAsset, MediaAsset, Scene, WordTiming
@@ -127,19 +130,24 @@ def make_scene_image(
     with lock(digest):
         cached = storage.exists(key)
         if not cached:
-            with _scratch(work_dir) as scratch, _ledgered(record, unit_kind, on_failed_call):
-                dest = Path(scratch) / f"image.{provider.extension}"
-                usage = provider.generate(
-                    prompt=scene.visual_prompt,
-                    title=scene.title,
-                    keywords=scene.keywords,
-                    scene_number=scene.index + 1,
-                    width=scene.width,
-                    height=scene.height,
-                    dest=dest,
-                )
-                storage.put_file(key, dest)
-            units, unit_kind = usage.units, usage.unit_kind
+            spool = Spool(work_dir, key)
+            receipt = spool.held()
+            if receipt is None:  # not paid for yet
+                with _scratch(work_dir) as scratch, _ledgered(record, unit_kind, on_failed_call):
+                    dest = Path(scratch) / f"image.{provider.extension}"
+                    usage = provider.generate(
+                        prompt=scene.visual_prompt,
+                        title=scene.title,
+                        keywords=scene.keywords,
+                        scene_number=scene.index + 1,
+                        width=scene.width,
+                        height=scene.height,
+                        dest=dest,
+                    )
+                    receipt = spool.keep(dest, {"units": usage.units, "unit_kind": usage.unit_kind})
+            storage.put_file(key, spool.path)
+            spool.release()
+            units, unit_kind = receipt["units"], receipt["unit_kind"]
     asset = MediaAsset(
         scene_index=scene.index,
         content_hash=digest,
@@ -176,18 +184,24 @@ def narrate_scene(
         if cached:
             meta = json.loads(storage.read_bytes(timings_key))
         else:
-            with _scratch(work_dir) as scratch, _ledgered(record, unit_kind, on_failed_call):
-                dest = Path(scratch) / f"narration.{provider.extension}"
-                speech = provider.synthesize(text=scene.text, voice=scene.voice, dest=dest)
-                storage.put_file(audio_key, dest)
-            meta = {
-                "duration_s": speech.duration_s,
-                "timings_estimated": speech.timings_estimated,
-                "words": [w.model_dump() for w in speech.words],
-                "model": speech.model or provider.model,
-            }
+            spool = Spool(work_dir, audio_key)
+            receipt = spool.held()
+            if receipt is None:  # not paid for yet
+                with _scratch(work_dir) as scratch, _ledgered(record, unit_kind, on_failed_call):
+                    dest = Path(scratch) / f"narration.{provider.extension}"
+                    speech = provider.synthesize(text=scene.text, voice=scene.voice, dest=dest)
+                    meta = {
+                        "duration_s": speech.duration_s,
+                        "timings_estimated": speech.timings_estimated,
+                        "words": [w.model_dump() for w in speech.words],
+                        "model": speech.model or provider.model,
+                    }
+                    receipt = spool.keep(dest, {"units": speech.units, "unit_kind": speech.unit_kind, "meta": meta})
+            meta = receipt["meta"]
+            storage.put_file(audio_key, spool.path)
             storage.put_bytes(timings_key, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
-            units, unit_kind = speech.units, speech.unit_kind
+            spool.release()
+            units, unit_kind = receipt["units"], receipt["unit_kind"]
     asset = AudioAsset(
         scene_index=scene.index,
         content_hash=digest,
@@ -234,6 +248,37 @@ def _ledgered(record: Recorder, unit_kind: str, on_failed_call: FailedCallSink) 
         outcome = "error_retryable" if exc.retryable else "error_final"
         on_failed_call(record(units=0, unit_kind=unit_kind, cached=False, outcome=outcome))
         raise
+
+
+class Spool:
+    """A paid result kept on this machine's disk until storage holds it.
+
+    A provider is paid, then storage fails (an S3 outage): the result and its receipt (units, timings) stay in
+    ``work_dir/unstored/KEY``, and the task's retry stores them without calling the provider again. The ledger
+    line is written once, by the attempt that stores the asset, with the units paid.
+    """
+
+    def __init__(self, work_dir: Path, key: str) -> None:
+        self.path = work_dir / "unstored" / key
+        self.receipt = self.path.with_name(self.path.name + ".receipt.json")
+
+    def held(self) -> dict[str, Any] | None:
+        """The receipt of a result paid for earlier and not stored yet (None: nothing held)."""
+        if not (self.path.is_file() and self.receipt.is_file()):
+            return None
+        return dict(json.loads(self.receipt.read_text(encoding="utf-8")))
+
+    def keep(self, produced: Path, receipt: dict[str, Any]) -> dict[str, Any]:
+        """Move ``produced`` into the spool (same file system: an atomic rename), then write its receipt."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(produced, self.path)
+        write_atomic(self.receipt, json.dumps(receipt, ensure_ascii=False).encode("utf-8"))
+        return receipt
+
+    def release(self) -> None:
+        """Stored: forget it (the receipt first, so a half-released spool is never taken for a held one)."""
+        self.receipt.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
 
 
 def _scratch(work_dir: Path) -> tempfile.TemporaryDirectory[str]:

@@ -19,6 +19,10 @@ class PipelineError(Exception):
             self.retryable = retryable
 
 
+class NotOwner(PipelineError):
+    """A run, or a render attempt, would write results of a project it no longer makes: retrying cannot help."""
+
+
 class InvalidRequest(PipelineError):
     """The request itself is wrong (missing script, unknown voice, ...): retrying cannot help."""
 

@@ -90,6 +90,27 @@ class RenderSpec(Frozen):
     music_volume: float = Field(default=0.25, ge=0, le=1)
     loudness_lufs: float | None = Field(default=-16.0, ge=-40, le=-5, description="None = leave levels as they are.")
     true_peak_db: float = Field(default=-1.5, ge=-9, le=0)
+    attempt: int = Field(default=1, ge=1, description="The render task's try: each try writes its own outputs.")
+
+    def for_attempt(self, attempt: int) -> RenderSpec:
+        """This spec as render attempt ``attempt`` writes it: a second try never writes over the first's files
+        (a killed worker's orphan may still be writing them), it writes beside them under its own names."""
+        if attempt <= 1:
+            return self
+
+        def tried(key: str) -> str:
+            stem, dot, extension = key.rpartition(".")
+            return f"{stem}-try{attempt}.{extension}" if dot else f"{key}-try{attempt}"
+
+        thumbnail = tried(self.thumbnail_key) if self.thumbnail_key else None
+        return self.model_copy(
+            update={
+                "attempt": attempt,
+                "output_key": tried(self.output_key),
+                "subtitles_key": tried(self.subtitles_key),
+                "thumbnail_key": thumbnail,
+            }
+        )
 
     @property
     def narration_s(self) -> float:
@@ -120,3 +141,4 @@ class RenderResult(Frozen):
     facts: OutputFacts
     expected_duration_s: float
     soft_subtitles: bool = False
+    attempt: int = 1  # the render task's try number: only the newest attempt's result is published

@@ -15,6 +15,7 @@ import unicodedata
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from pipeline.errors import InvalidRequest
 
@@ -38,10 +39,12 @@ REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 # Patterns are valid in Python's and JavaScript's syntax (the New video page checks them in the browser).
 EMAIL_PATTERN = r'^[^@\s<>,;"\x00-\x1f\x7f-\x9f]+@[^@\s<>,;"\x00-\x1f\x7f-\x9f]+\.[^@\s<>,;"\x00-\x1f\x7f-\x9f]+$'
 MUSIC_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$"
-ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"  # some text, no controls
-NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+# some text on one line: no control characters, no Unicode line or paragraph separator
+ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\x00-\x20\x7f-\x9f\u2028\u2029][^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
 NO_NUL = r"^[^\x00]*$"  # free text: newlines and tabs are kept, other control characters are dropped
 _DROPPED = {c: None for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if chr(c) not in "\n\t"}
+ONE_LINE_PATTERNS = frozenset({REQUEST_ID_PATTERN, EMAIL_PATTERN, MUSIC_PATTERN, ONE_LINE, NO_CONTROLS})
 MAX_TITLE_CHARS = 200
 MAX_SCRIPT_CHARS = 20_000
 MAX_EMAILS = 20
@@ -63,7 +66,23 @@ Flag = Annotated[bool, Strict()]
 WholeNumber = Annotated[int, BeforeValidator(_whole_number), Strict()]
 Number = Annotated[float, Strict()]
 Resolution = Annotated[Literal[720, 1080], BeforeValidator(_whole_number)]
-Email = Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254)]
+
+
+def _one_line(pattern: str) -> BeforeValidator:
+    """Refuse a final line break the way the pattern refuses any other: Python's ``re`` (the engine of both the
+    model and the trigger form's schema) lets ``$`` match before it. The schema says the same with ``not``."""
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and value.endswith("\n"):
+            raise PydanticCustomError(
+                "string_pattern_mismatch", "String should match pattern '{pattern}'", {"pattern": pattern}
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
+Email = Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254), _one_line(EMAIL_PATTERN)]
 
 
 class _Request(BaseModel):
@@ -89,7 +108,7 @@ class LookAndSound(_Request):
         description="Word-timed subtitles drawn on the picture (the SRT file is always made).",
     )
     soft_subtitles: Flag = Field(default=True, title="Subtitle track", description="A switchable track in the MP4.")
-    music: str | None = Field(
+    music: Annotated[str | None, _one_line(MUSIC_PATTERN)] = Field(
         default=None,
         pattern=MUSIC_PATTERN,
         title="Background music",
@@ -101,7 +120,7 @@ class LookAndSound(_Request):
 class VideoRequest(_Request):
     """What content ops ask for: one DAG run's conf, or one row of the request table."""
 
-    title: str = Field(
+    title: Annotated[str, _one_line(ONE_LINE)] = Field(
         min_length=1,
         max_length=MAX_TITLE_CHARS,
         pattern=ONE_LINE,
@@ -117,7 +136,7 @@ class VideoRequest(_Request):
         "Leave empty to write one from the topic.",
         json_schema_extra={"format": "multiline"},
     )
-    voice: str = Field(
+    voice: Annotated[str, _one_line(NO_CONTROLS)] = Field(
         default="en-us",
         min_length=1,
         max_length=64,
@@ -197,12 +216,20 @@ class VideoRequest(_Request):
         },
     )
     look: LookAndSound = Field(default_factory=LookAndSound)
-    request_id: str | None = Field(
+    request_id: Annotated[str | None, _one_line(REQUEST_ID_PATTERN)] = Field(
         default=None,
         pattern=REQUEST_ID_PATTERN,
         title="Request id",
         description="Stable id of the request (letters, digits, . _ -). Re-running an id reuses its project; "
         "empty: one is made from the run id.",
+        json_schema_extra={"section": TRACKING},
+    )
+    rerender: Flag = Field(
+        default=False,
+        title="Make again",
+        description="Make the video again although this request id already has a finished one (new images "
+        "and voices are still taken from storage when their inputs are unchanged). Off: a second run of a "
+        "finished or running request ends early and says so.",
         json_schema_extra={"section": TRACKING},
     )
 
@@ -349,10 +376,21 @@ def _form_schema(prop: dict[str, Any]) -> dict[str, Any]:
         prop = {**inner, **prop, "type": [inner["type"], "null"]}
         if "enum" in prop:
             prop["enum"] = [*prop["enum"], None]
+    _end_means_end(prop)
+    if isinstance(prop.get("items"), dict):
+        prop["items"] = dict(prop["items"])
+        _end_means_end(prop["items"])
     limits = _limits_in_words(prop)
     if limits:
         prop["description"] = " ".join(filter(None, [prop.get("description"), limits]))
     return prop
+
+
+def _end_means_end(schema: dict[str, Any]) -> None:
+    """A one-line pattern refuses a trailing line break too. Python's ``re``, which checks the schema on the API
+    server, lets ``$`` match before a final newline (JavaScript and the model's regex do not): say it again."""
+    if schema.get("pattern") in ONE_LINE_PATTERNS:
+        schema["not"] = {"type": "string", "pattern": "\n$"}
 
 
 def _limits_in_words(prop: dict[str, Any]) -> str:

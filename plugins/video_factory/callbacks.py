@@ -15,4 +15,6 @@ def record_task_failure(context: Any) -> None:
     exception = context.get("exception")
     error = str(exception) if exception is not None else "the task failed without an exception (see its log)"
     key = request_key(context.get("params") or {}, context["run_id"])
-    video_repository().mark_failed(key, task_id=task_label(ti), error=error or type(exception).__name__)
+    video_repository().mark_failed(
+        key, task_id=task_label(ti), error=error or type(exception).__name__, dag_run_id=context["run_id"]
+    )

@@ -65,6 +65,10 @@ class VideoOutcomeNotifier(BaseNotifier):
         params = dict(context.get("params") or {}) or dict(context["dag_run"].conf or {})
         key, run_id = request_key(params, context["run_id"]), context["run_id"]
         repository = video_repository(self.video_db_conn_id)
+        owner = repository.project_owner(key)
+        if owner is not None and owner != run_id:  # a run that ended early beside the one making the video
+            self.log.info("Run %s does not make request %s's video (run %s does): no email from it", run_id, key, owner)
+            return
         content, recipients, what = self.compose(context, params, repository, settings)
         # one email per outcome: a cleared task that fails again the same way mails nobody a second time
         fingerprint = hashlib.sha256("\0".join([run_id, self.outcome, *what]).encode()).hexdigest()
@@ -99,7 +103,7 @@ class VideoOutcomeNotifier(BaseNotifier):
             task = task_label(ti) if ti is not None else "unknown"
             error = (summary or {}).get("error") or f"{task} failed: open its log (link below) for the reason"
             if summary is not None and summary["status"] != "failed":
-                repository.mark_failed(key, task_id=task, error=error)
+                repository.mark_failed(key, task_id=task, error=error, dag_run_id=run_id)
             content = failure_email(
                 title=(summary or {}).get("title") or params.get("title") or key,
                 task_id=(summary or {}).get("failed_task") or task,

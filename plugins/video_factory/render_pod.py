@@ -40,7 +40,7 @@ def render_pod_operator(settings: Settings, *, task_id: str, spec_key: str, **kw
         namespace=pod.k8s_namespace,
         image=pod.k8s_image,
         cmds=["python", "-m", "pipeline.render"],
-        arguments=["--spec", spec_key],
+        arguments=["--spec", spec_key, "--attempt", "{{ ti.try_number }}"],
         env_vars=[k8s.V1EnvVar(name=name, value=value) for name, value in env.items()],
         secrets=[Secret("env", None, pod.k8s_secret)],
         service_account_name=pod.k8s_service_account,

@@ -47,3 +47,26 @@ def on_dag_run_failed(dag_run: Any, msg: str) -> None:
     title = summary.get("title") or conf.get("title") or dag_run.run_id
     note = f"{title} — failed at {summary.get('failed_task') or 'a task'}: {summary['error']}"
     dag_run.note = one_line(note, MAX_NOTE_CHARS)
+
+
+@hookimpl
+def on_dag_run_success(dag_run: Any, msg: str) -> None:
+    """A run that ended early because another run makes (or made) its request's video says so."""
+    if dag_run.dag_id not in VIDEO_DAGS:
+        return
+    from video_factory.connections import video_repository
+    from video_factory.task import not_made_again
+
+    key = request_key(dag_run.conf or {}, dag_run.run_id)
+    try:
+        summary = video_repository().project_summary(key)
+    except Exception:  # the note is a courtesy: never let it break the scheduler's loop
+        log.exception("could not read the project of run %s for its note", dag_run.run_id)
+        return
+    if summary is None or summary.get("dag_run_id") in (None, dag_run.run_id):
+        return
+    note = one_line(not_made_again(key, summary["dag_run_id"], summary["status"]), MAX_NOTE_CHARS)
+    try:
+        dag_run.note = note
+    except Exception:  # e.g. dag.test()'s run is not bound to a session: the note is a courtesy
+        log.info("could not set the note of run %s: %s", dag_run.run_id, note)

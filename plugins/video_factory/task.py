@@ -34,17 +34,28 @@ class VideoTask:
     :param settings: the factory's settings, read once.
     :param run_id: the DAG run's id.
     :param conf: the run's params (the request as submitted); only ``register`` reads them.
+    :param dag_id: the DAG's id.
+    :param try_number: the task instance's try (1 on the first).
     """
 
-    def __init__(self, *, settings: Settings, run_id: str, conf: dict[str, Any]) -> None:
+    def __init__(
+        self, *, settings: Settings, run_id: str, conf: dict[str, Any], dag_id: str = "video_production",
+        try_number: int = 1,
+    ) -> None:  # fmt: skip
         self.settings = settings
         self.run_id = run_id
         self.conf = conf
+        self.dag_id = dag_id
+        self.try_number = try_number
 
     @classmethod
     def current(cls) -> VideoTask:
         context = get_current_context()
-        return cls(settings=load_settings(), run_id=context["run_id"], conf=dict(context["params"]))
+        ti = context["ti"]
+        return cls(
+            settings=load_settings(), run_id=context["run_id"], conf=dict(context["params"]), dag_id=ti.dag_id,
+            try_number=ti.try_number or 1,
+        )  # fmt: skip
 
     @cached_property
     def storage(self) -> Storage:
@@ -97,8 +108,11 @@ class VideoTask:
         """The request checked and recorded (project ``processing``), with every decision about it made once.
 
         A request that cannot be made fails here, before any paid call, with a one-line reason that is stored on
-        its project (and so reaches the run's note and the email).
+        its project (and so reaches the run's note and the email). A request whose video is finished (and not
+        asked to be made again), or is being made by another run, ends this run here: its tasks are skipped.
         """
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from pipeline.errors import InvalidRequest
         from pipeline.production import plan_job
 
@@ -106,13 +120,17 @@ class VideoTask:
             request, refusal = self._parse(self.conf), None
         except InvalidRequest as exc:  # unknown keys: record the rest, so the project can say why it failed
             request, refusal = self._parse(without_unknown_keys(self.conf)), exc
-        project_id = self.repository.register(request, dag_run_id=self.run_id)
+        registration = self.repository.register(request, dag_run_id=self.run_id, run_is_active=self._run_is_active)
+        if not registration.made_by(self.run_id):
+            if refusal is not None:
+                raise refusal
+            raise AirflowSkipException(not_made_again(request.key, registration.owner, registration.owner_status))
         try:
             if refusal is not None:
                 raise refusal
             return plan_job(
                 request,
-                project_id=project_id,
+                project_id=registration.project_id,
                 run_id=self.run_id,
                 settings=self.settings,
                 storage=self.storage,
@@ -121,8 +139,19 @@ class VideoTask:
                 check_script_provider=self.script_provider,
             )
         except InvalidRequest as exc:
-            self.repository.mark_failed(request.key, task_id="register", error=exc.message)
+            self.repository.mark_failed(request.key, task_id="register", error=exc.message, dag_run_id=self.run_id)
             raise
+
+    def _run_is_active(self, run_id: str) -> bool:
+        """Whether another run of this DAG is still queued or running (a run that is gone is not)."""
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+        try:
+            state = RuntimeTaskInstance.get_dagrun_state(dag_id=self.dag_id, run_id=run_id)
+        except Exception as exc:  # the run was deleted: its project is free to take over
+            log.info("Run %s of the request's project is not found (%s): taking the project over", run_id, exc)
+            return False
+        return getattr(state, "value", state) in {"queued", "running"}  # a DagRunState or its string
 
     def label_scene(self, scene: dict[str, Any]) -> Scene:
         """The mapped instance's scene, its label shown in the UI (``map_index_template``)."""
@@ -143,3 +172,13 @@ def describe_call(scene: Scene, call: ProviderCall) -> str:
         f"scene {scene.index + 1}: {call.provider} ({call.model}), {verdict}, "
         f"{call.units:g} {call.unit_kind}, {call.duration_ms / 1000:.2f} s"
     )
+
+
+def not_made_again(request_key: str, owner: str, owner_status: str) -> str:
+    """Why a run of a request ends at ``register``: the one line its log and its note show."""
+    if owner_status == "completed":
+        return (
+            f"Request {request_key} already has its video (made by run {owner}); nothing is made again. "
+            "Set rerender to make it again."
+        )
+    return f"Request {request_key} is being made by run {owner}; this run ends here (its video comes from that run)."

@@ -48,7 +48,7 @@ def test_pipeline_shape(dag: Any) -> None:
         "publish",
     }
     downstream = {t.task_id: {d.task_id for d in t.downstream_list} for t in dag.tasks}
-    assert downstream["register"] == {"script", "segment", "render_spec", "check"}
+    assert downstream["register"] == {"script", "segment", "render_spec", "render", "check"}
     assert downstream["segment"] == {"media", "voice"}
     assert downstream["media"] == downstream["voice"] == {"render_spec"}
     assert downstream["render_spec"] == {"render"}

@@ -117,11 +117,20 @@ def test_five_scene_request_becomes_a_checked_video_and_is_idempotent(
     body = success.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "Scenes: 5" in body and video_key.split("/")[-1] in body
 
-    # The same request again: no new asset files, no duplicate rows, no provider call made.
+    # The same request again: it has its video, so the run ends at register and makes, writes and mails nothing.
     files_before = _asset_files(airflow_site)
     paid_before = count_rows("provider_calls", "project_id = :p AND NOT cached", p=pid)
     assert paid_before == 10
-    assert dag.test(run_conf=conf).state == "success"
+    repeat = dag.test(run_conf=conf)
+    assert repeat.state == "success"
+    assert {ti.task_id: ti.state for ti in repeat.get_task_instances()}["register"] == "skipped"
+    assert count_rows("provider_calls", "project_id = :p", p=pid) == paid_before
+    assert count_rows("rendered_videos", "project_id = :p", p=pid) == 1
+    assert len(_emails(airflow_site, conf["title"])) == 1
+    assert _project(video_engine, conf["request_id"])["status"] == "completed"
+
+    # Asked to make it again: no new asset files, no duplicate rows, no provider call made.
+    assert dag.test(run_conf={**conf, "rerender": True}).state == "success"
     assert _asset_files(airflow_site) == files_before
     assert count_rows("requests", "request_key = :k", k=conf["request_id"]) == 1
     assert count_rows("projects", "id = :p", p=pid) == 1

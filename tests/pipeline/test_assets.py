@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import wave
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 
 from pipeline.assets import make_scene_image, narrate_scene
 from pipeline.config import Settings
-from pipeline.errors import InvalidRequest
+from pipeline.errors import InvalidRequest, ProviderError
 from pipeline.images import ProceduralImages, open_image_provider
 from pipeline.images.procedural import card_background
 from pipeline.models import Scene
@@ -134,3 +135,47 @@ def test_unknown_voice_is_an_invalid_request(settings: Settings) -> None:
             work_dir=settings.work_dir,
         )
     assert not list(settings.work_dir.rglob("*.wav"))
+
+
+class _CountingVoice:
+    """The real espeak-ng provider, counting its calls."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.calls = inner, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def synthesize(self, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.inner.synthesize(**kwargs)
+
+
+class _StorageDownOnce:
+    """The real local storage, whose first upload fails the way an S3 outage does."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.failed = inner, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def put_file(self, key: str, path: Path) -> None:
+        if not self.failed:
+            self.failed = True
+            raise ProviderError("s3 is unreachable", provider="s3", retryable=True)
+        self.inner.put_file(key, path)
+
+
+def test_a_paid_result_whose_upload_failed_is_stored_by_the_retry_without_paying_again(settings: Settings) -> None:
+    storage, voice = _StorageDownOnce(open_storage(settings)), _CountingVoice(open_voice_provider(settings))
+    scene = _scene(text="Paid once, stored on the second try.")
+    with pytest.raises(ProviderError, match="unreachable"):
+        narrate_scene(scene, provider=voice, storage=storage, work_dir=settings.work_dir)
+    assert voice.calls == 1 and list((settings.work_dir / "unstored").rglob("*.wav"))  # kept on disk
+
+    asset, call = narrate_scene(scene, provider=voice, storage=storage, work_dir=settings.work_dir)
+    assert voice.calls == 1  # the retry stored the kept result: no second synthesis
+    assert not call.cached and call.units == len(scene.text)  # the ledger line says what was paid, once
+    assert storage.exists(asset.storage_key) and asset.words
+    assert not [p for p in (settings.work_dir / "unstored").rglob("*") if p.is_file()]

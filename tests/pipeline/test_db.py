@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import Engine, inspect, text
@@ -12,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pipeline.assets import ProviderCall
 from pipeline.db import VideoRepository, connect, upgrade
+from pipeline.errors import NotOwner
 from pipeline.models import AudioAsset, MediaAsset, OutputFacts, RenderResult, WordTiming
 from pipeline.request import VideoRequest
 from pipeline.segment import SceneText
@@ -66,7 +69,7 @@ def test_migrations_create_the_schema_and_are_repeatable(fresh_database: URL) ->
     engine = connect(url)
     assert set(inspect(engine).get_table_names(schema="video")) == TABLES
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM video.alembic_version")).scalar_one() == "0004"
+        assert conn.execute(text("SELECT version_num FROM video.alembic_version")).scalar_one() == "0005"
     engine.dispose()
 
 
@@ -95,8 +98,12 @@ def test_register_is_idempotent_one_project_per_request(
 ) -> None:
     request = _request()
     first = repository.register(request, dag_run_id="run-1")
-    again = repository.register(request.model_copy(update={"title": "Harbour v2"}), dag_run_id="run-2")
-    assert first == again
+    assert repository.register(request, dag_run_id="run-1") == first  # a retry of register
+    again = repository.register(
+        request.model_copy(update={"title": "Harbour v2"}), dag_run_id="run-2", run_is_active=lambda _: False
+    )  # run-1 ended without a video: run-2 takes the project over
+    assert again.project_id == first.project_id and again.made_by("run-2")
+    first = first.project_id
     assert count_rows("requests", "request_key = :k", k=request.request_id) == 1
     assert count_rows("projects", "id = :p AND title = 'Harbour v2' AND dag_run_id = 'run-2'", p=first) == 1
     summary = repository.project_summary(request.request_id)
@@ -105,7 +112,7 @@ def test_register_is_idempotent_one_project_per_request(
 
 
 def test_scenes_upsert_and_shrink_with_the_script(repository: VideoRepository, count_rows: Callable[..., int]) -> None:
-    project = repository.register(_request(), dag_run_id="r")
+    project = repository.register(_request(), dag_run_id="r").project_id
     repository.save_scenes(project, _scenes(5))
     repository.save_scenes(project, _scenes(5))
     assert count_rows("scenes", "project_id = :p", p=project) == 5
@@ -114,7 +121,7 @@ def test_scenes_upsert_and_shrink_with_the_script(repository: VideoRepository, c
 
 
 def test_database_refuses_a_second_scene_with_the_same_index(repository: VideoRepository, video_engine: Engine) -> None:
-    project = repository.register(_request(), dag_run_id="r")
+    project = repository.register(_request(), dag_run_id="r").project_id
     repository.save_scenes(project, _scenes(1))
     with pytest.raises(IntegrityError, match="scenes_one_per_index"), video_engine.begin() as conn:
         conn.execute(
@@ -129,7 +136,7 @@ def test_database_refuses_a_second_scene_with_the_same_index(repository: VideoRe
 def test_assets_are_recorded_once_and_every_call_is_in_the_ledger(
     repository: VideoRepository, count_rows: Callable[..., int]
 ) -> None:
-    project = repository.register(_request(), dag_run_id="r")
+    project = repository.register(_request(), dag_run_id="r").project_id
     repository.save_scenes(project, _scenes(1))
     media = MediaAsset(
         scene_index=0, content_hash="abc", storage_key="media/ab/abc.png", provider="p", width=1, height=1, cached=False
@@ -155,7 +162,7 @@ def test_assets_are_recorded_once_and_every_call_is_in_the_ledger(
 
 
 def test_asset_for_an_unknown_scene_writes_nothing(repository: VideoRepository, count_rows: Callable[..., int]) -> None:
-    project = repository.register(_request(), dag_run_id="r")
+    project = repository.register(_request(), dag_run_id="r").project_id
     media = MediaAsset(scene_index=9, content_hash="x", storage_key="k", provider="p", width=1, height=1, cached=False)
     with pytest.raises(LookupError, match="no scene 9"):
         repository.save_media(project, media, _call(), dag_run_id="r")
@@ -166,7 +173,44 @@ def test_publish_and_failure_keep_project_and_request_status_together(
     repository: VideoRepository, count_rows: Callable[..., int]
 ) -> None:
     request = _request()
-    project = repository.register(request, dag_run_id="run-1")
+    project = repository.register(request, dag_run_id="run-1").project_id
+    result = _result(project)
+    with pytest.raises(LookupError, match="no rendered video"):
+        repository.publish(project, dag_run_id="run-1")
+    repository.save_render(result, dag_run_id="run-1")
+    repository.save_render(result, dag_run_id="run-1")
+    repository.publish(project, dag_run_id="run-1")
+    assert count_rows("rendered_videos", "project_id = :p AND published", p=project) == 1
+    assert count_rows("requests", "request_key = :k AND status = 'completed'", k=request.request_id) == 1
+    summary = repository.project_summary(request.request_id)
+    assert summary is not None and summary["status"] == "completed"
+    assert summary["video"]["video_url"] == "file:///v.mp4"
+
+    assert not repository.register(request, dag_run_id="run-2").made_by("run-2")  # done: not made again
+    assert repository.register(request.model_copy(update={"rerender": True}), dag_run_id="run-2").made_by("run-2")
+    assert repository.mark_failed(request.request_id, task_id="render", error="x", dag_run_id="run-1") is None
+    assert (
+        repository.mark_failed(request.request_id, task_id="render", error="boom " * 2000, dag_run_id="run-2")
+        == project
+    )
+    summary = repository.project_summary(request.request_id)
+    assert summary is not None
+    assert (summary["status"], summary["failed_task"]) == ("failed", "render")
+    assert len(summary["error"]) == 4000
+    assert count_rows("requests", "request_key = :k AND status = 'failed'", k=request.request_id) == 1
+    assert repository.mark_failed("never-registered", task_id="register", error="x", dag_run_id="r") is None
+
+
+def test_an_email_outcome_is_claimed_once(repository: VideoRepository) -> None:
+    claim = repository.claim_notification
+    assert claim("r1", dag_run_id="run", outcome="failure", fingerprint="run|failure|register|bad voice")
+    assert not claim("r1", dag_run_id="run", outcome="failure", fingerprint="run|failure|register|bad voice")
+    assert claim("r1", dag_run_id="run", outcome="failure", fingerprint="run|failure|render|ffmpeg crashed")
+    repository.release_notification("run|failure|render|ffmpeg crashed")  # not sent: may be claimed again
+    assert claim("r1", dag_run_id="run", outcome="failure", fingerprint="run|failure|render|ffmpeg crashed")
+
+
+def _result(project_id: int, attempt: int = 1) -> RenderResult:
     facts = OutputFacts(
         duration_s=3.0,
         width=1280,
@@ -179,39 +223,46 @@ def test_publish_and_failure_keep_project_and_request_status_together(
         size_bytes=100,
         faststart=True,
     )
-    result = RenderResult(
-        project_id=project,
+    return RenderResult(
+        project_id=project_id,
         video_key="v.mp4",
         subtitles_key="v.srt",
         video_url="file:///v.mp4",
         facts=facts,
         expected_duration_s=3.0,
+        attempt=attempt,
     )
-    with pytest.raises(LookupError, match="no rendered video"):
-        repository.publish(project, dag_run_id="run-1")
-    repository.save_render(result, dag_run_id="run-1")
-    repository.save_render(result, dag_run_id="run-1")
+
+
+def test_fifty_concurrent_runs_of_one_request_agree_on_one_owner(
+    repository: VideoRepository, count_rows: Callable[..., int]
+) -> None:
+    request = _request()
+    barrier = threading.Barrier(50)
+
+    def register(n: int) -> str:
+        barrier.wait()  # all 50 transactions start together
+        return repository.register(request, dag_run_id=f"run-{n}").owner
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        owners = set(pool.map(register, range(50)))
+    assert len(owners) == 1
+    assert count_rows("projects", "dag_run_id = :r AND status = 'processing'", r=owners.pop()) == 1
+    assert count_rows("requests", "request_key = :k", k=request.request_id) == 1
+
+
+def test_only_the_owner_and_its_newest_render_attempt_publish(repository: VideoRepository) -> None:
+    request = _request()
+    project = repository.register(request, dag_run_id="run-1").project_id
+    repository.claim_render(project, dag_run_id="run-1", attempt=1)
+    repository.claim_render(project, dag_run_id="run-1", attempt=2)  # attempt 1's worker died
+    with pytest.raises(NotOwner, match="attempt 1 of run run-1 is not the newest"):
+        repository.save_render(_result(project, attempt=1), dag_run_id="run-1")  # the orphan, finishing late
+    with pytest.raises(NotOwner):
+        repository.claim_render(project, dag_run_id="run-2", attempt=3)  # not the owner
+    repository.save_render(_result(project, attempt=2), dag_run_id="run-1")
+    with pytest.raises(NotOwner, match="run-2 no longer owns"):
+        repository.publish(project, dag_run_id="run-2")
     repository.publish(project, dag_run_id="run-1")
-    assert count_rows("rendered_videos", "project_id = :p AND published", p=project) == 1
-    assert count_rows("requests", "request_key = :k AND status = 'completed'", k=request.request_id) == 1
     summary = repository.project_summary(request.request_id)
-    assert summary is not None and summary["status"] == "completed"
-    assert summary["video"]["video_url"] == "file:///v.mp4"
-
-    repository.register(request, dag_run_id="run-2")
-    assert repository.mark_failed(request.request_id, task_id="render", error="boom " * 2000) == project
-    summary = repository.project_summary(request.request_id)
-    assert summary is not None
-    assert (summary["status"], summary["failed_task"]) == ("failed", "render")
-    assert len(summary["error"]) == 4000
-    assert count_rows("requests", "request_key = :k AND status = 'failed'", k=request.request_id) == 1
-    assert repository.mark_failed("never-registered", task_id="register", error="x") is None
-
-
-def test_an_email_outcome_is_claimed_once(repository: VideoRepository) -> None:
-    claim = repository.claim_notification
-    assert claim("r1", dag_run_id="run", outcome="failure", fingerprint="run|failure|register|bad voice")
-    assert not claim("r1", dag_run_id="run", outcome="failure", fingerprint="run|failure|register|bad voice")
-    assert claim("r1", dag_run_id="run", outcome="failure", fingerprint="run|failure|render|ffmpeg crashed")
-    repository.release_notification("run|failure|render|ffmpeg crashed")  # not sent: may be claimed again
-    assert claim("r1", dag_run_id="run", outcome="failure", fingerprint="run|failure|render|ffmpeg crashed")
+    assert summary is not None and (summary["status"], summary["dag_run_id"]) == ("completed", "run-1")

@@ -262,6 +262,37 @@ def test_video_clip_scene_is_looped_or_trimmed_to_its_scene(
     assert _diff(early, late) > 3  # and it moves
 
 
+def test_one_clip_used_by_two_scenes_renders_in_both(
+    settings: Settings, make_render_spec: Any, run_render: Any
+) -> None:
+    """The same stored clip in scenes 1 and 3 (and the same card twice): each use gets its own input."""
+    clip = settings.data_dir / "shared.mp4"
+    clip.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=2", "-pix_fmt", "yuv420p",
+         str(clip)],
+        check=True,
+    )  # fmt: skip
+    open_storage(settings).put_file("media/shared.mp4", clip)
+    spec_path = make_render_spec(
+        ["The clip, the first time.", "A card between.", "The clip, once more.", "A card between."],
+        media={0: "media/shared.mp4", 2: "media/shared.mp4"},
+        crossfade_s=0.4,
+        ken_burns=True,
+    )
+    completed = run_render(spec_path)
+    assert completed.returncode == 0, completed.stderr
+    spec = _spec(spec_path)
+    timeline = plan_timeline(spec)
+    video = open_storage(settings).local_path(spec.output_key)
+    assert probe_output(video).duration_s == pytest.approx(timeline.duration_s, abs=0.05)
+    starts = [sum(timeline.scene_frames[:i]) for i in range(4)]
+    first = _frame(video, starts[0] + 3, settings.data_dir / "use1.png")
+    again = _frame(video, starts[2] + timeline.half_fade + 3, settings.data_dir / "use2.png")
+    card = _frame(video, starts[1] + timeline.half_fade + 3, settings.data_dir / "card.png")
+    assert _diff(first, card) > 10 and _diff(again, card) > 10  # both uses show the clip, not the card
+
+
 def test_timeline_hosts_every_scene_through_its_fades(make_render_spec: Any) -> None:
     spec = _spec(make_render_spec(["One two three.", "Four.", "Five six.", "Seven."], crossfade_s=0.5))
     timeline = plan_timeline(spec)

@@ -33,7 +33,7 @@ def test_pod_runs_the_entry_point_with_only_the_spec_location(pod_settings: Sett
     assert pod.metadata.namespace == "media"
     assert container.image == "registry.example.com/video-render:1.2.3"
     assert container.command == ["python", "-m", "pipeline.render"]
-    assert container.args == ["--spec", SPEC_KEY]
+    assert container.args == ["--spec", SPEC_KEY, "--attempt", "{{ ti.try_number }}"]  # rendered by Airflow
     assert container.resources.requests == {"cpu": "1", "memory": "512Mi"}
     assert container.resources.limits == {"cpu": "3", "memory": "1536Mi"}
     assert pod.spec.service_account_name == "video-render"
@@ -56,6 +56,7 @@ def test_pod_is_non_root_and_gets_credentials_only_by_secret_reference(
     assert [source.secret_ref.name for source in container.env_from] == ["video-factory-render"]
     env = {var.name: var.value for var in container.env}
     assert env["VIDEO_DATA_DIR"] == "/data"
+    assert set(env) == {"VIDEO_STORAGE_BACKEND", "VIDEO_DATA_DIR", "VIDEO_RENDER_TIMEOUT_S"}  # an allow-list
     serialised = json.dumps(pod.to_dict(), default=str)
     assert "worker-secret" not in serialised
     assert pod.spec.automount_service_account_token is False  # the render never talks to the Kubernetes API
@@ -71,7 +72,9 @@ def test_dag_renders_in_a_pod_when_configured(pod_settings: Settings) -> None:
     render = dag.get_task("render")
     assert isinstance(render, KubernetesPodOperator)
     assert render.do_xcom_push and render.on_finish_action.value == "delete_pod"
-    assert render.arguments == ["--spec", "{{ ti.xcom_pull(task_ids='render_spec') }}"]
+    assert render.arguments == [
+        "--spec", "{{ ti.xcom_pull(task_ids='render_spec') }}", "--attempt", "{{ ti.try_number }}"
+    ]  # fmt: skip
     assert render.retries >= 1
     assert {t.task_id for t in render.upstream_list} == {"render_spec"}
     assert {t.task_id for t in render.downstream_list} == {"check"}

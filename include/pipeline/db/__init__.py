@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from pipeline.db.migrate import upgrade
-from pipeline.db.repository import VideoRepository, connect
+from pipeline.db.repository import Registration, VideoRepository, connect
 
-__all__ = ["VideoRepository", "connect", "upgrade"]
+__all__ = ["Registration", "VideoRepository", "connect", "upgrade"]

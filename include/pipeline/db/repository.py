@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import URL, Engine, create_engine, func, select, update
@@ -23,6 +23,7 @@ from pipeline.db.schema import (
     scenes,
     scripts,
 )
+from pipeline.errors import NotOwner
 from pipeline.models import AudioAsset, MediaAsset, RenderResult
 from pipeline.request import VideoRequest
 from pipeline.scriptgen.base import Script
@@ -36,6 +37,18 @@ MAX_ERROR_CHARS = 4000
 def connect(url: str | URL) -> Engine:
     """An engine for short-lived task processes: no pool kept between tasks."""
     return create_engine(url, poolclass=NullPool, pool_pre_ping=True)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Who makes a request's video: ``owner`` is the run that writes its results and sends its email."""
+
+    project_id: int
+    owner: str
+    owner_status: str
+
+    def made_by(self, run_id: str) -> bool:
+        return self.owner == run_id
 
 
 class VideoRepository:
@@ -59,10 +72,17 @@ class VideoRepository:
             finally:
                 conn.execute(select(func.pg_advisory_unlock(key)))
 
-    def register(self, request: VideoRequest, *, dag_run_id: str) -> int:
-        """Upsert the request and its one project, marked ``processing``; returns the project id."""
+    def register(
+        self, request: VideoRequest, *, dag_run_id: str, run_is_active: Callable[[str], bool] = lambda _: True
+    ) -> Registration:
+        """Record the request and decide, under a row lock, which run makes its one video.
+
+        This run takes the project (``processing``, owned by ``dag_run_id``) unless the request already has a
+        finished video and does not ask for ``rerender``, or another run that ``run_is_active`` is making it
+        now. The request's row is locked for the decision, so any number of concurrent runs of one request
+        agree on a single owner; only the owner writes the project's results and sends its email.
+        """
         values = {
-            "request_key": request.key,
             "title": request.title,
             "script": request.script or "",
             "topic": request.topic or "",
@@ -70,22 +90,32 @@ class VideoRepository:
             "aspect": request.aspect,
             "resolution": request.resolution,
             "notify_emails": list(request.emails),
-            "status": "processing",
         }
         with self.engine.begin() as conn:
-            request_id = conn.execute(
+            conn.execute(
                 insert(requests)
-                .values(values)
-                .on_conflict_do_update(
-                    index_elements=[requests.c.request_key],
-                    set_={
-                        **{k: v for k, v in values.items() if k != "request_key"},
-                        "updated_at": func.now(),
-                    },
-                )
-                .returning(requests.c.id)
+                .values(request_key=request.key, status="processing", **values)
+                .on_conflict_do_nothing(index_elements=[requests.c.request_key])
+            )
+            request_id = conn.execute(
+                select(requests.c.id).where(requests.c.request_key == request.key).with_for_update()
             ).scalar_one()
-            return conn.execute(
+            current = conn.execute(
+                select(projects.c.id, projects.c.status, projects.c.dag_run_id).where(
+                    projects.c.request_id == request_id
+                )
+            ).one_or_none()
+            if current is not None and current.dag_run_id != dag_run_id:
+                done = current.status == "completed" and not request.rerender
+                busy = current.status == "processing" and current.dag_run_id and run_is_active(current.dag_run_id)
+                if done or busy:
+                    return Registration(current.id, owner=current.dag_run_id, owner_status=current.status)
+            conn.execute(
+                update(requests)
+                .where(requests.c.id == request_id)
+                .values(**values, status="processing", updated_at=func.now())
+            )
+            project_id = conn.execute(
                 insert(projects)
                 .values(request_id=request_id, title=request.title, status="processing", dag_run_id=dag_run_id)
                 .on_conflict_do_update(
@@ -97,11 +127,19 @@ class VideoRepository:
                         "failed_task": None,
                         "completed_at": None,
                         "dag_run_id": dag_run_id,
+                        "render_attempt": None,
                         "updated_at": func.now(),
                     },
                 )
                 .returning(projects.c.id)
             ).scalar_one()
+            return Registration(project_id, owner=dag_run_id, owner_status="processing")
+
+    def claim_render(self, project_id: int, *, dag_run_id: str, attempt: int) -> None:
+        """Make ``attempt`` the project's render attempt; refused (``NotOwner``) when another run owns the
+        project or a newer attempt has started (this one is a late writer)."""
+        with self.engine.begin() as conn:
+            self._claim_render(conn, project_id, dag_run_id, attempt)
 
     def save_script(
         self, project_id: int, *, script: Script, call: ProviderCall | None = None, dag_run_id: str | None = None
@@ -189,8 +227,10 @@ class VideoRepository:
             "width": result.facts.width,
             "height": result.facts.height,
             "size_bytes": result.facts.size_bytes,
+            "attempt": result.attempt,
         }
         with self.engine.begin() as conn:
+            self._claim_render(conn, result.project_id, dag_run_id, result.attempt)
             conn.execute(
                 insert(rendered_videos)
                 .values(project_id=result.project_id, dag_run_id=dag_run_id, **values)
@@ -198,22 +238,37 @@ class VideoRepository:
             )
 
     def publish(self, project_id: int, *, dag_run_id: str) -> None:
-        """Mark this run's render published and the project and its request ``completed``, together."""
+        """Mark this run's render published and the project and its request ``completed``, together; refused
+        (``NotOwner``) unless this run still owns the project and its render is the newest attempt's."""
         with self.engine.begin() as conn:
+            owned = conn.execute(
+                select(projects.c.render_attempt)
+                .where(projects.c.id == project_id, projects.c.dag_run_id == dag_run_id)
+                .with_for_update()
+            ).one_or_none()
+            if owned is None:
+                raise NotOwner(f"run {dag_run_id} no longer owns project {project_id}: not publishing its render")
             published = conn.execute(
                 update(rendered_videos)
-                .where(rendered_videos.c.project_id == project_id, rendered_videos.c.dag_run_id == dag_run_id)
+                .where(
+                    rendered_videos.c.project_id == project_id,
+                    rendered_videos.c.dag_run_id == dag_run_id,
+                    rendered_videos.c.attempt == owned.render_attempt,
+                )
                 .values(published=True, published_at=func.coalesce(rendered_videos.c.published_at, func.now()))
             ).rowcount
             if published != 1:
                 raise LookupError(f"no rendered video of project {project_id} for run {dag_run_id!r}")
             self._set_status(conn, project_id, "completed")
 
-    def mark_failed(self, request_key: str, *, task_id: str, error: str) -> int | None:
-        """Record why the run failed; returns the project id (None if the request never got a project)."""
+    def mark_failed(self, request_key: str, *, task_id: str, error: str, dag_run_id: str) -> int | None:
+        """Record why the run failed; returns the project id (None if the request has no project this run owns:
+        a run that ended early beside the owner never marks the owner's video failed)."""
         with self.engine.begin() as conn:
             project_id = conn.execute(
-                select(projects.c.id).join(requests).where(requests.c.request_key == request_key)
+                select(projects.c.id)
+                .join(requests)
+                .where(requests.c.request_key == request_key, projects.c.dag_run_id == dag_run_id)
             ).scalar_one_or_none()
             if project_id is not None:
                 self._set_status(conn, project_id, "failed", error=error[:MAX_ERROR_CHARS], failed_task=task_id)
@@ -235,6 +290,13 @@ class VideoRepository:
         with self.engine.begin() as conn:
             conn.execute(notifications.delete().where(notifications.c.fingerprint == fingerprint))
 
+    def project_owner(self, request_key: str) -> str | None:
+        """The run that makes (or made) the request's video; None before any run registered it."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(projects.c.dag_run_id).join(requests).where(requests.c.request_key == request_key)
+            ).scalar_one_or_none()
+
     def project_summary(self, request_key: str) -> dict[str, Any] | None:
         """The project's state and latest render, for emails and the CLI."""
         with self.engine.connect() as conn:
@@ -246,6 +308,7 @@ class VideoRepository:
                         projects.c.status,
                         projects.c.error,
                         projects.c.failed_task,
+                        projects.c.dag_run_id,
                         requests.c.notify_emails,
                     )
                     .join(requests)
@@ -272,6 +335,24 @@ class VideoRepository:
             )
             summary["video"] = dict(video) if video else None
             return summary
+
+    @staticmethod
+    def _claim_render(conn: Any, project_id: int, dag_run_id: str, attempt: int) -> None:
+        claimed = conn.execute(
+            update(projects)
+            .where(
+                projects.c.id == project_id,
+                projects.c.dag_run_id == dag_run_id,
+                func.coalesce(projects.c.render_attempt, 0) <= attempt,
+            )
+            .values(render_attempt=attempt, updated_at=func.now())
+            .returning(projects.c.id)
+        ).scalar_one_or_none()
+        if claimed is None:
+            raise NotOwner(
+                f"render attempt {attempt} of run {dag_run_id} is not the newest of project {project_id}: "
+                "its output is not used"
+            )
 
     @staticmethod
     def _scene_id(conn: Any, project_id: int, scene_index: int) -> int:

@@ -60,7 +60,8 @@ projects = Table(
     Column("status", Text, nullable=False),
     Column("error", Text),
     Column("failed_task", Text),
-    Column("dag_run_id", Text),
+    Column("dag_run_id", Text),  # the run that makes (or made) the video: the only one that writes its results
+    Column("render_attempt", Integer),  # the owning run's newest render attempt
     _created(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("completed_at", DateTime(timezone=True)),
@@ -136,6 +137,7 @@ rendered_videos = Table(
     Column("height", Integer, nullable=False),
     Column("size_bytes", BigInteger, nullable=False),
     Column("published", Boolean, nullable=False, server_default="false"),
+    Column("attempt", Integer, nullable=False, server_default="1"),
     _created(),
     Column("published_at", DateTime(timezone=True)),
     UniqueConstraint("project_id", "dag_run_id", name="rendered_videos_one_per_run"),

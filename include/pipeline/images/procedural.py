@@ -10,12 +10,11 @@ import hashlib
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from PIL import Image, ImageDraw, ImageFilter
 
 from pipeline.atomic import atomic_path
-from pipeline.fonts import load_font
+from pipeline.fonts import FontStack, load_font
 from pipeline.images.base import ImageUsage
 from pipeline.render.frame import card_text_box
 
@@ -58,43 +57,43 @@ class ProceduralImages:
 
 def draw_card_text(image: Image.Image, *, title: str, heading: Sequence[str], joiner: str, scene_number: int) -> None:
     """The title and the scene number on the top line, the heading centred below them, all inside the card's text
-    box (clear of Ken Burns' crop and of the burned subtitles, see ``pipeline.render.frame``)."""
+    box (clear of Ken Burns' crop and of the burned subtitles, see ``pipeline.render.frame``). Any script is drawn:
+    the fonts fall back per character (``pipeline.fonts``)."""
     width, height = image.size
     box = card_text_box(width, height)
     draw = ImageDraw.Draw(image)
     short = min(width, height)
     badge_font, title_font = load_font(max(16, short // 18)), load_font(max(18, short // 22))
     badge = str(scene_number)
-    draw.text((box.right, box.top), badge, font=badge_font, fill=(255, 255, 255, 200), anchor="ra")
-    badge_width = round(draw.textlength(badge, font=badge_font)) + short // 30
-    title_line = _fit_line(draw, title, title_font, box.right - box.left - badge_width)
-    draw.text((box.left, box.top), title_line, font=title_font, fill=(255, 255, 255, 230))
-    top = box.top + max(title_font.size, badge_font.size) * 3 // 2  # type: ignore[union-attr]
+    badge_font.draw(draw, (box.right, box.top), badge, fill=(255, 255, 255, 200), align="right")
+    badge_width = round(badge_font.length(badge)) + short // 30
+    title_line = _fit_line(title, title_font, box.right - box.left - badge_width)
+    title_font.draw(draw, (box.left, box.top), title_line, fill=(255, 255, 255, 230))
+    top = box.top + max(title_font.line_height, badge_font.line_height) * 5 // 4
     size = max(24, short // 11)
     while True:  # the largest heading that fits the box (wrapped to its width)
         font = load_font(size)
         spacing = size // 4
-        wrapped = _wrap(draw, heading, joiner, font, box.right - box.left)
-        left, upper, right, lower = draw.multiline_textbbox((0, 0), wrapped, font=font, spacing=spacing, align="center")
-        if lower - upper <= box.bottom - top or size <= 14:
+        lines = _wrap(heading, joiner, font, box.right - box.left)
+        block = font.block_height(len(lines), spacing)
+        if block <= box.bottom - top or size <= 14:
             break
         size = size * 9 // 10
-    x = (width - (right - left)) / 2 - left
-    y = top + (box.bottom - top - (lower - upper)) / 2 - upper
-    draw.multiline_text((x, y), wrapped, font=font, fill=(255, 255, 255), spacing=spacing, align="center",
-                        stroke_width=max(2, short // 300), stroke_fill=(0, 0, 0))  # fmt: skip
+    y = top + (box.bottom - top - block) / 2
+    font.draw_lines(draw, (width / 2, y), lines, spacing=spacing, fill=(255, 255, 255),
+                    stroke_width=max(2, short // 300), stroke_fill=(0, 0, 0))  # fmt: skip
 
 
-def _wrap(draw: ImageDraw.ImageDraw, words: Sequence[str], joiner: str, font: Any, max_width: int) -> str:
+def _wrap(words: Sequence[str], joiner: str, font: FontStack, max_width: int) -> list[str]:
     """``words`` joined in lines no wider than ``max_width`` pixels (a longer word is cut with an ellipsis)."""
     lines: list[str] = []
     for word in words:
         candidate = f"{lines[-1]}{joiner}{word}" if lines else word
-        if lines and draw.textlength(candidate, font=font) <= max_width:
+        if lines and font.length(candidate) <= max_width:
             lines[-1] = candidate
         else:
-            lines.append(_fit_line(draw, word, font, max_width))
-    return "\n".join(lines)
+            lines.append(_fit_line(word, font, max_width))
+    return lines
 
 
 def card_background(*, title: str, prompt: str, width: int, height: int) -> Image.Image:
@@ -103,11 +102,11 @@ def card_background(*, title: str, prompt: str, width: int, height: int) -> Imag
     return _background(width, height, random.Random(seed))
 
 
-def _fit_line(draw: ImageDraw.ImageDraw, text: str, font: Any, max_width: int) -> str:
+def _fit_line(text: str, font: FontStack, max_width: int) -> str:
     """``text`` shortened with an ellipsis until it fits ``max_width`` pixels."""
-    if draw.textlength(text, font=font) <= max_width:
+    if font.length(text) <= max_width:
         return text
-    while text and draw.textlength(text + "…", font=font) > max_width:
+    while text and font.length(text + "…") > max_width:
         text = text[:-1]
     return text.rstrip() + "…"
 

@@ -8,7 +8,11 @@ KubernetesPodOperator pod, to ``/airflow/xcom/return.json``. Exit codes: 0 done,
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import json
+import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -28,27 +32,32 @@ EXIT_RENDER_FAILED = 4
 EXIT_CHECK_FAILED = 5
 EXIT_RETRYABLE = 75  # EX_TEMPFAIL
 XCOM_RETURN = Path("/airflow/xcom/return.json")
+PR_SET_PDEATHSIG = 1
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.render", description=__doc__.splitlines()[0])
     parser.add_argument("--spec", required=True, help="render spec: a local JSON file or a storage key")
     parser.add_argument("--result", type=Path, help="also write the JSON result to this file")
+    parser.add_argument("--work-dir", type=Path, help="scratch folder of this attempt (default: the data folder's)")
+    parser.add_argument("--attempt", type=int, default=1, help="the task's try number: one set of outputs per try")
+    parser.add_argument("--parent-pid", type=int, help="stop (with every child) when this process dies")
     args = parser.parse_args(argv)
+    _stop_whole_group_on_sigterm(args.parent_pid)
 
     settings = load_settings()
     storage = open_storage(settings)
     try:
         spec_path = Path(args.spec)
         raw = spec_path.read_bytes() if spec_path.is_file() else storage.read_bytes(args.spec)
-        spec = RenderSpec.model_validate_json(raw)
+        spec = RenderSpec.model_validate_json(raw).for_attempt(args.attempt)
     except (ValidationError, MissingAsset, ValueError) as exc:
         return _fail(EXIT_BAD_SPEC, f"bad render spec {args.spec!r}: {exc}"[:1000])
     try:
         result = render_video(
             spec,
             storage=storage,
-            work_dir=settings.work_dir,
+            work_dir=args.work_dir or settings.work_dir,
             ffmpeg_bin=settings.ffmpeg_bin,
             ffprobe_bin=settings.ffprobe_bin,
             timeout_s=settings.render_timeout_s,
@@ -70,6 +79,26 @@ def main(argv: list[str] | None = None) -> int:
         write_atomic(XCOM_RETURN, payload.encode("utf-8"))
     print(payload)
     return 0
+
+
+def _stop_whole_group_on_sigterm(parent_pid: int | None) -> None:
+    """Leading its own process group (the runner starts it so), the render takes its ffmpeg children with it
+    when it is told to stop: by the runner, by Kubernetes, or by the kernel when ``parent_pid`` dies.
+
+    Exits at once when ``parent_pid`` died already (before the kernel was asked to watch it).
+    """
+    if os.getpgrp() != os.getpid():
+        return  # started inside someone else's group (a shell, a test): never kill that
+
+    def stop(signum: int, frame: object) -> None:
+        os.killpg(0, signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, stop)
+    if parent_pid is not None:
+        with contextlib.suppress(OSError, AttributeError):  # Linux only; elsewhere the runner's check remains
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent_pid:
+            sys.exit(_fail(EXIT_RETRYABLE, "the process that started the render is gone"))
 
 
 def _fail(code: int, message: str) -> int:

@@ -110,6 +110,7 @@ def render_video(
         facts=facts,
         expected_duration_s=timeline.duration_s,
         soft_subtitles=soft_subtitles,
+        attempt=spec.attempt,
     )
 
 

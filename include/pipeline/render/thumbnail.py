@@ -28,15 +28,12 @@ def make_thumbnail(video: Path, *, at_s: float, title: str, dest: Path, ffmpeg_b
     size = max(18, min(width, height) // 12)
     font = load_font(size)
     lines = textwrap.wrap(" ".join(title.split()), width=max(12, int(width / (size * 0.6))))[:3]
-    band_height = size * (len(lines) + 1)
+    band_height = font.block_height(len(lines), 0) + size
     band = Image.new("RGBA", card.size, (0, 0, 0, 0))
     ImageDraw.Draw(band).rectangle((0, height - band_height, width, height), fill=(0, 0, 0, 160))
     card = Image.alpha_composite(card, band)
-    draw = ImageDraw.Draw(card)
-    y = height - band_height + size // 2
-    for line in lines:
-        draw.text((width // 2, y), line, font=font, fill=(255, 255, 255), anchor="ma")
-        y += size
+    font.draw_lines(ImageDraw.Draw(card), (width // 2, height - band_height + size // 2), lines, spacing=0,
+                    fill=(255, 255, 255))  # fmt: skip
     with atomic_path(dest) as tmp:
         card.convert("RGB").save(tmp, format="JPEG", quality=88)
     frame.unlink(missing_ok=True)

@@ -1,0 +1,238 @@
+"""Hostile requests, as a new user or an attacker would send them: each is refused with HTTP 400 and a one-line
+reason before anything is written, or becomes a valid video whose subtitles and email carry the text intact.
+
+The table is checked twice: fast, against the Param schema and the request model (they must agree); then through a
+running Airflow's REST API (marked slow), where the accepted ones become real videos.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import secrets
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+import httpx
+import pytest
+
+from pipeline.request import VideoRequest
+from tests.airflow_processes import wait_for
+from tests.dags.test_request_form import model_accepts, schema_accepts
+from tools.stack import AirflowSite
+
+DAG = "video_production"
+WORD_JOINER = "\u2060"  # the subtitles put one after a backslash or a brace, so they stay text
+
+
+@dataclass(frozen=True)
+class Refused:
+    name: str
+    conf: dict[str, Any]
+    field: str  # the field the one-line reason must name
+
+
+@dataclass(frozen=True)
+class Accepted:
+    name: str
+    title: str
+    script: str
+    expect_title: str | None = None  # what the model makes of it (NFC, dropped controls); None: unchanged
+    expect_script: str | None = None
+    rest: bool = True  # made into a real video over REST (False: checked at the boundary only)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+REFUSED = [
+    Refused("title with a line feed", {"title": "Two\nlines"}, "title"),
+    Refused("title with a carriage return", {"title": "Two\rlines"}, "title"),
+    Refused("title with a tab", {"title": "Tab\there"}, "title"),
+    Refused("title with a trailing newline", {"title": "Title\n"}, "title"),
+    Refused("email with a trailing newline", {"notify_emails": ["a@example.com\n"]}, "notify_emails"),
+    Refused("title with NUL", {"title": "Nul\x00here"}, "title"),
+    Refused("title with BEL", {"title": "Bell\x07"}, "title"),
+    Refused("title with ESC", {"title": "Esc\x1b[31mred"}, "title"),
+    Refused("title with a C1 control (NEL)", {"title": "Next\x85line"}, "title"),
+    Refused("title with a Unicode line separator", {"title": "Two\u2028lines"}, "title"),
+    Refused("title with a Unicode paragraph separator", {"title": "Two\u2029paragraphs"}, "title"),
+    Refused("title of spaces only", {"title": "   "}, "title"),
+    Refused("empty title", {"title": ""}, "title"),
+    Refused("title of 201 characters", {"title": "x" * 201}, "title"),
+    Refused("script with NUL", {"script": "one\x00two"}, "script"),
+    Refused("script of 20,001 characters", {"script": "x" * 20_001}, "script"),
+    Refused("topic with NUL", {"topic": "a\x00b"}, "topic"),
+    Refused("tone with NUL", {"tone": "calm\x00"}, "tone"),
+    Refused("audience with NUL", {"audience": "\x00kids"}, "audience"),
+    Refused("voice with a newline", {"voice": "en-us\n"}, "voice"),
+    Refused("voice with NUL", {"voice": "en\x00us"}, "voice"),
+    Refused(
+        "email with a Bcc header injection",
+        {"notify_emails": ["a@example.com\r\nBcc: evil@example.com"]},
+        "notify_emails",
+    ),
+    Refused("email with a Subject injection", {"notify_emails": ["a@example.com\nSubject: hi"]}, "notify_emails"),
+    Refused("email in angle brackets", {"notify_emails": ["<a@example.com>"]}, "notify_emails"),
+    Refused("two emails in one entry", {"notify_emails": ["a@example.com, b@example.com"]}, "notify_emails"),
+    Refused("email with NUL", {"notify_emails": ["a\x00@example.com"]}, "notify_emails"),
+    Refused("request id climbing out of a folder", {"request_id": "../../etc/passwd"}, "request_id"),
+    Refused("request id with a slash", {"request_id": "a/b"}, "request_id"),
+    Refused("request id with a space", {"request_id": "a b"}, "request_id"),
+    Refused("request id with a newline", {"request_id": "a\nb"}, "request_id"),
+    Refused("request id of 101 characters", {"request_id": "a" * 101}, "request_id"),
+    Refused("music climbing out of its folder", {"music": "../secret.mp3"}, "music"),
+    Refused("music in a sub-folder", {"music": "a/b.mp3"}, "music"),
+    Refused("aspect with a shell command", {"aspect": "16:9; rm -rf /"}, "aspect"),
+    Refused("resolution as a string", {"resolution": "720"}, "resolution"),
+    Refused("image provider with a command", {"image_provider": "procedural; ls"}, "image_provider"),
+    Refused("voice provider with a newline", {"voice_provider": "polly\n"}, "voice_provider"),
+    Refused("absurd target length", {"target_duration_s": 10**9}, "target_duration_s"),
+    Refused("rerender as a string", {"rerender": "yes"}, "rerender"),
+]
+
+ACCEPTED = [
+    Accepted("Arabic", "مرحبا بالعالم", "مرحبا بالعالم. هذا فيديو قصير."),
+    Accepted("Hebrew mixed with English", "שלום world", "שלום עולם and hello world."),
+    Accepted("CJK", "日本語のタイトル", "これは日本語の字幕です。中文字幕。한국어 자막."),
+    Accepted("emoji", "Launch day 🚀🎉", "We launch today 🚀 and celebrate 🎉 together ✨."),
+    Accepted("Devanagari and Thai", "नमस्ते สวัสดี", "नमस्ते दुनिया. สวัสดีชาวโลก."),
+    Accepted("Greek and Cyrillic", "Γειά σου, Привет", "Γειά σου κόσμε. Привет, мир."),
+    Accepted("ffmpeg filter syntax", "a:b,c;d[e]f='g'", "Colons: commas, semicolons; [brackets] and 'quotes' = fine."),
+    Accepted("ASS override tags", "{\\b1}Bold{\\an8}", "Tags {\\b1}stay{\\b0} text \\N and \\h are not markup."),
+    Accepted("HTML", "<script>alert(1)</script> & <b>", "Markup <b>stays</b> text & <i>is</i> escaped in mail."),
+    Accepted("shell", "$(reboot) `id`", "Nothing runs: $(rm -rf /) `reboot` ; | && > /tmp/x."),
+    Accepted("SQL", "'); DROP TABLE video.requests; --", "Robert'); DROP TABLE video.projects; -- says hi."),
+    Accepted("path-like title", "../../etc/passwd", "A title that looks like a path is only a title."),
+    Accepted("format strings", "%s %d {0} {title} %(x)s", "Percent %s and braces {0} {title} are plain text."),
+    Accepted("identical scenes", "Identical scenes", "Same line again.\n\nSame line again."),
+    Accepted("near-duplicate scenes", "Near duplicates", "Same line again.\n\nSame line again!\n\nSame line, again."),
+    Accepted(
+        "decomposed accents (NFD)",
+        "Cafe\u0301 cre\u0300me",
+        "The cafe\u0301 serves cre\u0300me bru\u0302le\u0301e.",
+        expect_title="Café crème",
+        expect_script="The café serves crème brûlée.",
+    ),
+    Accepted(
+        "controls inside the script",
+        "Controls dropped",
+        "Ring\x07 the\x1b bell\x85 now.\tTabs stay.",
+        expect_script="Ring the bell now.\tTabs stay.",
+    ),
+    Accepted("20,000-character script", "Very long", ("A long script sentence. " * 900)[:20_000], rest=False),
+]
+
+
+def _base(**conf: Any) -> dict[str, Any]:
+    return {"title": "Hostile input", "script": "Hello.", **conf}
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=lambda c: c.name)
+def test_schema_and_model_both_refuse(case: Refused) -> None:
+    conf = _base(**case.conf)
+    assert not schema_accepts(conf), "the trigger form / REST schema let it through"
+    assert not model_accepts(conf), "the request model let it through"
+
+
+@pytest.mark.parametrize("case", ACCEPTED, ids=lambda c: c.name)
+def test_schema_and_model_both_accept_and_keep_the_text(case: Accepted) -> None:
+    conf = _base(title=case.title, script=case.script, **case.extra)
+    assert schema_accepts(conf) and model_accepts(conf)
+    request = VideoRequest.from_conf(conf, default_id="x")
+    assert request.title == (case.expect_title or case.title)
+    assert request.script == (case.expect_script or case.script)
+    assert request.title == unicodedata.normalize("NFC", request.title)
+
+
+def test_the_table_is_large_enough() -> None:
+    assert len(REFUSED) + len(ACCEPTED) >= 40
+
+
+# ---- through a running Airflow -------------------------------------------------------------------------------------
+
+
+def _no_trace(site: AirflowSite, count_rows: Callable[..., int], request_id: str) -> None:
+    assert count_rows("requests", "request_key = :k", k=request_id) == 0
+    storage = site.data_dir / "storage"
+    assert not [p for p in storage.rglob("*") if request_id in str(p)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", REFUSED, ids=lambda c: c.name)
+def test_a_refused_request_gets_a_one_line_400_and_leaves_nothing(
+    case: Refused, airflow: httpx.Client, airflow_site: AirflowSite, count_rows: Callable[..., int]
+) -> None:
+    run_key = f"hostile-{secrets.token_hex(4)}"
+    conf = {"request_id": run_key, **_base(**case.conf)}
+    response = airflow.post(f"/dags/{DAG}/dagRuns", json={"logical_date": None, "dag_run_id": run_key, "conf": conf})
+    assert response.status_code == 400, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and "\n" not in detail and len(detail) < 400, detail
+    assert case.field in detail, detail
+    assert airflow.get(f"/dags/{DAG}/dagRuns/{run_key}").status_code == 404
+    _no_trace(airflow_site, count_rows, run_key)
+
+
+def _groups(cases: list[Accepted], size: int = 3) -> list[list[Accepted]]:
+    made = [case for case in cases if case.rest]
+    return [made[i : i + size] for i in range(0, len(made), size)]
+
+
+def _mail(site: AirflowSite, request_id: str) -> email.message.EmailMessage | None:
+    for path in sorted((site.data_dir / "outbox").glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if request_id in message.get_body(("plain",)).get_content():  # type: ignore[union-attr]
+            return message  # type: ignore[return-value]
+    return None
+
+
+def _characters(text: str) -> str:
+    """The text without white space: cues break lines where they like (CJK has no spaces to break at)."""
+    return "".join(text.replace(WORD_JOINER, "").split())
+
+
+@pytest.mark.slow
+def test_accepted_hostile_text_becomes_videos_whose_subtitles_and_email_carry_it_intact(
+    airflow: httpx.Client, airflow_site: AirflowSite, video_engine: Any
+) -> None:
+    from sqlalchemy import text
+
+    runs = {}
+    for number, group in enumerate(_groups(ACCEPTED)):
+        request_id = f"hostile-ok-{number}-{secrets.token_hex(3)}"
+        title = " | ".join(case.title for case in group)
+        script = "\n\n".join(case.script for case in group)
+        conf = {"request_id": request_id, "title": title, "script": script, "ken_burns": False}
+        response = airflow.post(
+            f"/dags/{DAG}/dagRuns", json={"logical_date": None, "dag_run_id": f"video__{request_id}", "conf": conf}
+        )
+        assert response.status_code == 200, response.text
+        runs[request_id] = group
+
+    def ended() -> dict[str, str] | None:
+        states = {r: airflow.get(f"/dags/{DAG}/dagRuns/video__{r}").json()["state"] for r in runs}
+        return states if all(s in ("success", "failed") for s in states.values()) else None
+
+    states = wait_for(ended, timeout_s=900, what="the hostile-text videos", interval_s=3)
+    assert set(states.values()) == {"success"}, states
+    for request_id, group in runs.items():
+        expected_title = " | ".join(case.expect_title or case.title for case in group)
+        with video_engine.connect() as conn:
+            subtitles_key = conn.execute(
+                text("SELECT v.subtitles_key FROM video.rendered_videos v WHERE v.dag_run_id = :r AND v.published"),
+                {"r": f"video__{request_id}"},
+            ).scalar_one()
+        srt = (airflow_site.data_dir / "storage" / subtitles_key).read_text(encoding="utf-8")
+        cue_text = [
+            line for line in srt.splitlines() if line.strip() and not line.strip().isdigit() and "-->" not in line
+        ]
+        spoken = " ".join(case.expect_script or case.script for case in group)
+        assert _characters(" ".join(cue_text)) == _characters(spoken), request_id
+        mail = wait_for(lambda r=request_id: _mail(airflow_site, r), timeout_s=60, what="the email", interval_s=2)
+        assert mail["Subject"] == f"Video ready: {expected_title}"
+        assert all(ord(c) >= 0x20 for c in mail["Subject"])
+        html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        assert escape(expected_title, quote=False) in html or escape(expected_title) in html
+        assert "<script>alert(1)</script>" not in html

@@ -1,0 +1,158 @@
+"""A PostgreSQL outage of a minute against the supervised embedded stack (``tools.supervise``, what ``make demo``
+runs): the components that exit are restarted, the health endpoint turns healthy again, and every running video
+ends (made, or failed with its email); none is left ``processing``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+
+from pipeline.db import connect
+from tests.airflow_processes import dump_logs, wait_for
+from tools import supervise
+from tools.stack import AIRFLOW_USER, PROJECT_ROOT, AirflowSite, ensure_database, stop_embedded_postgres
+
+pytestmark = pytest.mark.slow
+DAG = "video_production"
+OUTAGE_S = 60
+
+
+def _start_postgres(pgdata: Path) -> URL:
+    """The embedded server, started by a process of its own (it keeps running when that process ends)."""
+    code = (
+        "import sys; from pathlib import Path; from tools.stack import start_embedded_postgres; "
+        "print(start_embedded_postgres(Path(sys.argv[1])).render_as_string(hide_password=False))"
+    )
+    started = subprocess.run(
+        [sys.executable, "-c", code, str(pgdata)], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
+    return make_url(started.stdout.strip().splitlines()[-1])
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def supervised_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[AirflowSite, Path, httpx.Client]]:
+    """A private PostgreSQL (so the test may stop it) and the demo's supervised Airflow on it."""
+    folder = Path(tempfile.mkdtemp(prefix="vf-outage-"))  # short: the server's socket lives in it
+    pgdata = folder / "pg"
+    server = _start_postgres(pgdata)
+    site = AirflowSite(
+        home=folder / "airflow",
+        airflow_db=ensure_database(server, "airflow"),
+        video_db=ensure_database(server, "video"),
+        data_dir=folder / "data",
+        port=_free_port(),
+    )
+    monkeypatch.setenv("VIDEO_RETRIES", "4")  # a task that meets the outage has tries left after it
+    env = {**os.environ, **site.environment()}
+    for command in (["airflow", "db", "migrate"], ["pipeline.db", "upgrade", site.video_db.render_as_string(False)]):
+        subprocess.run([sys.executable, "-m", *command], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
+    supervisor = supervise.start(site, folder / "components", folder / "supervisord.out")
+    try:
+        wait_for(lambda: not supervise.unhealthy(site.api_url), timeout_s=240, what="every component healthy")
+        token = httpx.post(
+            f"{site.api_url}/auth/token", json={"username": AIRFLOW_USER, "password": site.password()}, timeout=10
+        ).json()["access_token"]
+        client = httpx.Client(
+            base_url=f"{site.api_url}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        wait_for(lambda: client.get(f"/dags/{DAG}").status_code == 200, timeout_s=120, what="the DAG")
+        yield site, pgdata, client
+    except BaseException:
+        dump_logs(folder / "components")
+        raise
+    finally:
+        supervisor.send_signal(signal.SIGTERM)
+        try:
+            supervisor.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(supervisor.pid, signal.SIGKILL)
+        stop_embedded_postgres(pgdata)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _restarts(components: Path) -> int:
+    log = (components / "supervisord.log").read_text(errors="replace")
+    return log.count("spawned: ") - len(supervise.COMPONENTS)
+
+
+def test_a_minute_without_postgresql_ends_every_running_video(
+    supervised_stack: tuple[AirflowSite, Path, httpx.Client],
+) -> None:
+    site, pgdata, client = supervised_stack
+    scene = "The lighthouse keeper climbs the stairs and lights the lamp before the storm arrives tonight. "
+    requests = {}
+    for number in range(2):
+        request_id = f"outage-{number}-{secrets.token_hex(3)}"
+        conf = {"request_id": request_id, "title": f"Outage {request_id}", "script": "\n\n".join([scene * 2] * 3)}
+        body = {"logical_date": None, "dag_run_id": f"video__{request_id}", "conf": conf}
+        assert client.post(f"/dags/{DAG}/dagRuns", json=body).status_code == 200
+        requests[request_id] = conf["title"]
+
+    def busy() -> bool:  # both runs are past register, with tasks running
+        runs = [client.get(f"/dags/{DAG}/dagRuns/video__{r}/taskInstances").json() for r in requests]
+        return all(
+            any(ti["task_id"] != "register" and ti["state"] == "running" for ti in run["task_instances"])
+            for run in runs
+        )
+
+    wait_for(busy, timeout_s=300, what="both videos to be under way", interval_s=0.5)
+    assert stop_embedded_postgres(pgdata)
+    down_at = time.monotonic()
+    time.sleep(OUTAGE_S)
+    _start_postgres(pgdata)
+    wait_for(lambda: not supervise.unhealthy(site.api_url), timeout_s=300, what="the stack to recover")
+    recovered_s = time.monotonic() - down_at - OUTAGE_S
+    restarts = _restarts(site.home.parent / "components")
+
+    def ended() -> dict[str, dict[str, Any]] | None:
+        try:
+            runs = {r: client.get(f"/dags/{DAG}/dagRuns/video__{r}").json() for r in requests}
+        except httpx.TransportError:
+            return None
+        return runs if all(run.get("state") in ("success", "failed") for run in runs.values()) else None
+
+    runs = wait_for(ended, timeout_s=900, what="both videos to end", interval_s=3)
+    ended_s = time.monotonic() - down_at - OUTAGE_S
+    print(
+        f"healthy {recovered_s:.0f} s after PostgreSQL came back ({restarts} component restarts); "
+        f"videos ended {ended_s:.0f} s after: {[run['state'] for run in runs.values()]}"
+    )
+    engine = connect(site.video_db)
+    with engine.connect() as conn:
+        statuses = dict(
+            conn.execute(
+                text(
+                    "SELECT r.request_key, p.status FROM video.projects p JOIN video.requests r ON r.id = p.request_id"
+                )
+            ).all()
+        )
+    engine.dispose()
+    assert restarts >= 1  # the outage did stop components, and supervisord brought them back
+    for request_id, title in requests.items():
+        assert statuses[request_id] == ("completed" if runs[request_id]["state"] == "success" else "failed")
+        mails = wait_for(
+            lambda t=title: [p for p in (site.data_dir / "outbox").glob("*.eml") if t in p.read_text(errors="replace")],
+            timeout_s=120, what=f"the email of {request_id}",
+        )  # fmt: skip
+        assert len(mails) == 1
