@@ -269,20 +269,25 @@ class VideoRequest(_Request):
 
         ``default_id`` becomes the request id when the conf has none (e.g. one derived from the run id).
         """
-        data = dict(conf)
-        look = {name: data.pop(name) for name in LookAndSound.model_fields if name in data}
-        if default_id and not data.get("request_id"):
-            data["request_id"] = default_id
-        unknown = sorted(set(data) - set(cls.model_fields) - {"look"})
+        unknown = unknown_keys(conf)
         if unknown:
             raise InvalidRequest(
                 f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(_shown, unknown))} in the request: "
                 f"remove {'them' if len(unknown) > 1 else 'it'} (the fields are listed in README.md, 'Requests')"
             )
         try:
-            return cls.model_validate({**data, "look": look})
+            return cls._nested(conf, default_id)
         except ValidationError as exc:
             raise InvalidRequest(one_line_reason(exc)) from None
+
+    @classmethod
+    def _nested(cls, conf: dict[str, Any], default_id: str | None) -> VideoRequest:
+        """The flat conf validated as the model (the look-and-sound fields nested), or ``ValidationError``."""
+        data = dict(conf)
+        look = {name: data.pop(name) for name in LookAndSound.model_fields if name in data}
+        if default_id and not data.get("request_id"):
+            data["request_id"] = default_id
+        return cls.model_validate({**data, "look": look})
 
     def to_conf(self) -> dict[str, Any]:
         """The flat conf of this request (what ``from_conf`` reads back)."""
@@ -303,11 +308,30 @@ def run_id_for(request_id: str) -> str:
 
 def one_line_reason(exc: ValidationError) -> str:
     """Every problem of a refused request in one line, naming the field and the limit, never the whole value."""
-    problems = []
-    for error in exc.errors(include_url=False):
-        field = ".".join(str(part) for part in error["loc"] if part != "look") or "request"
-        problems.append(f"{field}: {_rule(error)}")
-    return "invalid video request: " + "; ".join(problems)
+    return "invalid video request: " + "; ".join(f"{field}: {rule}" for field, rule in field_problems(exc))
+
+
+def field_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """(field, what it must be) for every problem pydantic found."""
+    return [
+        (".".join(str(part) for part in error["loc"] if part != "look") or "request", _rule(error))
+        for error in exc.errors(include_url=False)
+    ]
+
+
+def request_problems(conf: dict[str, Any], *, default_id: str | None = None) -> list[tuple[str, str]]:
+    """What is wrong with a flat conf, field by field ([] when ``VideoRequest.from_conf`` accepts it)."""
+    problems = [(key, "unknown field: remove it") for key in unknown_keys(conf)]
+    try:
+        VideoRequest._nested(without_unknown_keys(conf), default_id)
+    except ValidationError as exc:
+        problems += field_problems(exc)
+    return problems
+
+
+def unknown_keys(conf: dict[str, Any]) -> list[str]:
+    """The keys of a flat conf that name no request field, sorted."""
+    return sorted(set(conf) - set(without_unknown_keys(conf)))
 
 
 def _rule(error: Any) -> str:

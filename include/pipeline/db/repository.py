@@ -51,6 +51,23 @@ class Registration:
         return self.owner == run_id
 
 
+REQUEST_STATUS_OF = {"processing": "running"}  # a project's status, as its request's row in the queue says it
+
+
+def request_columns(request: VideoRequest) -> dict[str, Any]:
+    """A request as a row of the queue: the whole flat conf as the payload, the rest as columns."""
+    return {
+        "title": request.title,
+        "script": request.script or "",
+        "topic": request.topic or "",
+        "voice": request.voice,
+        "aspect": request.aspect,
+        "resolution": request.resolution,
+        "notify_emails": list(request.emails),
+        "payload": request.to_conf(),
+    }
+
+
 class VideoRepository:
     """The project's tables, as the DAG's tasks and callbacks use them."""
 
@@ -82,19 +99,11 @@ class VideoRepository:
         now. The request's row is locked for the decision, so any number of concurrent runs of one request
         agree on a single owner; only the owner writes the project's results and sends its email.
         """
-        values = {
-            "title": request.title,
-            "script": request.script or "",
-            "topic": request.topic or "",
-            "voice": request.voice,
-            "aspect": request.aspect,
-            "resolution": request.resolution,
-            "notify_emails": list(request.emails),
-        }
+        values = request_columns(request)
         with self.engine.begin() as conn:
             conn.execute(
                 insert(requests)
-                .values(request_key=request.key, status="processing", **values)
+                .values(request_key=request.key, status="running", **values)
                 .on_conflict_do_nothing(index_elements=[requests.c.request_key])
             )
             request_id = conn.execute(
@@ -113,7 +122,7 @@ class VideoRepository:
             conn.execute(
                 update(requests)
                 .where(requests.c.id == request_id)
-                .values(**values, status="processing", updated_at=func.now())
+                .values(**values, status="running", dag_run_id=dag_run_id, updated_at=func.now())
             )
             project_id = conn.execute(
                 insert(projects)
@@ -386,5 +395,5 @@ class VideoRepository:
         conn.execute(
             update(requests)
             .where(requests.c.id == select(projects.c.request_id).where(projects.c.id == project_id).scalar_subquery())
-            .values(status=status, updated_at=func.now())
+            .values(status=REQUEST_STATUS_OF.get(status, status), updated_at=func.now())
         )

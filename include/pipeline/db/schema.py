@@ -23,7 +23,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 SCHEMA = "video"
-STATUSES = ("pending", "processing", "completed", "failed")
+STATUSES = ("pending", "processing", "completed", "failed")  # of a project
+# of a request in the queue: pending -> claimed (by a batch) -> queued (its run triggered) -> running -> completed,
+# failed, rejected (by the batch's checks) or cancelled
+REQUEST_STATUSES = ("pending", "claimed", "queued", "running", "completed", "failed", "rejected", "cancelled")
 OUTCOMES = ("ok", "cached", "error_retryable", "error_final")
 
 metadata = MetaData(schema=SCHEMA)
@@ -48,7 +51,16 @@ requests = Table(
     Column("status", Text, nullable=False, server_default="pending"),
     _created(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    CheckConstraint(f"status IN {STATUSES}", name="requests_status_valid"),
+    Column("payload", JSONB, nullable=False, server_default="{}"),  # the flat conf, as the model accepted it
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("scheduled_for", DateTime(timezone=True)),  # null: the next batch
+    Column("batch_run_id", Text),
+    Column("dag_run_id", Text),
+    Column("reject_reasons", JSONB, nullable=False, server_default="[]"),  # [{"field": ..., "message": ...}]
+    Column("submitted_by", Text),
+    Column("claimed_at", DateTime(timezone=True)),
+    CheckConstraint(f"status IN {REQUEST_STATUSES}", name="requests_status_valid"),
+    CheckConstraint("priority BETWEEN 0 AND 100", name="requests_priority_range"),
 )
 
 projects = Table(

@@ -1,0 +1,185 @@
+"""The request table as content ops fill it: ``videoctl import`` and ``videoctl enqueue`` against a real PostgreSQL,
+run as the console script a user types, and migration 0006 over existing rows."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
+
+from pipeline.db import VideoRepository, connect, upgrade
+from pipeline.request import VideoRequest
+from tools.stack import PROJECT_ROOT, AirflowSite
+
+VIDEOCTL = Path(sys.executable).parent / "videoctl"
+SAMPLE = PROJECT_ROOT / "samples" / "batch.csv"
+
+
+def videoctl(*args: str, db: URL, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(VIDEOCTL), *args, "--db", db.render_as_string(hide_password=False)],
+        input=stdin, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def _rows(engine: Engine, prefix: str) -> list[dict[str, object]]:
+    with engine.connect() as conn:
+        return [
+            dict(row)
+            for row in conn.execute(
+                text("SELECT * FROM video.requests WHERE request_key LIKE :p ORDER BY request_key"), {"p": f"{prefix}%"}
+            ).mappings()
+        ]
+
+
+def _csv(tmp_path: Path, prefix: str, bad: dict[int, dict[str, str]]) -> Path:
+    """The sample batch with its request ids prefixed, and some rows broken."""
+    import csv
+
+    with SAMPLE.open(encoding="utf-8", newline="") as source:
+        rows = list(csv.DictReader(source))
+    for index, row in enumerate(rows):
+        row["request_id"] = f"{prefix}{row['request_id']}"
+        row.update(bad.get(index, {}))
+    path = tmp_path / "batch.csv"
+    with path.open("w", encoding="utf-8", newline="") as target:
+        writer = csv.DictWriter(target, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_the_sample_batch_imports_as_eight_pending_requests(
+    tmp_path: Path, airflow_site: AirflowSite, video_engine: Engine
+) -> None:
+    path = _csv(tmp_path, "imp-", {})
+    done = videoctl("import", str(path), db=airflow_site.video_db)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Inserted 8 request(s) as pending."
+    rows = _rows(video_engine, "imp-")
+    assert len(rows) == 8 and {row["status"] for row in rows} == {"pending"}
+    assert {row["aspect"] for row in rows} == {"16:9", "9:16", "1:1"}
+    assert len({row["voice"] for row in rows}) >= 4
+    tide = next(row for row in rows if row["request_key"] == "imp-tide-explainer")
+    assert tide["payload"]["music"] == "harbour-loop.wav" and tide["priority"] == 60
+    assert tide["notify_emails"] == ["ops@example.com", "editor@example.com"]
+    sunset = next(row for row in rows if row["request_key"] == "imp-sunset-pier")
+    assert sunset["scheduled_for"].isoformat() == "2026-12-01T01:00:00+00:00"
+    # the payload is the request as the model reads it back
+    request = VideoRequest.from_conf(tide["payload"])  # type: ignore[arg-type]
+    assert request.script is not None and request.script.count("\n\n") == 1 and request.resolution == 1080
+
+
+def test_a_file_with_three_bad_rows_inserts_nothing_and_names_each_row(
+    tmp_path: Path, airflow_site: AirflowSite, video_engine: Engine
+) -> None:
+    bad = {1: {"aspect": "4:3"}, 3: {"title": "", "notify_emails": "not-an-address"}, 6: {"priority": "500"}}
+    path = _csv(tmp_path, "bad-", bad)
+    refused = videoctl("import", str(path), db=airflow_site.video_db)
+    assert refused.returncode == 3
+    lines = refused.stderr.strip().splitlines()
+    assert lines[0].startswith("batch.csv row 3: aspect: must be ")  # rows as a spreadsheet numbers them
+    assert any("row 5: title: required" in line for line in lines)
+    assert any("row 5: notify_emails.0: must be an email address" in line for line in lines)
+    assert any("row 8: priority: must be a whole number from 0 to 100 (got 500)" in line for line in lines)
+    assert lines[-1] == "3 invalid row(s): nothing was inserted. Fix them, or pass --skip-invalid."
+    assert _rows(video_engine, "bad-") == []
+
+    partly = videoctl("import", str(path), "--skip-invalid", db=airflow_site.video_db)
+    assert partly.returncode == 0, partly.stderr
+    assert partly.stdout.strip() == "Inserted 5 request(s) as pending; skipped 3 invalid row(s) listed above."
+    assert len(_rows(video_engine, "bad-")) == 5
+
+    again = videoctl("import", str(path), "--skip-invalid", db=airflow_site.video_db)
+    assert again.returncode == 4  # the valid rows' ids are in the table now: all or nothing
+    assert "is already in the request table" in again.stderr and len(_rows(video_engine, "bad-")) == 5
+
+
+def test_json_lines_and_a_single_enqueue(tmp_path: Path, airflow_site: AirflowSite, video_engine: Engine) -> None:
+    lines = [
+        {"request_id": "jl-one", "title": "One", "script": "First.", "priority": 5},
+        {"request_id": "jl-two", "title": "Two", "script": "Second.", "burn_subtitles": False},
+    ]
+    path = tmp_path / "requests.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    assert videoctl("import", str(path), db=airflow_site.video_db).returncode == 0
+    assert [row["payload"]["burn_subtitles"] for row in _rows(video_engine, "jl-")] == [True, False]
+
+    queued = videoctl(
+        "enqueue", "--title", "From stdin", "--script-file", "-", "--request-id", "jl-three", "--set", "aspect=9:16",
+        "--set", "notify_emails=a@example.com;b@example.com", "--priority", "70", db=airflow_site.video_db,
+        stdin="A scene typed into the terminal.\n\nAnd a second one.",
+    )  # fmt: skip
+    assert queued.returncode == 0, queued.stderr
+    assert queued.stdout.strip() == "Queued jl-three for the next batch."
+    (row,) = [r for r in _rows(video_engine, "jl-three")]
+    assert (row["aspect"], row["priority"], row["notify_emails"]) == ("9:16", 70, ["a@example.com", "b@example.com"])
+
+    wrong = videoctl(
+        "enqueue", "--title", "Bad", "--set", "voice=en\tus", "--set", "colour=red", db=airflow_site.video_db
+    )
+    assert wrong.returncode == 3
+    assert wrong.stderr.splitlines() == [
+        "colour: unknown field: remove it",
+        'voice: must not contain control characters (got "en\\tus")',
+    ]
+
+
+def test_an_unreachable_table_is_one_line(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "x-", {})
+    nowhere = URL.create("postgresql+psycopg2", username="postgres", host="127.0.0.1", port=1, database="none")
+    done = videoctl("import", str(path), db=nowhere)
+    assert done.returncode == 5
+    assert done.stderr.strip() == (
+        "cannot reach the request table at postgresql+psycopg2://postgres@127.0.0.1:1/none: "
+        "start it (make demo) or set VIDEO_DB_URL"
+    )
+
+
+def test_migration_0006_keeps_existing_requests_and_its_downgrade_works(
+    fresh_database: URL, count_rows: Callable[..., int]
+) -> None:
+    url = fresh_database.render_as_string(hide_password=False)
+    upgrade(url, "0005")
+    engine = connect(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO video.requests (request_key, title, script, voice, aspect, resolution, notify_emails,"
+                " status) VALUES ('old', 'Old one', 'Hello.', 'en-us', '1:1', 720, '[\"a@example.com\"]', 'processing')"
+            )
+        )
+    upgrade(url)
+    with engine.connect() as conn:
+        status, payload = conn.execute(text("SELECT status, payload FROM video.requests")).one()
+    assert status == "running"
+    assert VideoRequest.from_conf(payload).emails == ("a@example.com",)
+
+    from alembic import command
+
+    from pipeline.db.migrate import alembic_config
+
+    command.downgrade(alembic_config(url), "0005")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status, title FROM video.requests")).one() == ("processing", "Old one")
+    upgrade(url)  # and up again
+    repository = VideoRepository(engine)
+    registered = repository.register(VideoRequest.from_conf(payload), dag_run_id="run-x", run_is_active=lambda _: False)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status, dag_run_id FROM video.requests")).one() == ("running", "run-x")
+    assert registered.made_by("run-x")
+    engine.dispose()
+
+
+@pytest.mark.parametrize("line", ["not json", "[1, 2]"])
+def test_a_broken_json_line_is_a_row_problem(tmp_path: Path, airflow_site: AirflowSite, line: str) -> None:
+    path = tmp_path / "broken.jsonl"
+    path.write_text(json.dumps({"request_id": "jl-ok", "title": "Fine", "script": "Hi."}) + "\n" + line + "\n")
+    done = videoctl("import", str(path), db=airflow_site.video_db)
+    assert done.returncode == 3 and "broken.jsonl row 2: row: not " in done.stderr
