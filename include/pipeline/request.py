@@ -220,8 +220,8 @@ class VideoRequest(_Request):
         default=None,
         pattern=REQUEST_ID_PATTERN,
         title="Request id",
-        description="Stable id of the request (letters, digits, . _ -). Re-running an id reuses its project; "
-        "empty: one is made from the run id.",
+        description="Stable id of the request (letters, digits, . _ -): one video per id, so a second run of "
+        "an id makes nothing new unless 'Make again' is set; empty: one is made from the run id.",
         json_schema_extra={"section": TRACKING},
     )
     rerender: Flag = Field(
