@@ -26,8 +26,9 @@ HEALTH_NAMES = {"metadatabase": "database", "scheduler": "scheduler", "dag_proce
                 "triggerer": "triggerer"}  # fmt: skip
 
 
-def write_config(site: AirflowSite, folder: Path) -> Path:
-    """``supervisord.conf`` for ``site``'s components, their logs in ``folder``; the environment is inherited."""
+def write_config(folder: Path) -> Path:
+    """``supervisord.conf`` for Airflow's components, their logs in ``folder``; they inherit supervisord's
+    environment (the site's settings)."""
     folder.mkdir(parents=True, exist_ok=True)
     sections = [
         "[supervisord]",
@@ -59,8 +60,9 @@ def write_config(site: AirflowSite, folder: Path) -> Path:
 
 
 def start(site: AirflowSite, folder: Path, log: Path) -> subprocess.Popen[bytes]:
-    """supervisord in its own session (it outlives the command that started it); stop it with ``stop``."""
-    config = write_config(site, folder)
+    """supervisord, with ``site``'s environment, in its own session (it outlives the command that started it);
+    SIGTERM stops it and every component."""
+    config = write_config(folder)
     with log.open("ab") as output:
         return subprocess.Popen(
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(config)],

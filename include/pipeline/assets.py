@@ -18,7 +18,7 @@ from typing import Any
 
 from pipeline.atomic import write_atomic
 from pipeline.errors import ProviderError
-from pipeline.images.base import ImageProvider
+from pipeline.images.base import ImageProvider, SceneImageInputs
 from pipeline.models import AudioAsset, MediaAsset, Scene, WordTiming
 from pipeline.request import VideoRequest
 from pipeline.scriptgen.base import Script, ScriptProvider
@@ -110,19 +110,15 @@ def make_scene_image(
     ``lock(digest)`` serialises everyone making the same asset (e.g. a Postgres advisory lock): the second
     waits, then finds the first one's asset in storage instead of paying again.
     """
-    digest = content_hash(
-        kind="image",
-        provider=provider.name,
-        model=provider.model,
-        **provider.cache_inputs(
-            prompt=scene.visual_prompt,
-            title=scene.title,
-            keywords=scene.keywords,
-            scene_number=scene.index + 1,
-            width=scene.width,
-            height=scene.height,
-        ),
-    )
+    inputs: SceneImageInputs = {
+        "prompt": scene.visual_prompt,
+        "title": scene.title,
+        "keywords": scene.keywords,
+        "scene_number": scene.index + 1,
+        "width": scene.width,
+        "height": scene.height,
+    }  # what the provider is given; its cache_inputs say which of them change the image
+    digest = content_hash(kind="image", provider=provider.name, model=provider.model, **provider.cache_inputs(**inputs))
     key = content_key("media", digest, provider.extension)
     started = time.monotonic()
     units, unit_kind = 0.0, provider.unit_kind
@@ -135,15 +131,7 @@ def make_scene_image(
             if receipt is None:  # not paid for yet
                 with _scratch(work_dir) as scratch, _ledgered(record, unit_kind, on_failed_call):
                     dest = Path(scratch) / f"image.{provider.extension}"
-                    usage = provider.generate(
-                        prompt=scene.visual_prompt,
-                        title=scene.title,
-                        keywords=scene.keywords,
-                        scene_number=scene.index + 1,
-                        width=scene.width,
-                        height=scene.height,
-                        dest=dest,
-                    )
+                    usage = provider.generate(**inputs, dest=dest)
                     receipt = spool.keep(dest, {"units": usage.units, "unit_kind": usage.unit_kind})
             storage.put_file(key, spool.path)
             spool.release()

@@ -12,7 +12,6 @@ inserted), 5 the database cannot be reached.
 from __future__ import annotations
 
 import getpass
-import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,10 +19,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from pipeline.config import PROJECT_ROOT
+from pipeline.names import safe_name
 
 if TYPE_CHECKING:
     from pipeline.queue import QueuedRequest
@@ -47,7 +47,7 @@ def import_file(
     """Check every row of FILE against the request model, then insert them as pending, all or none."""
     from pipeline.queue import check_rows, read_rows
 
-    prefix = re.sub(r"[^A-Za-z0-9._-]+", "-", file.stem).strip("-.")[:60] or "import"
+    prefix = safe_name(file.stem, limit=60, fallback="import")
     valid, problems = check_rows(read_rows(file), id_prefix=prefix, submitted_by=submitted_by or getpass.getuser())
     for problem in problems:
         err.print(f"{file.name} {problem}", markup=False, highlight=False)
@@ -103,14 +103,17 @@ def enqueue(
 
 
 def _insert(valid: list[QueuedRequest], db: str) -> None:
+    from pipeline.db import connect
     from pipeline.queue import enqueue
 
-    engine = _engine(db)
+    engine = connect(db)
     try:
         taken = enqueue(engine, valid)
     except OperationalError:
         err.print(
-            f"cannot reach the request table at {_shown(db)}: start it (make demo) or set VIDEO_DB_URL", markup=False
+            f"cannot reach the request table at {make_url(db).render_as_string(hide_password=True)}: "
+            "start it (make demo) or set VIDEO_DB_URL",
+            markup=False,
         )
         raise typer.Exit(EXIT_UNREACHABLE) from None
     finally:
@@ -120,16 +123,6 @@ def _insert(valid: list[QueuedRequest], db: str) -> None:
     if taken:
         err.print("Nothing was inserted: choose other request ids.", markup=False)
         raise typer.Exit(EXIT_TAKEN)
-
-
-def _engine(db: str) -> Engine:
-    from pipeline.db import connect
-
-    return connect(db)
-
-
-def _shown(url: str) -> str:
-    return re.sub(r"://([^:@/]*):[^@/]*@", r"://\1:***@", url)
 
 
 def main() -> None:

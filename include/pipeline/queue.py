@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from pipeline.db.repository import request_columns
 from pipeline.db.schema import requests
-from pipeline.request import VideoRequest, form_fields, request_problems
+from pipeline.request import VideoRequest, checked_request, form_fields
 
 QUEUE_COLUMNS = ("priority", "scheduled_for", "submitted_by")
 TRUE, FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
@@ -138,14 +139,13 @@ def _check_row(
     if "__error__" in raw:
         return [Problem(number, "row", raw["__error__"])], None
     conf = {key: value for key, value in raw.items() if key not in QUEUE_COLUMNS}
-    problems = [Problem(number, field, message) for field, message in _queue_problems(raw)]
-    default_id = f"{id_prefix}-{number}"
-    problems += [Problem(number, f, m) for f, m in request_problems(conf, default_id=default_id)]
-    if problems:
+    request, found = checked_request(conf, default_id=f"{id_prefix}-{number}")
+    problems = [Problem(number, field, message) for field, message in [*_queue_problems(raw), *found]]
+    if problems or request is None:
         return problems, None
     return [], QueuedRequest(
         row=number,
-        request=VideoRequest.from_conf(conf, default_id=default_id),
+        request=request,
         priority=int(raw.get("priority") or 0),
         scheduled_for=_when(raw.get("scheduled_for")),
         submitted_by=raw.get("submitted_by") or submitted_by,
@@ -181,7 +181,7 @@ def _when(value: object) -> datetime | None:
 
 def typed_cells(row: dict[str, str | None]) -> dict[str, Any]:
     """Text cells (a CSV row, command-line flags) typed as the request's schema says (empty cells left out)."""
-    types = {name: schema.get("type") for name, schema in form_fields().items()}
+    types = _field_types()
     typed: dict[str, Any] = {}
     for key, cell in row.items():
         if key is None:
@@ -190,13 +190,18 @@ def typed_cells(row: dict[str, str | None]) -> dict[str, Any]:
         text = (cell or "").strip() if key != "script" else (cell or "")
         if not text.strip():
             continue
-        kind = types.get(key)
-        kinds = set(kind) if isinstance(kind, list) else {kind}
-        typed[key] = _typed(text, kinds if key != "priority" else {"integer"})
+        typed[key] = _typed(text, types.get(key, frozenset()) if key != "priority" else frozenset({"integer"}))
     return typed
 
 
-def _typed(text: str, kinds: set[Any]) -> Any:
+@cache
+def _field_types() -> dict[str, frozenset[str]]:
+    """Each request field's JSON types (the schema is built once, not per row)."""
+    types = {name: schema["type"] for name, schema in form_fields().items() if "type" in schema}
+    return {name: frozenset(kind if isinstance(kind, list) else [kind]) for name, kind in types.items()}
+
+
+def _typed(text: str, kinds: frozenset[str]) -> Any:
     if "array" in kinds:
         return [part.strip() for part in re.split(r"[;\n]", text) if part.strip()]
     if "boolean" in kinds and text.lower() in TRUE | FALSE:

@@ -319,14 +319,17 @@ def field_problems(exc: ValidationError) -> list[tuple[str, str]]:
     ]
 
 
-def request_problems(conf: dict[str, Any], *, default_id: str | None = None) -> list[tuple[str, str]]:
-    """What is wrong with a flat conf, field by field ([] when ``VideoRequest.from_conf`` accepts it)."""
+def checked_request(
+    conf: dict[str, Any], *, default_id: str | None = None
+) -> tuple[VideoRequest | None, list[tuple[str, str]]]:
+    """The request a flat conf describes, or what is wrong with it field by field: ``(request, [])`` when
+    ``VideoRequest.from_conf`` accepts it, ``(None, problems)`` otherwise (validated once either way)."""
     problems = [(key, "unknown field: remove it") for key in unknown_keys(conf)]
     try:
-        VideoRequest._nested(without_unknown_keys(conf), default_id)
+        request = VideoRequest._nested(without_unknown_keys(conf), default_id)
     except ValidationError as exc:
-        problems += field_problems(exc)
-    return problems
+        return None, problems + field_problems(exc)
+    return (None, problems) if problems else (request, [])
 
 
 def unknown_keys(conf: dict[str, Any]) -> list[str]:

@@ -65,11 +65,12 @@ class VideoOutcomeNotifier(BaseNotifier):
         params = dict(context.get("params") or {}) or dict(context["dag_run"].conf or {})
         key, run_id = request_key(params, context["run_id"]), context["run_id"]
         repository = video_repository(self.video_db_conn_id)
-        owner = repository.project_owner(key)
+        summary = repository.project_summary(key)
+        owner = (summary or {}).get("dag_run_id")
         if owner is not None and owner != run_id:  # a run that ended early beside the one making the video
             self.log.info("Run %s does not make request %s's video (run %s does): no email from it", run_id, key, owner)
             return
-        content, recipients, what = self.compose(context, params, repository, settings)
+        content, recipients, what = self.compose(context, params, summary, repository, settings)
         # one email per outcome: a cleared task that fails again the same way mails nobody a second time
         fingerprint = hashlib.sha256("\0".join([run_id, self.outcome, *what]).encode()).hexdigest()
         if not repository.claim_notification(key, dag_run_id=run_id, outcome=self.outcome, fingerprint=fingerprint):
@@ -83,16 +84,21 @@ class VideoOutcomeNotifier(BaseNotifier):
             raise
 
     def compose(
-        self, context: Any, params: dict[str, Any], repository: VideoRepository, settings: Settings
+        self,
+        context: Any,
+        params: dict[str, Any],
+        summary: dict[str, Any] | None,
+        repository: VideoRepository,
+        settings: Settings,
     ) -> tuple[Any, list[str], tuple[str, ...]]:
         """The email's content, its recipients, and what makes this outcome distinct (the failed task and its
-        reason: a new try of the same failure is no new outcome), from the project's row and the ledger."""
+        reason: a new try of the same failure is no new outcome), from the project's row (``summary``, None when
+        the request never got one) and the ledger."""
         from pipeline.costs import ledger_rows, report
         from pipeline.notify import failure_email, success_email
 
         run_id, dag_id = context["run_id"], context["dag"].dag_id
         key = request_key(params, run_id)
-        summary = repository.project_summary(key)
         link = run_url(dag_id, run_id)
         if self.outcome == "success" and summary is not None:
             priced = report(ledger_rows(repository.engine, project_id=summary["id"], run_id=run_id), settings)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import quote
 
 from pipeline.config import load_settings
+from pipeline.names import safe_name
 
 
 def request_key(params: dict[str, Any], run_id: str) -> str:
@@ -17,7 +17,7 @@ def request_key(params: dict[str, Any], run_id: str) -> str:
 
 def request_id_from_run(run_id: str) -> str:
     """A request id for a run submitted without one (``manual__2026-...`` -> ``manual__2026-...``, cleaned)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", run_id).strip("-.")[:100] or "request"
+    return safe_name(run_id, limit=100, fallback="request")
 
 
 def run_url(dag_id: str, run_id: str) -> str:

@@ -15,7 +15,7 @@ from pipeline.config import Settings
 from pipeline.models import RenderSpec
 from pipeline.render.probe import probe_output
 from pipeline.render.subtitles import WORD_JOINER
-from pipeline.render.timeline import plan_timeline
+from pipeline.render.timeline import Timeline, plan_timeline
 from pipeline.storage import open_storage
 
 HOSTILE = "Quotes \"x\" 'y', colon: a;b, back\\slash \\N {\\b1} 100% [out] (ok) é 🎉 שלום."
@@ -220,41 +220,37 @@ def test_every_format_with_effects(
     assert (facts.width, facts.height, facts.subtitle_streams) == (width, height, 1)
 
 
-@pytest.mark.parametrize("clip_seconds", [0.5, 6.0])
-def test_video_clip_scene_is_looped_or_trimmed_to_its_scene(
-    settings: Settings, make_render_spec: Any, run_render: Any, clip_seconds: float
-) -> None:
+def _render_with_clip(
+    settings: Settings, make_render_spec: Any, run_render: Any, *, texts: list[str], scenes: list[int], seconds: float
+) -> tuple[RenderSpec, Timeline, Path]:
+    """Store a moving test clip of ``seconds`` as ``media/clip.mp4``, show it in ``scenes``, render with crossfades
+    and Ken Burns; returns the spec, its timeline and the video, whose length is checked against the timeline."""
     clip = settings.data_dir / "clip.mp4"
     clip.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc2=s=640x360:r=25:d={clip_seconds}",
-            "-pix_fmt",
-            "yuv420p",
-            str(clip),
-        ],
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=s=640x360:r=25:d={seconds}", "-pix_fmt",
+         "yuv420p", str(clip)],
         check=True,
-    )
+    )  # fmt: skip
     open_storage(settings).put_file("media/clip.mp4", clip)
-    spec_path = make_render_spec(
-        ["A moving clip fills this first scene.", "Then a still."],
-        media={0: "media/clip.mp4"},
-        crossfade_s=0.4,
-        ken_burns=True,
-    )
+    spec_path = make_render_spec(texts, media=dict.fromkeys(scenes, "media/clip.mp4"), crossfade_s=0.4, ken_burns=True)
     completed = run_render(spec_path)
     assert completed.returncode == 0, completed.stderr
     spec = _spec(spec_path)
     timeline = plan_timeline(spec)
     video = open_storage(settings).local_path(spec.output_key)
     assert probe_output(video).duration_s == pytest.approx(timeline.duration_s, abs=0.05)
+    return spec, timeline, video
+
+
+@pytest.mark.parametrize("clip_seconds", [0.5, 6.0])
+def test_video_clip_scene_is_looped_or_trimmed_to_its_scene(
+    settings: Settings, make_render_spec: Any, run_render: Any, clip_seconds: float
+) -> None:
+    texts = ["A moving clip fills this first scene.", "Then a still."]
+    _, timeline, video = _render_with_clip(
+        settings, make_render_spec, run_render, texts=texts, scenes=[0], seconds=clip_seconds
+    )
     early = _frame(video, 5, settings.data_dir / "c0.png")
     late = _frame(video, timeline.scene_frames[0] - timeline.half_fade - 5, settings.data_dir / "c1.png")
     black = Image.new("RGB", early.size)
@@ -266,26 +262,10 @@ def test_one_clip_used_by_two_scenes_renders_in_both(
     settings: Settings, make_render_spec: Any, run_render: Any
 ) -> None:
     """The same stored clip in scenes 1 and 3 (and the same card twice): each use gets its own input."""
-    clip = settings.data_dir / "shared.mp4"
-    clip.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=2", "-pix_fmt", "yuv420p",
-         str(clip)],
-        check=True,
-    )  # fmt: skip
-    open_storage(settings).put_file("media/shared.mp4", clip)
-    spec_path = make_render_spec(
-        ["The clip, the first time.", "A card between.", "The clip, once more.", "A card between."],
-        media={0: "media/shared.mp4", 2: "media/shared.mp4"},
-        crossfade_s=0.4,
-        ken_burns=True,
+    texts = ["The clip, the first time.", "A card between.", "The clip, once more.", "A card between."]
+    _, timeline, video = _render_with_clip(
+        settings, make_render_spec, run_render, texts=texts, scenes=[0, 2], seconds=2
     )
-    completed = run_render(spec_path)
-    assert completed.returncode == 0, completed.stderr
-    spec = _spec(spec_path)
-    timeline = plan_timeline(spec)
-    video = open_storage(settings).local_path(spec.output_key)
-    assert probe_output(video).duration_s == pytest.approx(timeline.duration_s, abs=0.05)
     starts = [sum(timeline.scene_frames[:i]) for i in range(4)]
     first = _frame(video, starts[0] + 3, settings.data_dir / "use1.png")
     again = _frame(video, starts[2] + timeline.half_fade + 3, settings.data_dir / "use2.png")

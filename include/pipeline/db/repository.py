@@ -299,13 +299,6 @@ class VideoRepository:
         with self.engine.begin() as conn:
             conn.execute(notifications.delete().where(notifications.c.fingerprint == fingerprint))
 
-    def project_owner(self, request_key: str) -> str | None:
-        """The run that makes (or made) the request's video; None before any run registered it."""
-        with self.engine.connect() as conn:
-            return conn.execute(
-                select(projects.c.dag_run_id).join(requests).where(requests.c.request_key == request_key)
-            ).scalar_one_or_none()
-
     def project_summary(self, request_key: str) -> dict[str, Any] | None:
         """The project's state and latest render, for emails and the CLI."""
         with self.engine.connect() as conn:

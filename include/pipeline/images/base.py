@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 
 @dataclass(frozen=True)
@@ -13,6 +13,17 @@ class ImageUsage:
 
     units: float
     unit_kind: str
+
+
+class SceneImageInputs(TypedDict):
+    """What every image provider is given for a scene (``generate`` also takes ``dest``)."""
+
+    prompt: str
+    title: str
+    keywords: tuple[str, ...]
+    scene_number: int
+    width: int
+    height: int
 
 
 class ImageProvider(Protocol):

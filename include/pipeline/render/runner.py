@@ -23,6 +23,7 @@ from typing import IO
 from pipeline.commands import stderr_tail
 from pipeline.errors import MissingAsset, OutputCheckFailed, RenderError
 from pipeline.models import RenderResult
+from pipeline.names import safe_name
 from pipeline.render.__main__ import (
     EXIT_BAD_SPEC,
     EXIT_CHECK_FAILED,
@@ -69,7 +70,7 @@ def render_in_subprocess(
     ``extra_env`` adds what the environment lacks, e.g. the storage credentials of an Airflow connection.
     ``run_name`` names the run's scratch folder (``work_dir/renders/RUN/try-N``); ``attempt`` is the task's try.
     """
-    run_dir = work_dir / "renders" / _slug(run_name)
+    run_dir = work_dir / "renders" / safe_name(run_name, fallback="render")
     remove_older_attempts(run_dir, attempt)
     scratch = run_dir / f"try-{attempt}"
     scratch.mkdir(parents=True, exist_ok=True)
@@ -156,10 +157,6 @@ def _group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:120] or "render"
 
 
 def _reason(stderr: str) -> str:

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from pipeline.errors import InvalidRequest, RenderError
 from pipeline.models import AudioAsset, MediaAsset, RenderScene, RenderSpec
+from pipeline.names import safe_name
 from pipeline.request import LookAndSound
 from pipeline.storage.base import Storage
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:120] or "run"
-
-
 def spec_key(request_key: str, run_id: str) -> str:
-    return f"renders/{_slug(request_key)}/{_slug(run_id)}/spec.json"
+    return f"renders/{safe_name(request_key)}/{safe_name(run_id)}/spec.json"
 
 
 def output_keys(request_key: str, run_id: str) -> tuple[str, str, str]:
     """(video, subtitles, thumbnail): one set per run, so every render attempt of a request is kept."""
-    base = f"videos/{_slug(request_key)}/{_slug(run_id)}"
+    base = f"videos/{safe_name(request_key)}/{safe_name(run_id)}"
     return f"{base}.mp4", f"{base}.srt", f"{base}.jpg"
 
 
