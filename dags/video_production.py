@@ -22,6 +22,7 @@ from video_factory.callbacks import record_task_failure
 from video_factory.errors import ProviderRetryPolicy
 from video_factory.notifiers import VideoOutcomeNotifier
 from video_factory.params import request_params
+from video_factory.pools import IMAGE_POOL, RENDER_POOL, SCRIPT_POOL, VOICE_POOL
 from video_factory.task import VideoTask, describe_call
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ RENDERED_VIDEOS = Asset(name="rendered_videos")  # no URI scheme: Airflow then l
     params=request_params(),
     doc_md=__doc__,
     tags=["video-factory"],
-    max_active_runs=8,
+    max_active_runs=SETTINGS.batch.max_active_videos,
     default_args={
         "retries": SETTINGS.retries,
         "retry_delay": dt.timedelta(seconds=SETTINGS.retry_delay_s),
@@ -55,7 +56,7 @@ def video_production() -> None:
         """Check the request, record its project (`processing`) and decide how it is made, before any paid call."""
         return VideoTask.current().register().model_dump(mode="json")
 
-    @task
+    @task(pool=SCRIPT_POOL)
     def script(job: dict[str, Any]) -> dict[str, Any]:
         """The request's own script, or one generated from its topic (once per distinct topic)."""
         from pipeline.assets import make_script
@@ -88,7 +89,7 @@ def video_production() -> None:
         log.info("Script split into %d scenes", len(scenes))
         return [scene.model_dump(mode="json") for scene in scenes_of(work, scenes)]
 
-    @task(map_index_template="{{ scene_label }}", max_active_tis_per_dagrun=4)
+    @task(map_index_template="{{ scene_label }}", max_active_tis_per_dagrun=4, pool=IMAGE_POOL)
     def media(scene: dict[str, Any]) -> dict[str, Any]:
         """The scene's image (from storage when it was made before)."""
         from pipeline.assets import make_scene_image
@@ -100,7 +101,7 @@ def video_production() -> None:
         log.info(describe_call(item, call))
         return asset.model_dump(mode="json")
 
-    @task(map_index_template="{{ scene_label }}", max_active_tis_per_dagrun=4)
+    @task(map_index_template="{{ scene_label }}", max_active_tis_per_dagrun=4, pool=VOICE_POOL)
     def voice(scene: dict[str, Any]) -> dict[str, Any]:
         """The scene's narration and word timings (from storage when they were made before)."""
         from pipeline.assets import narrate_scene
@@ -124,7 +125,7 @@ def video_production() -> None:
         spec = render_spec_of(work, pictures, voices, fps=env.settings.fps)
         return store_render_spec(spec, work, env.storage)
 
-    @task
+    @task(pool=RENDER_POOL)
     def render(job: dict[str, Any], spec_location: str) -> dict[str, Any]:
         """``python -m pipeline.render --spec KEY`` as a local process group (the pod runs the same entry point);
         this try becomes the project's render attempt, so an older try's late result is never published."""
@@ -169,7 +170,7 @@ def video_production() -> None:
     if SETTINGS.kubernetes.render_backend == "kubernetes":
         from video_factory.render_pod import render_pod_operator
 
-        pod = render_pod_operator(SETTINGS, task_id="render", spec_key="{{ ti.xcom_pull(task_ids='render_spec') }}")
+        pod = render_pod_operator(SETTINGS, task_id="render", pool=RENDER_POOL, spec_key="{{ ti.xcom_pull(task_ids='render_spec') }}")
         spec_location >> pod
         rendered = pod.output
     else:

@@ -73,6 +73,9 @@ def pytest_configure(config: pytest.Config) -> None:
         capture_output=True,
         env=os.environ.copy(),
     )
+    subprocess.run(
+        [sys.executable, "-m", "video_factory.pools"], check=True, capture_output=True, env=os.environ.copy()
+    )
     upgrade(site.video_db.render_as_string(hide_password=False))
 
 

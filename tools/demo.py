@@ -101,6 +101,7 @@ def start_airflow(stack: AirflowSite) -> None:
         raise DemoError(f"another server already answers on port {stack.port}: stop it or pass --port")
     with console.status("Migrating Airflow's metadata database ..."):
         _run([sys.executable, "-m", "airflow", "db", "migrate"], env)
+        _run([sys.executable, "-m", "video_factory.pools"], env)  # the pools the video DAG's tasks run in
     with console.status("Migrating the project's schema ..."):
         _run(
             [sys.executable, "-m", "pipeline.db", "upgrade", stack.video_db.render_as_string(hide_password=False)], env

@@ -95,6 +95,36 @@ class EmailSettings(BaseSettings):
     email_default_to: str = "video-ops@localhost"
 
 
+class BatchSettings(BaseSettings):
+    """The nightly batch (``nightly_batch``) and the load it may put on workers and paid providers."""
+
+    model_config = _ENV
+
+    batch_schedule: str = Field(default="0 1 * * *", description="Cron expression of the nightly batch.")
+    batch_timezone: str = Field(default="UTC", description="Time zone the schedule is read in (IANA name).")
+    batch_size: int = Field(default=200, ge=1, le=1000, description="Most requests one batch claims.")
+    batch_stale_claim_s: float = Field(
+        default=6 * 3600, gt=0, description="A claim this old whose batch run has ended returns to pending."
+    )
+    batch_deadline_s: float = Field(
+        default=6 * 3600, gt=0, description="Ops are emailed the unfinished videos this long after the batch's time."
+    )
+    batch_poke_s: float = Field(default=60, gt=0, description="How often the batch looks at its runs.")
+    batch_wait_s: float = Field(default=24 * 3600, gt=0, description="How long the batch waits for its runs.")
+    batch_ops_emails: str = Field(
+        default="", description="Who gets the batch summary (`;`-separated); empty: the email default address."
+    )
+    max_active_videos: int = Field(default=8, ge=1, description="video_production runs at once.")
+    render_slots: int = Field(default=2, ge=1, description="Renders at once (pool video_render).")
+    image_slots: int = Field(default=4, ge=1, description="Image calls at once (pool video_images: Stability).")
+    voice_slots: int = Field(default=4, ge=1, description="Voice calls at once (pool video_voices: Polly).")
+    script_slots: int = Field(default=2, ge=1, description="Script calls at once (pool video_scripts: Gemini).")
+
+    @property
+    def ops_emails(self) -> list[str]:
+        return [part.strip() for part in self.batch_ops_emails.split(";") if part.strip()]
+
+
 class Settings(BaseSettings):
     """Runtime configuration, one section per concern; the defaults give the embedded, offline mode.
 
@@ -109,6 +139,7 @@ class Settings(BaseSettings):
     prices: PriceSettings = Field(default_factory=PriceSettings)
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
+    batch: BatchSettings = Field(default_factory=BatchSettings)
 
     ffmpeg_bin: str = "ffmpeg"
     ffprobe_bin: str = "ffprobe"

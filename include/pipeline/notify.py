@@ -63,6 +63,24 @@ def failure_email(
     )
 
 
+def listing_email(
+    subject: str,
+    lead: str,
+    items: Sequence[str],
+    facts: Sequence[tuple[str, str]] = (),
+    links: frozenset[str] = frozenset(),
+) -> EmailContent:
+    """A lead sentence, a bulleted list (one line each) and facts: the batch's emails to submitters and ops."""
+    text = lead + "\n\n" + "".join(f"- {item}\n" for item in items)
+    if facts:
+        text += "\n" + "\n".join(f"{k}: {v}" for k, v in facts) + "\n"
+    bullets = "".join(f"<li>{html.escape(item)}</li>" for item in items)
+    page = _html(html.escape(lead), facts, links=set(links))
+    return EmailContent(
+        subject=one_line(subject), text=text, html=page.replace("<table>", f"<ul>{bullets}</ul><table>", 1)
+    )
+
+
 def build_message(content: EmailContent, *, sender: str, recipients: Sequence[str]) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = content.subject

@@ -123,37 +123,58 @@ class VideoOutcomeNotifier(BaseNotifier):
         return content, list(emails) or [settings.email.email_default_to], what
 
     def deliver(self, message: EmailMessage, recipients: list[str], settings: Settings) -> None:
-        import smtplib
-        from typing import cast
+        how = send_email(
+            message, recipients, settings, backend=self.backend, smtp_conn_id=self.smtp_conn_id,
+            aws_conn_id=self.aws_conn_id,
+        )  # fmt: skip
+        self.log.info(
+            "%s the %s email to %d recipient(s) (%s)",
+            "Sent" if how != "outbox" else "Wrote",
+            self.outcome,
+            len(recipients),
+            how,
+        )
 
-        from airflow.providers.smtp.hooks.smtp import SmtpHook
 
-        from pipeline.notify import write_to_outbox
-        from video_factory.connections import aws_client
+def send_email(
+    message: EmailMessage,
+    recipients: list[str],
+    settings: Settings,
+    *,
+    backend: Backend | None = None,
+    smtp_conn_id: str = "smtp_default",
+    aws_conn_id: str = AWS_CONN_ID,
+) -> str:
+    """Send ``message`` by the configured backend; returns which one (``smtp``, ``ses`` or ``outbox``)."""
+    import smtplib
+    from typing import cast
 
-        backend = self.backend or settings.email.email_backend
-        if backend == "auto":
-            backend = "smtp" if _connection_exists(self.smtp_conn_id) else "outbox"
-        if backend == "smtp":
-            with SmtpHook(smtp_conn_id=self.smtp_conn_id) as smtp:
-                # The hook only builds HTML-only mails; its connected client sends ours (text + HTML) as is,
-                # the way the hook's own test_connection uses it.
-                client = cast("smtplib.SMTP", smtp._smtp_client)
-                client.send_message(message, to_addrs=recipients)
-        elif backend == "ses":
-            from pipeline.aws import aws_error
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
 
-            try:
-                aws_client("ses", self.aws_conn_id).send_raw_email(
-                    Source=settings.email.email_from, Destinations=recipients, RawMessage={"Data": message.as_bytes()}
-                )
-            except Exception as exc:  # one classification for every AWS service: the log gets one clear line
-                raise aws_error("ses", exc) from None
-        else:
-            path = write_to_outbox(message, settings.outbox_dir)
-            self.log.info("Wrote %s email to %s", self.outcome, path)
-            return
-        self.log.info("Sent %s email to %d recipients over %s", self.outcome, len(recipients), backend)
+    from pipeline.notify import write_to_outbox
+    from video_factory.connections import aws_client
+
+    backend = backend or settings.email.email_backend
+    if backend == "auto":
+        backend = "smtp" if _connection_exists(smtp_conn_id) else "outbox"
+    if backend == "smtp":
+        with SmtpHook(smtp_conn_id=smtp_conn_id) as smtp:
+            # The hook only builds HTML-only mails; its connected client sends ours (text + HTML) as is,
+            # the way the hook's own test_connection uses it.
+            client = cast("smtplib.SMTP", smtp._smtp_client)
+            client.send_message(message, to_addrs=recipients)
+    elif backend == "ses":
+        from pipeline.aws import aws_error
+
+        try:
+            aws_client("ses", aws_conn_id).send_raw_email(
+                Source=settings.email.email_from, Destinations=recipients, RawMessage={"Data": message.as_bytes()}
+            )
+        except Exception as exc:  # one classification for every AWS service: the log gets one clear line
+            raise aws_error("ses", exc) from None
+    else:
+        write_to_outbox(message, settings.outbox_dir)
+    return backend
 
 
 def cost_lines(priced: dict[str, Any]) -> list[tuple[str, str]]:

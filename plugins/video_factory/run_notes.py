@@ -16,6 +16,7 @@ from video_factory.runs import request_key
 
 log = logging.getLogger(__name__)
 VIDEO_DAGS = frozenset({"video_production"})
+BATCH_DAG = "nightly_batch"
 MAX_NOTE_CHARS = 1000
 
 
@@ -31,7 +32,10 @@ def on_dag_run_running(dag_run: Any, msg: str) -> None:
 
 @hookimpl
 def on_dag_run_failed(dag_run: Any, msg: str) -> None:
-    """A failed run's note: the title, the failed task and the stored one-line reason."""
+    """A failed run's note: the title, the failed task and the stored one-line reason (a batch: its summary)."""
+    if dag_run.dag_id == BATCH_DAG:
+        _note_batch(dag_run)
+        return
     if dag_run.dag_id not in VIDEO_DAGS:
         return
     from video_factory.connections import video_repository
@@ -51,7 +55,11 @@ def on_dag_run_failed(dag_run: Any, msg: str) -> None:
 
 @hookimpl
 def on_dag_run_success(dag_run: Any, msg: str) -> None:
-    """A run that ended early because another run makes (or made) its request's video says so."""
+    """A run that ended early because another run makes (or made) its request's video says so; a batch's note is
+    its summary."""
+    if dag_run.dag_id == BATCH_DAG:
+        _note_batch(dag_run)
+        return
     if dag_run.dag_id not in VIDEO_DAGS:
         return
     from video_factory.connections import video_repository
@@ -70,3 +78,23 @@ def on_dag_run_success(dag_run: Any, msg: str) -> None:
         dag_run.note = note
     except Exception:  # e.g. dag.test()'s run is not bound to a session: the note is a courtesy
         log.info("could not set the note of run %s: %s", dag_run.run_id, note)
+
+
+def _note_batch(dag_run: Any) -> None:
+    import datetime as dt
+
+    from pipeline.config import load_settings
+    from video_factory.batch import summarize
+
+    try:
+        summary = summarize(
+            dag_run.run_id, started=dag_run.start_date, ended=dag_run.end_date or dt.datetime.now(dt.UTC),
+            settings=load_settings(),
+        )  # fmt: skip
+    except Exception:  # the note is a courtesy: never let it break the scheduler's loop
+        log.exception("could not sum up batch %s for its note", dag_run.run_id)
+        return
+    try:
+        dag_run.note = one_line(summary.line(), MAX_NOTE_CHARS)
+    except Exception:  # e.g. dag.test()'s run is not bound to a session
+        log.info("could not set the note of batch %s: %s", dag_run.run_id, summary.line())

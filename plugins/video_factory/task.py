@@ -143,15 +143,7 @@ class VideoTask:
             raise
 
     def _run_is_active(self, run_id: str) -> bool:
-        """Whether another run of this DAG is still queued or running (a run that is gone is not)."""
-        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-
-        try:
-            state = RuntimeTaskInstance.get_dagrun_state(dag_id=self.dag_id, run_id=run_id)
-        except Exception as exc:  # the run was deleted: its project is free to take over
-            log.info("Run %s of the request's project is not found (%s): taking the project over", run_id, exc)
-            return False
-        return getattr(state, "value", state) in {"queued", "running"}  # a DagRunState or its string
+        return run_is_active(self.dag_id, run_id)
 
     def label_scene(self, scene: dict[str, Any]) -> Scene:
         """The mapped instance's scene, its label shown in the UI (``map_index_template``)."""
@@ -163,6 +155,24 @@ class VideoTask:
 
     def _parse(self, conf: dict[str, Any]) -> VideoRequest:
         return VideoRequest.from_conf(conf, default_id=request_id_from_run(self.run_id))
+
+
+def run_state(dag_id: str, run_id: str) -> str | None:
+    """A run's state (``queued``, ``running``, ``success``, ``failed``), None when it does not exist."""
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    try:
+        state = RuntimeTaskInstance.get_dagrun_state(dag_id=dag_id, run_id=run_id)
+    except Exception as exc:  # the run was deleted (or never made)
+        log.info("Run %s of %s is not found (%s)", run_id, dag_id, exc)
+        return None
+    return str(getattr(state, "value", state))  # a DagRunState or its string
+
+
+def run_is_active(dag_id: str, run_id: str) -> bool:
+    """Whether a run is still queued or running (a run that is gone is not): another run of a request takes its
+    project over, a batch takes back its stale claims."""
+    return run_state(dag_id, run_id) in {"queued", "running"}
 
 
 def describe_call(scene: Scene, call: ProviderCall) -> str:

@@ -9,8 +9,8 @@ from airflow.dag_processing.dagbag import DagBag
 from tools.stack import PROJECT_ROOT
 
 
-def parse_dag() -> Any:
-    """A freshly parsed ``video_production`` (settings read now); fails on any import error."""
+def parse_dag(dag_id: str = "video_production") -> Any:
+    """A freshly parsed DAG (settings read now); fails on any import error."""
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     assert bag.import_errors == {}
-    return bag.dags["video_production"]
+    return bag.dags[dag_id]
