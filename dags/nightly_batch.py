@@ -45,7 +45,9 @@ ENDED = frozenset({"success", "failed"})
 
 @dag(
     dag_id=BATCH_DAG,
-    schedule=CronTriggerTimetable(SETTINGS.batch.batch_schedule, timezone=SETTINGS.batch.batch_timezone),
+    schedule=None
+    if SETTINGS.batch.batch_schedule.strip().lower() in {"", "none"}
+    else CronTriggerTimetable(SETTINGS.batch.batch_schedule, timezone=SETTINGS.batch.batch_timezone),
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,

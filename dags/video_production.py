@@ -170,7 +170,9 @@ def video_production() -> None:
     if SETTINGS.kubernetes.render_backend == "kubernetes":
         from video_factory.render_pod import render_pod_operator
 
-        pod = render_pod_operator(SETTINGS, task_id="render", pool=RENDER_POOL, spec_key="{{ ti.xcom_pull(task_ids='render_spec') }}")
+        pod = render_pod_operator(
+            SETTINGS, task_id="render", pool=RENDER_POOL, spec_key="{{ ti.xcom_pull(task_ids='render_spec') }}"
+        )
         spec_location >> pod
         rendered = pod.output
     else:

@@ -1,4 +1,5 @@
-"""The Airflow processes a trigger needs (API server, scheduler, dag-processor), for the REST and browser tests."""
+"""The Airflow processes a trigger needs (API server, scheduler, dag-processor, triggerer for deadline alerts),
+for the REST, CLI and browser tests."""
 
 from __future__ import annotations
 
@@ -33,14 +34,14 @@ def wait_for(check: Callable[[], Any], *, timeout_s: float, what: str, interval_
 
 @contextmanager
 def running_airflow(airflow_site: AirflowSite, logs: Path) -> Iterator[httpx.Client]:
-    """The three Airflow processes a trigger needs, and an authenticated client of the REST API."""
+    """The Airflow processes a trigger needs, and an authenticated client of the REST API."""
     env = {**os.environ, **airflow_site.environment()}
     processes = []
-    for component in ("api-server", "scheduler", "dag-processor"):
-        log = (logs / f"{component}.log").open("wb")
+    for component in (["api-server"], ["scheduler"], ["dag-processor"], ["triggerer", "--skip-serve-logs"]):
+        log = (logs / f"{component[0]}.log").open("wb")
         processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "airflow", component],
+                [sys.executable, "-m", "airflow", *component],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -67,6 +67,9 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(site.environment())
     # Fast retries keep failure tests short; the behaviour (exponential backoff) is the same.
     os.environ.update({"VIDEO_RETRIES": "1", "VIDEO_RETRY_DELAY_S": "1", "VIDEO_MAX_RETRY_DELAY_S": "2"})
+    # the batch looks at its runs every 5 s, not every minute; and runs only when a test triggers it (scheduled, the
+    # scheduler would start last night's batch at once and make every pending row another test left)
+    os.environ.update({"VIDEO_BATCH_POKE_S": "5", "VIDEO_BATCH_SCHEDULE": "none"})
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
         check=True,

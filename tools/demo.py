@@ -233,9 +233,8 @@ def report(stack: AirflowSite, request_id: str, run_id: str, state: str, tis: li
     console.print(f"Streams:    {facts.video_codec} video, {facts.audio_codec} audio, faststart={facts.faststart}")
     console.print(f"Scenes:     {summary['scene_count']}   Assets from cache: {cached} of {total}")
     console.print(f"Email:      {stack.data_dir / 'outbox'}")
-    console.print(
-        f"Costs:      {sys.executable} -m pipeline.costs --db '{stack.video_db.render_as_string(hide_password=False)}'"
-    )
+    console.print(f"Costs:      {Path(sys.executable).parent / 'videoctl'} costs")
+    console.print(f"Follow-up:  videoctl status {request_id} · videoctl list · videoctl import samples/batch.csv")
     console.print(f"Airflow UI: {ui}")
     console.print(f"Login:      {login}")
     console.print("Stop everything with: make stop")

@@ -1,40 +1,67 @@
-"""``videoctl``: the video factory from a terminal. This part fills the request table for the nightly batch.
+"""``videoctl``: the video factory from a terminal.
 
-    videoctl import samples/batch.csv            # every row checked first; nothing inserted unless all are valid
-    videoctl import requests.jsonl --skip-invalid
-    videoctl enqueue --title "Tides" --script-file tides.txt --set voice=en-gb --set aspect=9:16 --priority 80
+    videoctl submit tides.txt --title "Tides" --voice en-gb --aspect 9:16 --wait   # one video now, over the API
+    videoctl status video__tides          videoctl list --status failed --since 2026-11-01
+    videoctl retry video__tides           videoctl cancel video__tides
+    videoctl import samples/batch.csv     # rows for the nightly batch; nothing inserted unless all are valid
+    videoctl enqueue --title "Tides" --script-file tides.txt --set voice=en-gb --priority 80
+    videoctl batch 2026-11-26             videoctl costs --since 2026-11-01 --json
 
-The request table is the ``video_factory`` database: ``--db`` or ``VIDEO_DB_URL``, by default the one ``make demo``
-runs. Exit codes: 0 done, 3 invalid rows (nothing inserted), 4 a request id already in the table (nothing
-inserted), 5 the database cannot be reached.
+Airflow's REST API: ``AIRFLOW_API_URL`` and ``AIRFLOW_API_TOKEN`` or ``AIRFLOW_USERNAME``/``AIRFLOW_PASSWORD``
+(defaults: the ``make demo`` stack). The request table and the cost ledger: ``--db`` or ``VIDEO_DB_URL`` (default:
+the demo's database). Exit codes: 0 done, 1 the video failed or Airflow answered an error, 2 wrong usage,
+3 invalid request or rows (nothing written), 4 already exists (nothing written), 5 Airflow or the database cannot be
+reached, 6 credentials refused or not allowed, 7 not found.
 """
 
 from __future__ import annotations
 
+import functools
 import getpass
+import inspect
+import json
 import sys
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from pipeline.api import (
+    BATCH_DAG,
+    EXIT_CONFLICT,
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_NOT_FOUND,
+    EXIT_UNREACHABLE,
+    VIDEO_DAG,
+    Airflow,
+    ApiProblem,
+)
 from pipeline.config import PROJECT_ROOT
 from pipeline.names import safe_name
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from pipeline.queue import QueuedRequest
 
-EXIT_INVALID, EXIT_TAKEN, EXIT_UNREACHABLE = 3, 4, 5
+EXIT_TAKEN = EXIT_CONFLICT
 DEMO_DB = f"postgresql+psycopg2://postgres@/video_factory?host={PROJECT_ROOT / '.local' / 'pg' / 'data'}"
 
 app = typer.Typer(help="The video factory from a terminal.", no_args_is_help=True, add_completion=False)
 out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)  # one line per message, never wrapped
 DbOption = Annotated[str, typer.Option("--db", envvar="VIDEO_DB_URL", help="The video_factory database's URL.")]
 ByOption = Annotated[str | None, typer.Option("--submitted-by", help="Who submits (default: your login name).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+RunArgument = Annotated[str, typer.Argument(help="A run id (video__...) or a request id.")]
+ENDED = ("success", "failed")
 
 
 @app.command("import")
@@ -125,8 +152,340 @@ def _insert(valid: list[QueuedRequest], db: str) -> None:
         raise typer.Exit(EXIT_TAKEN)
 
 
+@app.command()
+def status(run: RunArgument, as_json: JsonOption = False) -> None:
+    """A video run's state, title, failed task and reason, or its video."""
+    with _api() as api:
+        facts = _run_facts(api, _run_id(run))
+    if as_json:
+        _print_json(facts)
+        return
+    out.print(_facts_line(facts), markup=False, highlight=False)
+
+
+@app.command("list")
+def list_runs(
+    since: Annotated[str | None, typer.Option(help="Only runs from this date or time on (ISO 8601).")] = None,
+    state: Annotated[str | None, typer.Option("--status", help="queued, running, success or failed.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """The newest video runs."""
+    with _api() as api:
+        found = api.call(
+            "list the runs", api.runs.get_dag_runs, VIDEO_DAG, limit=limit, order_by=["-run_after"],
+            state=[state] if state else None, run_after_gte=_moment(since) if since else None,
+        )  # fmt: skip
+    runs = [
+        {"run_id": r.dag_run_id, "state": _state_of(r), "title": r.note or "",
+         "run_after": r.run_after.isoformat() if r.run_after else None}
+        for r in found.dag_runs
+    ]  # fmt: skip
+    if as_json:
+        _print_json(runs)
+        return
+    from rich.table import Table
+
+    table = Table(box=None, show_header=True)
+    for column in ("run", "state", "started", "title"):
+        table.add_column(column, no_wrap=column != "title")
+    for run in runs:
+        table.add_row(run["run_id"], run["state"], (run["run_after"] or "")[:19], run["title"])
+    Console(width=max(out.width, 140)).print(table)
+
+
+@app.command()
+def retry(run: RunArgument) -> None:
+    """Run a video's failed tasks again (and what comes after them); its finished tasks are kept."""
+    from airflow_client.client.models import DAGRunClearBody
+
+    run_id = _run_id(run)
+    with _api() as api:
+        body = DAGRunClearBody(dry_run=False, only_failed=True)
+        cleared = api.call("retry the run", api.runs.clear_dag_run, VIDEO_DAG, run_id, body)
+    instance = getattr(cleared, "actual_instance", cleared)
+    count = len(getattr(instance, "task_instances", []) or [])
+    out.print(f"Retrying {count} task(s) of {run_id}: videoctl status {run_id}", markup=False)
+
+
+@app.command()
+def cancel(run: RunArgument, db: DbOption = DEMO_DB) -> None:
+    """Stop a video run; its request is marked cancelled (a finished video is kept)."""
+    from airflow_client.client.models import DAGRunPatchBody
+
+    run_id, who = _run_id(run), getpass.getuser()
+    with _api() as api:
+        state = str(_state_of(api.call(f"read run {run_id}", api.runs.get_dag_run, VIDEO_DAG, run_id)))
+        if state in ENDED:
+            raise ApiProblem(f"{run_id} has already ended ({state}): nothing to cancel", EXIT_CONFLICT)
+        body = DAGRunPatchBody(state="failed", note=f"Cancelled by {who}")
+        api.call("cancel the run", api.runs.patch_dag_run, VIDEO_DAG, run_id, body, update_mask=["state", "note"])
+    with _database(db) as engine:
+        from pipeline.db import VideoRepository
+
+        VideoRepository(engine).cancel(dag_run_id=run_id, reason=f"cancelled by {who}")
+    out.print(f"Cancelled {run_id}.", markup=False)
+
+
+@app.command()
+def batch(
+    night: Annotated[str | None, typer.Argument(help="The batch's date (YYYY-MM-DD); default: the latest.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A night's batch: counts by status, rejected rows and why, minutes of video, wall time and cost."""
+    with _api() as api:
+        query: dict[str, Any] = {"limit": 5, "order_by": ["-run_after"]}
+        if night:
+            day = datetime.combine(date.fromisoformat(night), datetime.min.time(), tzinfo=UTC)
+            query.update(run_after_gte=day, run_after_lt=day + timedelta(days=1))
+        runs = api.call("list the batches", api.runs.get_dag_runs, BATCH_DAG, **query).dag_runs
+        if not runs:
+            raise ApiProblem(f"no nightly batch ran {'on ' + night if night else 'yet'}", EXIT_NOT_FOUND)
+        summaries = [
+            {"run_id": r.dag_run_id, "state": _state_of(r), "note": r.note,
+             "summary": api.return_value(BATCH_DAG, r.dag_run_id, "summarize")}
+            for r in runs
+        ]  # fmt: skip
+    if as_json:
+        _print_json(summaries)
+        return
+    for item in summaries:
+        summary = item["summary"] or {}
+        line = item["note"] or ("still running" if item["state"] not in ENDED else item["state"])
+        out.print(f"{item['run_id']}: {line}", markup=False, highlight=False)
+        for rejected in summary.get("rejected", []):
+            reasons = "; ".join(f"{r['field']}: {r['message']}" for r in rejected["reasons"])
+            out.print(f"  rejected {rejected['request_key']}: {reasons}", markup=False, highlight=False)
+        for failed in summary.get("failed", []):
+            out.print(f"  failed {failed['request_key']}: {failed['error']}", markup=False, highlight=False)
+
+
+@app.command()
+def costs(
+    run: Annotated[str | None, typer.Option(help="Only calls of this DAG run.")] = None,
+    request: Annotated[list[str] | None, typer.Option(help="A request id (repeatable); default: all.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only calls from this date or time on (ISO 8601).")] = None,
+    as_json: JsonOption = False,
+    db: DbOption = DEMO_DB,
+) -> None:
+    """What the paid providers cost, per video and in all, from the ledger (calls, cache hits, units, USD)."""
+    from pipeline.config import load_settings
+    from pipeline.costs import ledger_rows, print_report, report
+
+    with _database(db) as engine:
+        rows = ledger_rows(engine, request_keys=request or [], since=_moment(since) if since else None, run_id=run)
+    data = report(rows, load_settings())
+    if as_json:
+        _print_json(data)
+    else:
+        print_report(data)
+
+
+def _submit_signature() -> inspect.Signature:
+    """``videoctl submit``'s options: one per request field, generated from the request model's schema."""
+    from pipeline.request import form_fields
+
+    params = [
+        inspect.Parameter(
+            "script_file", inspect.Parameter.KEYWORD_ONLY, default=None,
+            annotation=Annotated[str | None, typer.Argument(help="The narration: a text file, or - for stdin.")],
+        ),
+        inspect.Parameter(
+            "wait", inspect.Parameter.KEYWORD_ONLY, default=False,
+            annotation=Annotated[bool, typer.Option("--wait", help="Follow the run to its end with a progress bar.")],
+        ),
+    ]  # fmt: skip
+    for name, schema in form_fields().items():
+        params.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=_option(name, schema))
+        )
+    return inspect.Signature(params)
+
+
+def _option(name: str, schema: dict[str, Any]) -> Any:
+    flag = "--" + name.replace("_", "-")
+    kinds: list[Any] = schema["type"] if isinstance(schema.get("type"), list) else [schema.get("type")]
+    help_text = " ".join(str(schema.get("description") or schema.get("title") or "").split())
+    if "boolean" in kinds:
+        return Annotated[bool | None, typer.Option(f"{flag}/--no-{flag[2:]}", help=help_text)]
+    if "array" in kinds:
+        return Annotated[list[str] | None, typer.Option(flag, help=help_text + " (repeatable)")]
+    if "enum" in schema:
+        choices = ", ".join(str(value) for value in schema["enum"] if value is not None)
+        return Annotated[str | None, typer.Option(flag, help=f"{help_text} One of: {choices}.".strip())]
+    kind = int if "integer" in kinds else float if "number" in kinds else str
+    return Annotated[kind | None, typer.Option(flag, help=help_text)]
+
+
+def submit(*, script_file: str | None = None, wait: bool = False, **fields: Any) -> None:
+    """Make one video now: SCRIPT_FILE (or - for standard input) narrated with the options given. The request is
+    checked here first: nothing reaches Airflow unless it is valid."""
+    from airflow_client.client.models import TriggerDAGRunPostBody
+
+    from pipeline.request import checked_request, form_fields, run_id_for
+
+    types = form_fields()
+    conf = {name: value for name, value in fields.items() if value is not None and value != []}
+    for name, value in list(conf.items()):
+        if "enum" in types[name] and isinstance(value, str) and value.isdigit():
+            conf[name] = int(value)  # e.g. --resolution 1080
+    if script_file is not None:
+        conf["script"] = sys.stdin.read() if script_file == "-" else Path(script_file).read_text(encoding="utf-8")
+    request, problems = checked_request(conf, default_id=f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+    if problems or request is None:
+        for field, message in problems:
+            err.print(f"{field}: {message}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INVALID)
+    run_id = run_id_for(request.key)
+    with _api() as api:
+        body = TriggerDAGRunPostBody(
+            dag_run_id=run_id, logical_date=None, conf={**conf, "request_id": request.key}, note=request.title
+        )
+        try:
+            api.call("submit the video", api.runs.trigger_dag_run, VIDEO_DAG, body)
+        except ApiProblem as problem:
+            if problem.exit_code == EXIT_CONFLICT:
+                problem.message = (
+                    f"request {request.key} was submitted before (run {run_id}): see videoctl status {run_id}, "
+                    "or submit with another --request-id (and --rerender to make it again)"
+                )
+            raise
+        out.print(f"Submitted {request.key} as run {run_id}.", markup=False, highlight=False)
+        if wait:
+            facts = follow(api, run_id)
+            out.print(_facts_line(facts), markup=False, highlight=False)
+            if facts["state"] != "success":
+                raise typer.Exit(EXIT_FAILED)
+
+
+def follow(api: Airflow, run_id: str, *, poll_s: float = 2.0) -> dict[str, Any]:
+    """A progress bar of scenes imaged and voiced, the current task and retries, until the run ends."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        bar = progress.add_task("waiting for the scheduler", total=None)
+        while True:
+            run = api.call("follow the run", api.runs.get_dag_run, VIDEO_DAG, run_id)
+            state = _state_of(run)
+            tis = api.call(
+                "follow the run", api.task_instances.get_task_instances, VIDEO_DAG, run_id, limit=1000
+            ).task_instances
+            scenes = [ti for ti in tis if ti.task_id in ("media", "voice") and (ti.map_index or 0) >= 0]
+            done = sum(1 for ti in scenes if _state_of(ti) == "success")
+            going = sorted({_label(ti) for ti in tis if _state_of(ti) == "running"})
+            retried = sorted({_label(ti) for ti in tis if (ti.try_number or 0) > 1})
+            text = ", ".join(going) or state
+            if retried:
+                text += f" (retried: {', '.join(retried)})"
+            progress.update(bar, description=f"scenes imaged and voiced · {text}", completed=done,
+                            total=len(scenes) or None)  # fmt: skip
+            if state in ENDED:
+                break
+            time.sleep(poll_s)
+    return _run_facts(api, run_id)
+
+
+def _state_of(item: Any) -> str:
+    """A run's or task instance's state as text (the client gives an enum, or None before it has one)."""
+    return str(getattr(item.state, "value", item.state))
+
+
+def _label(ti: Any) -> str:
+    return f"{ti.task_id}[{ti.map_index}]" if (ti.map_index or -1) >= 0 else str(ti.task_id)
+
+
+def _run_facts(api: Airflow, run_id: str) -> dict[str, Any]:
+    run = api.call(f"read run {run_id}", api.runs.get_dag_run, VIDEO_DAG, run_id)
+    state = _state_of(run)
+    conf = run.conf or {}
+    facts: dict[str, Any] = {
+        "run_id": run_id, "state": state, "title": conf.get("title"), "request_id": conf.get("request_id"),
+        "note": run.note, "video_url": None, "duration_s": None,
+    }  # fmt: skip
+    if state == "success":
+        published = api.return_value(VIDEO_DAG, run_id, "publish") or {}
+        facts.update(video_url=published.get("video_url"), duration_s=published.get("duration_s"))
+    return facts
+
+
+def _facts_line(facts: dict[str, Any]) -> str:
+    head = f"{facts['run_id']}: {facts['state']}"
+    if facts["video_url"]:
+        return f"{head}; video {facts['video_url']} ({facts['duration_s']:.1f} s)"
+    if facts["note"] and facts["note"] != facts["title"]:
+        return f"{head}; {facts['note']}"
+    return f"{head}; {facts['title'] or ''}".rstrip("; ")
+
+
+def _run_id(run: str) -> str:
+    from pipeline.request import run_id_for
+
+    return run if "__" in run else run_id_for(run)
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date or time like 2026-11-01 or 2026-11-01T08:00") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@contextmanager
+def _api() -> Iterator[Airflow]:
+    api = Airflow()
+    try:
+        yield api
+    finally:
+        if "client" in api.__dict__:
+            api.client.__exit__(None, None, None)  # closes its connection pool
+
+
+@contextmanager
+def _database(db: str) -> Iterator[Engine]:
+    from pipeline.db import connect
+
+    engine = connect(db)
+    try:
+        yield engine
+    except OperationalError:
+        raise ApiProblem(
+            f"cannot reach the request table at {make_url(db).render_as_string(hide_password=True)}: "
+            "start it (make demo) or set VIDEO_DB_URL",
+            EXIT_UNREACHABLE,
+        ) from None
+    finally:
+        engine.dispose()
+
+
+submit.__signature__ = _submit_signature()  # type: ignore[attr-defined]
+
+
 def main() -> None:
-    app()
+    app.command()(_guarded(submit))
+    for info in app.registered_commands:
+        if info.callback is not None and info.callback is not submit:
+            info.callback = _guarded(info.callback)
+    app(prog_name="videoctl")
+
+
+def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A command whose ``ApiProblem`` ends the program with its one line and exit code (no traceback)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ApiProblem as problem:
+            err.print(problem.message, markup=False, highlight=False)
+            raise typer.Exit(problem.exit_code) from None
+
+    return run
 
 
 if __name__ == "__main__":

@@ -100,7 +100,9 @@ class BatchSettings(BaseSettings):
 
     model_config = _ENV
 
-    batch_schedule: str = Field(default="0 1 * * *", description="Cron expression of the nightly batch.")
+    batch_schedule: str = Field(
+        default="0 1 * * *", description="Cron expression of the nightly batch; `none`: it runs only when triggered."
+    )
     batch_timezone: str = Field(default="UTC", description="Time zone the schedule is read in (IANA name).")
     batch_size: int = Field(default=200, ge=1, le=1000, description="Most requests one batch claims.")
     batch_stale_claim_s: float = Field(

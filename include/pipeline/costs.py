@@ -1,20 +1,17 @@
 """What the paid providers cost, from the provider-calls ledger: per video and per batch.
 
-``python -m pipeline.costs --db URL [--request KEY ...] [--since 2026-11-01] [--run RUN_ID] [--json]``
+From a terminal: ``videoctl costs [--request KEY ...] [--since 2026-11-01] [--run RUN_ID] [--json]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import json
-import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings
 from pipeline.db.schema import projects, provider_calls, requests
 
 
@@ -154,31 +151,3 @@ def _cells(row: dict[str, Any]) -> list[str]:
 
 def _number(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from pipeline.db import connect
-
-    parser = argparse.ArgumentParser(prog="python -m pipeline.costs", description=__doc__.splitlines()[0])
-    parser.add_argument("--db", required=True, help="SQLAlchemy URL of the project's database")
-    parser.add_argument("--request", action="append", default=[], help="a request key (repeatable); default all")
-    parser.add_argument("--since", type=dt.datetime.fromisoformat, help="only calls at or after this time")
-    parser.add_argument("--run", help="only calls of this DAG run id")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    args = parser.parse_args(argv)
-    since = args.since.replace(tzinfo=args.since.tzinfo or dt.UTC) if args.since else None
-    engine = connect(args.db)
-    try:
-        data = report(ledger_rows(engine, request_keys=args.request, since=since, run_id=args.run), load_settings())
-    finally:
-        engine.dispose()
-    if args.json:
-        json.dump(data, sys.stdout, indent=2, default=str)
-        print()
-    else:
-        print_report(data)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -158,9 +158,11 @@ def _alert_unfinished(batch_run_id: str | None) -> None:
 
 
 def _run_id_of(context: dict[str, Any], kwargs: dict[str, Any]) -> str | None:
+    """The batch run's id from the deadline callback's context: the scheduler sends the run as the REST API's
+    DAGRunResponse, a dict with ``dag_run_id``."""
     dag_run = context.get("dag_run") or kwargs.get("dag_run")
     if isinstance(dag_run, dict):
-        return dag_run.get("run_id")
+        return dag_run.get("dag_run_id") or dag_run.get("run_id")
     return getattr(dag_run, "run_id", None) or kwargs.get("run_id")
 
 

@@ -225,12 +225,19 @@ def test_a_batch_larger_than_airflow_maps_is_refused_with_the_setting_to_change(
         claim(batch_db, batch_run_id="big", due_by=NIGHT, limit=1025)
 
 
-def test_the_batch_dag_is_scheduled_nightly_with_one_active_run_and_a_deadline() -> None:
+def test_the_batch_dag_is_scheduled_nightly_with_one_active_run_and_a_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VIDEO_BATCH_SCHEDULE", "30 2 * * *")
+    monkeypatch.setenv("VIDEO_BATCH_TIMEZONE", "Europe/Berlin")
     dag = parse_dag("nightly_batch")
     assert dag.max_active_runs == 1 and not dag.catchup
-    assert "0 1 * * *" in dag.timetable.summary
+    assert dag.timetable.summary == "30 2 * * *" and str(dag.timetable._timezone) == "Europe/Berlin"
+    monkeypatch.setenv("VIDEO_BATCH_SCHEDULE", "none")
+    assert type(parse_dag("nightly_batch").timetable).__name__ == "NullTimetable"  # triggered only
     assert [task.task_id for task in dag.topological_sort()] == [
         "claim", "validate", "trigger", "wait_for_videos", "summarize"
     ]  # fmt: skip
     assert dag.get_task("wait_for_videos").mode == "reschedule"
-    assert dag.deadline is not None
+    [alert] = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
+    assert alert.interval == dt.timedelta(hours=6)

@@ -73,23 +73,10 @@ def _ses_mails(title: str) -> list[EmailMessage]:
 
 
 def _cost_report(site: AirflowSite, run_id: str) -> dict[str, Any]:
-    completed = subprocess.run(
-        [sys.executable, "-m", "pipeline.costs", "--db", site.video_db.render_as_string(hide_password=False),
-         "--run", run_id, "--json"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.costs",
-            "--db",
-            site.video_db.render_as_string(hide_password=False),
-            "--run",
-            run_id,
-        ],
-        check=True,
-    )  # fmt: skip  (the table, for the log)
+    videoctl = [str(Path(sys.executable).parent / "videoctl"), "costs"]
+    db = ["--db", site.video_db.render_as_string(hide_password=False), "--run", run_id]
+    completed = subprocess.run([*videoctl, *db, "--json"], capture_output=True, text=True, check=True)
+    subprocess.run([*videoctl, *db], check=True)  # the table, for the log
     return dict(json.loads(completed.stdout))
 
 

@@ -283,6 +283,24 @@ class VideoRepository:
                 self._set_status(conn, project_id, "failed", error=error[:MAX_ERROR_CHARS], failed_task=task_id)
             return project_id
 
+    def cancel(self, *, dag_run_id: str, reason: str) -> bool:
+        """A run stopped by a person: its request ``cancelled`` and its unfinished project ``failed`` with the
+        reason, together (a finished video is kept as it is). False when the run makes no project."""
+        with self.engine.begin() as conn:
+            project_id = conn.execute(
+                update(projects)
+                .where(projects.c.dag_run_id == dag_run_id, projects.c.status == "processing")
+                .values(status="failed", error=reason[:MAX_ERROR_CHARS], failed_task=None, updated_at=func.now())
+                .returning(projects.c.id)
+            ).scalar_one_or_none()
+            cancelled = conn.execute(
+                update(requests)
+                .where(requests.c.dag_run_id == dag_run_id, requests.c.status.not_in(["completed", "rejected"]))
+                .values(status="cancelled", updated_at=func.now())
+                .returning(requests.c.id)
+            ).scalar_one_or_none()
+        return project_id is not None or cancelled is not None
+
     def claim_notification(self, request_key: str, *, dag_run_id: str, outcome: str, fingerprint: str) -> bool:
         """True the first time an email with ``fingerprint`` is about to go out; False when it already went."""
         with self.engine.begin() as conn:

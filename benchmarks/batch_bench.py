@@ -1,0 +1,204 @@
+"""A night's batch end to end: N requests x M scenes through ``nightly_batch`` on the embedded default (LocalExecutor,
+offline providers), and where the wall time goes.
+
+Run by hand from the repository root, with the demo stack up (``make demo`` starts it; it is reused):
+
+    .venv/bin/python benchmarks/batch_bench.py                    # 20 requests x 6 scenes
+    .venv/bin/python benchmarks/batch_bench.py --requests 5 --scenes 3 --json
+
+It puts the requests in the table (``pending``, due now), triggers ``nightly_batch`` through the REST API and waits
+for it to end, then reads every task instance of the batch and of its video runs from the API and reports:
+
+* wall time (the batch run's start to end) and videos per hour;
+* busy time: the union of the intervals in which at least one task instance was running (start to end as
+  Airflow records them, which includes each task's own start-up in its process);
+* outside task bodies: wall time minus busy time, as a share of wall time (scheduling, queueing, parsing, and the
+  gaps while every worker slot waits on the scheduler);
+* per task: count, mean run time and mean wait from queued to running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "include"), str(ROOT / "plugins"), str(ROOT)]
+
+from sqlalchemy import text  # noqa: E402
+
+from pipeline.db import connect  # noqa: E402
+from pipeline.queue import check_rows, enqueue  # noqa: E402
+from tools import demo  # noqa: E402
+
+SENTENCES = [
+    "The harbour wakes before the sun.",
+    "Boats slip out past the old wall.",
+    "Gulls argue over the morning catch.",
+    "Traders shout their prices at noon.",
+    "Children dive from the warm pier.",
+    "Nets are mended in the long shade.",
+    "The lighthouse turns on at dusk.",
+    "Fog rolls in over the quiet water.",
+]
+ASPECTS = ["16:9", "9:16", "1:1"]
+
+
+def requests_for(prefix: str, count: int, scenes: int) -> list[tuple[int, dict[str, Any]]]:
+    rows = []
+    for n in range(count):
+        script = "\n\n".join(
+            f"{SENTENCES[(n + i) % len(SENTENCES)]} Part {i + 1} of film {n + 1}." for i in range(scenes)
+        )
+        rows.append((n + 1, {"request_id": f"{prefix}{n:02}", "title": f"Bench film {n + 1}", "script": script,
+                             "aspect": ASPECTS[n % 3], "voice": ["en-us", "en-gb"][n % 2]}))  # fmt: skip
+    return rows
+
+
+def parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def union_seconds(intervals: list[tuple[datetime, datetime]]) -> float:
+    total, current_start, current_end = 0.0, None, None
+    for start, end in sorted(intervals):
+        if current_end is None or start > current_end:
+            if current_end is not None and current_start is not None:
+                total += (current_end - current_start).total_seconds()
+            current_start, current_end = start, end
+        else:
+            current_end = max(current_end, end)
+    if current_end is not None and current_start is not None:
+        total += (current_end - current_start).total_seconds()
+    return total
+
+
+def task_instances(client: Any, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    response = client.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})
+    response.raise_for_status()
+    return list(response.json()["task_instances"])
+
+
+def run_batch(stack: Any, prefix: str, args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """Queue the requests, trigger the batch, wait for it; returns the API client and the finished run."""
+    engine = connect(stack.video_db)
+    valid, problems = check_rows(requests_for(prefix, args.requests, args.scenes), id_prefix=prefix)
+    assert not problems, problems
+    with engine.begin() as conn:  # requests already waiting would join this batch and skew the figures
+        waiting = conn.execute(text("SELECT count(*) FROM video.requests WHERE status = 'pending'")).scalar_one()
+    if waiting:
+        raise SystemExit(f"{waiting} request(s) already pending would join the batch: run it on a quiet table")
+    assert not enqueue(engine, valid)
+    engine.dispose()
+    client = demo.api_client(stack)
+    for dag_id in ("nightly_batch", "video_production"):
+        client.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+    run_id = f"bench__{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    started = time.monotonic()
+    client.post(
+        "/dags/nightly_batch/dagRuns", json={"dag_run_id": run_id, "logical_date": datetime.now(UTC).isoformat()}
+    ).raise_for_status()
+    while True:
+        run = client.get(f"/dags/nightly_batch/dagRuns/{run_id}").json()
+        if run["state"] in ("success", "failed"):
+            print(file=sys.stderr)
+            return client, run
+        print(f"\r{time.monotonic() - started:6.0f} s  batch {run['state']}", end="", file=sys.stderr, flush=True)
+        time.sleep(10)
+
+
+def measure(stack: Any, client: Any, run: dict[str, Any], prefix: str, args: argparse.Namespace) -> dict[str, Any]:
+    batch_tis = task_instances(client, "nightly_batch", run["dag_run_id"])
+    night = f"{parse_time(run['logical_date']):%Y%m%d}"
+    tis = [*batch_tis]
+    for n in range(args.requests):
+        tis.extend(task_instances(client, "video_production", f"video__{prefix}{n:02}__{night}"))
+    wall = (parse_time(run["end_date"]) - parse_time(run["start_date"])).total_seconds()  # type: ignore[operator]
+    intervals = [
+        (parse_time(ti["start_date"]), parse_time(ti["end_date"]))
+        for ti in tis
+        if ti["start_date"] and ti["end_date"] and ti["task_id"] != "wait_for_videos"
+    ]
+    busy = union_seconds(intervals)  # type: ignore[arg-type]
+    per_task: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for ti in tis:
+        if ti["start_date"] and ti["end_date"]:
+            queued = parse_time(ti.get("queued_when")) or parse_time(ti["start_date"])
+            wait = (parse_time(ti["start_date"]) - queued).total_seconds()  # type: ignore[operator]
+            per_task[ti["task_id"]].append((float(ti["duration"] or 0), wait))
+    engine = connect(stack.video_db)
+    with engine.connect() as conn:
+        statuses = conn.execute(
+            text("SELECT status, count(*) FROM video.requests WHERE request_key LIKE :p GROUP BY status"),
+            {"p": f"{prefix}%"},
+        ).all()
+        minutes = conn.execute(
+            text(
+                "SELECT coalesce(sum(v.duration_s), 0) / 60 FROM video.rendered_videos v JOIN video.projects p "
+                "ON p.id = v.project_id JOIN video.requests r ON r.id = p.request_id "
+                "WHERE r.request_key LIKE :p AND v.published"
+            ),
+            {"p": f"{prefix}%"},
+        ).scalar_one()
+    engine.dispose()
+    tasks = {
+        name: {
+            "count": len(v),
+            "mean_run_s": round(sum(d for d, _ in v) / len(v), 2),
+            "mean_queue_wait_s": round(sum(w for _, w in v) / len(v), 2),
+        }
+        for name, v in sorted(per_task.items())
+    }
+    return {
+        "requests": args.requests,
+        "scenes": args.scenes,
+        "batch_state": run["state"],
+        "statuses": dict(statuses),  # type: ignore[arg-type]
+        "triggered": sum(ti["task_id"] == "trigger" for ti in batch_tis),
+        "video_minutes": round(float(minutes), 2),
+        "wall_s": round(wall, 1),
+        "videos_per_hour": round(args.requests / (wall / 3600), 1),
+        "busy_s": round(busy, 1),
+        "outside_task_bodies_share": round(1 - busy / wall, 3),
+        "tasks": tasks,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--scenes", type=int, default=6)
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    stack = demo.site(args.port)
+    demo.start_airflow(stack)
+    prefix = f"bench-{secrets.token_hex(3)}-"
+    client, run = run_batch(stack, prefix, args)
+    result = measure(stack, client, run, prefix, args)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{args.requests} requests x {args.scenes} scenes: batch {run['state']}, statuses {result['statuses']}")
+        print(f"wall {result['wall_s'] / 60:.1f} min, {result['videos_per_hour']} videos/hour, "
+              f"{result['video_minutes']} min of video")  # fmt: skip
+        print(f"busy {result['busy_s'] / 60:.1f} min; outside task bodies {result['outside_task_bodies_share']:.0%}")
+        for name, figures in result["tasks"].items():
+            print(f"  {name:16} x{figures['count']:4}  run {figures['mean_run_s']:6.2f} s  "
+                  f"queued->running {figures['mean_queue_wait_s']:6.2f} s")  # fmt: skip
+    with (ROOT / "benchmarks" / f"results-batch-{datetime.now(UTC):%Y-%m-%d}.jsonl").open("a") as log:
+        log.write(json.dumps(result) + "\n")
+    return 0 if run["state"] == "success" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Airflow's REST API (``/api/v2``) as ``videoctl`` uses it, through the official ``apache-airflow-client``.
+
+Configured by the environment: ``AIRFLOW_API_URL`` (default ``http://localhost:8080``, where ``make demo`` serves),
+and ``AIRFLOW_API_TOKEN`` or ``AIRFLOW_USERNAME``/``AIRFLOW_PASSWORD`` (default: the demo's ``admin`` and the
+password it generated in ``.local/airflow/passwords.json``). The token comes from ``POST /auth/token``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import httpx
+
+from pipeline.config import PROJECT_ROOT
+
+VIDEO_DAG, BATCH_DAG = "video_production", "nightly_batch"
+DEMO_PASSWORDS = PROJECT_ROOT / ".local" / "airflow" / "passwords.json"
+# exit codes of videoctl, one per kind of trouble (documented in its --help and the README)
+EXIT_FAILED, EXIT_INVALID, EXIT_CONFLICT, EXIT_UNREACHABLE, EXIT_AUTH, EXIT_NOT_FOUND = 1, 3, 4, 5, 6, 7
+
+
+class ApiProblem(Exception):
+    """One line for the user and the exit code that goes with it."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+@dataclass
+class Airflow:
+    """A logged-in client of one Airflow's REST API."""
+
+    url: str = field(default_factory=lambda: os.environ.get("AIRFLOW_API_URL", "http://localhost:8080").rstrip("/"))
+    token: str | None = field(default_factory=lambda: os.environ.get("AIRFLOW_API_TOKEN"))
+
+    @cached_property
+    def client(self) -> Any:
+        import airflow_client.client as airflow_client
+
+        config = airflow_client.Configuration(host=self.url, access_token=self.token or self._login())
+        return airflow_client.ApiClient(config)
+
+    @cached_property
+    def runs(self) -> Any:
+        from airflow_client.client.api.dag_run_api import DagRunApi
+
+        return DagRunApi(self.client)
+
+    @cached_property
+    def task_instances(self) -> Any:
+        from airflow_client.client.api.task_instance_api import TaskInstanceApi
+
+        return TaskInstanceApi(self.client)
+
+    @cached_property
+    def xcoms(self) -> Any:
+        from airflow_client.client.api.x_com_api import XComApi
+
+        return XComApi(self.client)
+
+    def call(self, what: str, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """``function(*args, **kwargs)`` with every API or network error turned into one :class:`ApiProblem`."""
+        from airflow_client.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            return function(*args, **kwargs)
+        except ApiException as exc:
+            raise problem_of(what, exc.status, exc.body) from None
+        except HTTPError:
+            raise ApiProblem(
+                f"cannot reach Airflow at {self.url}: start it (make demo) or set AIRFLOW_API_URL", EXIT_UNREACHABLE
+            ) from None
+
+    def return_value(self, dag_id: str, run_id: str, task_id: str) -> Any:
+        """A task's XCom return value, or None when it has none."""
+        try:
+            entry = self.call("read the result", self.xcoms.get_xcom_entry, dag_id, task_id, run_id, "return_value")
+        except ApiProblem as problem:
+            if problem.exit_code == EXIT_NOT_FOUND:
+                return None
+            raise
+        entry = getattr(entry, "actual_instance", entry)  # XComResponseNative (or its string form)
+        value = getattr(entry, "value", entry)
+        return getattr(value, "actual_instance", value)
+
+    def _login(self) -> str:
+        user = os.environ.get("AIRFLOW_USERNAME", "admin")
+        password = os.environ.get("AIRFLOW_PASSWORD") or _demo_password(user)
+        if not password:
+            raise ApiProblem(
+                "no Airflow credentials: set AIRFLOW_API_TOKEN, or AIRFLOW_USERNAME and AIRFLOW_PASSWORD", EXIT_AUTH
+            )
+        try:
+            response = httpx.post(f"{self.url}/auth/token", json={"username": user, "password": password}, timeout=30)
+        except httpx.TransportError:
+            raise ApiProblem(
+                f"cannot reach Airflow at {self.url}: start it (make demo) or set AIRFLOW_API_URL", EXIT_UNREACHABLE
+            ) from None
+        if response.status_code not in (200, 201):
+            raise problem_of("log in", response.status_code, response.text)
+        return str(response.json()["access_token"])
+
+
+def problem_of(what: str, status: int | None, body: str | bytes | None) -> ApiProblem:
+    """An API error as one line: 400 the server's reason, 401/403 credentials, 404 not found, 409 taken."""
+    detail = _detail(body)
+    if status in {400, 422}:
+        return ApiProblem(
+            f"refused: {detail}" if detail else f"could not {what}: the request was invalid", EXIT_INVALID
+        )
+    if status == 401:
+        return ApiProblem(
+            "Airflow did not accept the credentials: check AIRFLOW_USERNAME/AIRFLOW_PASSWORD or AIRFLOW_API_TOKEN",
+            EXIT_AUTH,
+        )
+    if status == 403:
+        return ApiProblem(f"your Airflow user may not {what}: ask an admin for the User or Op role", EXIT_AUTH)
+    if status == 404:
+        return ApiProblem(f"not found: {detail or what}", EXIT_NOT_FOUND)
+    if status == 409:
+        return ApiProblem(f"already exists: {detail or what}", EXIT_CONFLICT)
+    return ApiProblem(f"could not {what}: Airflow answered {status}{': ' + detail if detail else ''}", EXIT_FAILED)
+
+
+def _detail(body: str | bytes | None) -> str:
+    if not body:
+        return ""
+    text = body.decode(errors="replace") if isinstance(body, bytes) else body
+    try:
+        detail = json.loads(text).get("detail", text)
+    except (ValueError, AttributeError):
+        detail = text
+    if isinstance(detail, list):  # FastAPI's validation errors
+        detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])[1:]))}: {d.get('msg')}" for d in detail)
+    elif isinstance(detail, dict):
+        detail = detail.get("reason") or detail.get("message") or json.dumps(detail)
+    return " ".join(str(detail).split())[:300]
+
+
+def _demo_password(user: str) -> str | None:
+    try:
+        return str(json.loads(DEMO_PASSWORDS.read_text())[user])
+    except (OSError, ValueError, KeyError):
+        return None
