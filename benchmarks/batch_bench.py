@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import sys
 import time
@@ -180,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
+    # a stack started here runs the batch only when triggered (scheduled, it would also start last night's batch)
+    os.environ.setdefault("VIDEO_BATCH_SCHEDULE", "none")
     stack = demo.site(args.port)
     demo.start_airflow(stack)
     prefix = f"bench-{secrets.token_hex(3)}-"

@@ -13,12 +13,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
-
-import nltk
-from nltk.tokenize import RegexpTokenizer
-from nltk.tokenize.punkt import PunktLanguageVars, PunktParameters, PunktSentenceTokenizer
+from typing import TYPE_CHECKING
 
 from pipeline.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
 
 KEYWORDS_PER_SCENE = 4
 
@@ -244,7 +244,9 @@ BUILTIN_STOPWORDS = frozenset(
     ]
 )
 
-_WORDS = RegexpTokenizer(r"\w+(?:['’-]\w+)*")
+# what nltk's RegexpTokenizer(pattern).tokenize does (findall); nltk itself is imported only when a script is split,
+# since importing it costs about 2 s of CPU (scipy.stats), which every task that imports the core would pay
+_WORDS = re.compile(r"\w+(?:['’-]\w+)*", re.UNICODE | re.MULTILINE | re.DOTALL)
 # Punkt never ends a sentence at an ellipsis; one followed by a capital letter does end it.
 _ELLIPSIS_BOUNDARY = re.compile(r"(?:(?<=\.\.\.)|(?<=…))\s+(?=[\"“‘(\[]?[A-ZÀ-ÖØ-Þ])")
 _CJK_STOP_WITHOUT_SPACE = re.compile(r"([。！？])(?=\S)")
@@ -252,9 +254,7 @@ _CLAUSE_BREAK = re.compile(r"(?<=[,;:—–])\s+")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
-class _LanguageVars(PunktLanguageVars):
-    # Also end sentences at CJK, Arabic and Devanagari terminators.
-    sent_end_chars = (".", "?", "!", "。", "！", "？", "؟", "।", "‼", "⁉")
+SENTENCE_ENDS = (".", "?", "!", "。", "！", "？", "؟", "।", "‼", "⁉")  # also CJK, Arabic and Devanagari terminators
 
 
 @dataclass(frozen=True)
@@ -289,7 +289,7 @@ def segment_script(
     chunk_visuals: list[str | None] = []
     for number, paragraph in enumerate(paragraphs):
         sentences = [piece for s in split_sentences(paragraph) for piece in _bounded(s, max_words)]
-        packed = [chunk for chunk in _pack(sentences, max_words) if _WORDS.tokenize(chunk)]
+        packed = [chunk for chunk in _pack(sentences, max_words) if _WORDS.findall(chunk)]
         chunks.extend(packed)
         chunk_visuals.extend([visuals[number] if visuals is not None else None] * len(packed))
     if not chunks:
@@ -315,6 +315,8 @@ def split_sentences(text: str) -> list[str]:
     text = _CJK_STOP_WITHOUT_SPACE.sub(r"\1 ", " ".join(text.split()))
     if not text:
         return []
+    import nltk
+
     try:
         sentences = nltk.sent_tokenize(text)
     except LookupError:
@@ -325,7 +327,7 @@ def split_sentences(text: str) -> list[str]:
 def count_words(text: str) -> int:
     """Spoken-length estimate in words; scripts without spaces (CJK) count about 2 characters a word."""
     total = 0
-    for token in _WORDS.tokenize(text):
+    for token in _WORDS.findall(text):
         total += math.ceil(len(token) / 2) if _is_cjk(token) else 1
     return total
 
@@ -335,7 +337,7 @@ def extract_keywords(
 ) -> tuple[str, ...]:
     """The scene's most telling words: frequent, long, not stopwords; nouns first when a tagger is present."""
     stopwords = _stopwords() if stopwords is None else stopwords
-    tokens = [t for t in _WORDS.tokenize(text) if not t.isdigit()]
+    tokens = [t for t in _WORDS.findall(text) if not t.isdigit()]
     candidates = [t for t in tokens if t.lower() not in stopwords and (len(t) > 2 or _is_cjk(t))]
     nouns = _nouns(candidates)
     counts = Counter(t.lower() for t in candidates)
@@ -411,9 +413,14 @@ def _is_cjk(token: str) -> bool:
 
 @cache
 def _offline_tokenizer() -> PunktSentenceTokenizer:
+    from nltk.tokenize.punkt import PunktLanguageVars, PunktParameters, PunktSentenceTokenizer
+
+    class LanguageVars(PunktLanguageVars):
+        sent_end_chars = SENTENCE_ENDS
+
     params = PunktParameters()
     params.abbrev_types = set(KNOWN_ABBREVIATIONS)
-    return PunktSentenceTokenizer(params, lang_vars=_LanguageVars())
+    return PunktSentenceTokenizer(params, lang_vars=LanguageVars())
 
 
 @cache
@@ -429,6 +436,8 @@ def _stopwords() -> frozenset[str]:
 def _nouns(tokens: list[str]) -> set[str]:
     if not tokens:
         return set()
+    import nltk
+
     try:
         tagged = nltk.pos_tag(tokens)
     except LookupError:

@@ -241,3 +241,21 @@ def test_the_batch_dag_is_scheduled_nightly_with_one_active_run_and_a_deadline(
     assert dag.get_task("wait_for_videos").mode == "reschedule"
     [alert] = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
     assert alert.interval == dt.timedelta(hours=6)
+
+
+def test_video_tasks_run_in_the_pools_the_settings_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.models.pool import Pool
+    from airflow.utils.session import create_session
+
+    monkeypatch.setenv("VIDEO_MAX_ACTIVE_VIDEOS", "3")
+    dag = parse_dag()
+    assert dag.max_active_runs == 3
+    pools = {task.task_id: task.pool for task in dag.tasks}
+    assert (pools["script"], pools["media"], pools["voice"], pools["render"]) == (
+        "video_scripts", "video_images", "video_voices", "video_render"
+    )  # fmt: skip
+    with create_session() as session:  # made by `python -m video_factory.pools` after the migration
+        slots = {pool.pool: pool.slots for pool in session.query(Pool)}
+    assert {name: slots[name] for name in set(pools.values()) - {"default_pool"}} == {
+        "video_scripts": 2, "video_images": 4, "video_voices": 4, "video_render": 2
+    }  # fmt: skip
