@@ -107,7 +107,8 @@ def nightly_batch() -> None:
         )
         store_validation(storage(settings), run_id, verdict.result)
         night = night_of(when, settings)
-        valid = {row_id: row for row in rows if (row_id := int(row["id"])) in set(verdict.valid)}
+        passed = set(verdict.valid)
+        valid = {row_id: row for row in rows if (row_id := int(row["id"])) in passed}
         queued = {row_id: trigger_run_id(row["request_key"], night) for row_id, row in valid.items()}
         mark_checked(video_repository().engine, batch_run_id=run_id, rejected=verdict.rejected, queued=queued)
         for row in rows:

@@ -20,7 +20,15 @@ from pipeline.config import PROJECT_ROOT
 VIDEO_DAG, BATCH_DAG = "video_production", "nightly_batch"
 DEMO_PASSWORDS = PROJECT_ROOT / ".local" / "airflow" / "passwords.json"
 # exit codes of videoctl, one per kind of trouble (documented in its --help and the README)
-EXIT_FAILED, EXIT_INVALID, EXIT_CONFLICT, EXIT_UNREACHABLE, EXIT_AUTH, EXIT_NOT_FOUND = 1, 3, 4, 5, 6, 7
+EXIT_FAILED, EXIT_INVALID, EXIT_CONFLICT, EXIT_UNREACHABLE, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_FORBIDDEN = (
+    1,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+)
 
 
 class ApiProblem(Exception):
@@ -108,24 +116,27 @@ class Airflow:
         return str(response.json()["access_token"])
 
 
+_ANSWERS = {  # status -> (the line, with {detail} the server's reason or {what} was tried; exit code)
+    400: ("refused: {detail}", EXIT_INVALID),
+    422: ("refused: {detail}", EXIT_INVALID),
+    401: (
+        "Airflow did not accept the credentials: check AIRFLOW_USERNAME/AIRFLOW_PASSWORD or AIRFLOW_API_TOKEN",
+        EXIT_AUTH,
+    ),
+    403: ("your Airflow user may not {what}: ask an admin for the User or Op role", EXIT_FORBIDDEN),
+    404: ("not found: {detail}", EXIT_NOT_FOUND),
+    409: ("already exists: {detail}", EXIT_CONFLICT),
+}
+
+
 def problem_of(what: str, status: int | None, body: str | bytes | None) -> ApiProblem:
     """An API error as one line: 400 the server's reason, 401/403 credentials, 404 not found, 409 taken."""
     detail = _detail(body)
-    if status in {400, 422}:
-        return ApiProblem(
-            f"refused: {detail}" if detail else f"could not {what}: the request was invalid", EXIT_INVALID
-        )
-    if status == 401:
-        return ApiProblem(
-            "Airflow did not accept the credentials: check AIRFLOW_USERNAME/AIRFLOW_PASSWORD or AIRFLOW_API_TOKEN",
-            EXIT_AUTH,
-        )
-    if status == 403:
-        return ApiProblem(f"your Airflow user may not {what}: ask an admin for the User or Op role", EXIT_AUTH)
-    if status == 404:
-        return ApiProblem(f"not found: {detail or what}", EXIT_NOT_FOUND)
-    if status == 409:
-        return ApiProblem(f"already exists: {detail or what}", EXIT_CONFLICT)
+    if status in _ANSWERS:
+        line, code = _ANSWERS[status]
+        return ApiProblem(line.format(detail=detail or what, what=what), code)
+    if status is not None and status >= 500:  # the server's own failure: its log has the details, not the user
+        return ApiProblem(f"could not {what}: Airflow answered {status} (its API server's log says why)", EXIT_FAILED)
     return ApiProblem(f"could not {what}: Airflow answered {status}{': ' + detail if detail else ''}", EXIT_FAILED)
 
 

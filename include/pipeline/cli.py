@@ -11,7 +11,7 @@ Airflow's REST API: ``AIRFLOW_API_URL`` and ``AIRFLOW_API_TOKEN`` or ``AIRFLOW_U
 (defaults: the ``make demo`` stack). The request table and the cost ledger: ``--db`` or ``VIDEO_DB_URL`` (default:
 the demo's database). Exit codes: 0 done, 1 the video failed or Airflow answered an error, 2 wrong usage,
 3 invalid request or rows (nothing written), 4 already exists (nothing written), 5 Airflow or the database cannot be
-reached, 6 credentials refused or not allowed, 7 not found.
+reached, 6 credentials refused, 7 not found, 8 not allowed for this user.
 """
 
 from __future__ import annotations

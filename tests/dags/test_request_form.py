@@ -8,6 +8,7 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
 from airflow.serialization.definitions.param import SerializedParam, SerializedParamsDict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -104,15 +105,28 @@ def test_unknown_keys_pass_airflows_schema_and_are_refused_by_the_model() -> Non
     assert schema_accepts(conf) and not model_accepts(conf)
 
 
-def test_importing_the_dag_file_imports_no_heavy_library() -> None:
+@pytest.mark.parametrize("dag_file", ["video_production.py", "nightly_batch.py"])
+def test_importing_a_dag_file_imports_no_heavy_library(dag_file: str) -> None:
     probe = (
         "import importlib.util, json, sys\n"
-        "spec = importlib.util.spec_from_file_location('video_production', sys.argv[1])\n"
+        "spec = importlib.util.spec_from_file_location('dag', sys.argv[1])\n"
         "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
         f"print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))\n"
     )
     loaded = subprocess.run(
-        [sys.executable, "-c", probe, str(PROJECT_ROOT / "dags" / "video_production.py")],
+        [sys.executable, "-c", probe, str(PROJECT_ROOT / "dags" / dag_file)],
         capture_output=True, text=True, check=True, timeout=120,
     )  # fmt: skip
+    assert json.loads(loaded.stdout.strip().splitlines()[-1]) == []
+
+
+def test_what_every_task_imports_leaves_nltk_and_scipy_out() -> None:
+    """The repository, the asset steps and the task context are imported by every task: NLTK (and the scipy it
+    pulls in, about 2 s of CPU) only by the tasks that split or voice a script."""
+    probe = (
+        "import json, sys\n"
+        "import pipeline.db, pipeline.assets, pipeline.production, video_factory.task, video_factory.batch\n"
+        "print(json.dumps([m for m in ('nltk', 'scipy', 'pandas', 'great_expectations') if m in sys.modules]))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
     assert json.loads(loaded.stdout.strip().splitlines()[-1]) == []
