@@ -118,8 +118,8 @@ def nightly_batch() -> None:
             email_rejections(rows, verdict.rejected, batch_run_id=run_id, settings=settings)
         log.info("%d valid, %d rejected", len(valid), len(verdict.rejected))
         return [
-            {"trigger_run_id": queued[row_id], "conf": {**row["payload"], "request_id": row["request_key"]},
-             "note": row["title"]}
+            {"trigger_run_id": queued[row_id], "note": row["title"],
+             "conf": {**row["payload"], "request_id": row["request_key"], "priority": row["priority"]}}
             for row_id, row in valid.items()
         ]  # fmt: skip
 

@@ -160,7 +160,8 @@ def test_the_nightly_batch_through_the_scheduler_with_its_summary_and_deadline_a
     rows = [
         {"request_id": f"{prefix}one", "title": "Batch one", "script": "One small film.",
          "submitted_by": "ana@example.com"},
-        {"request_id": f"{prefix}two", "title": "Batch two", "script": "Another small film.", "aspect": "1:1"},
+        {"request_id": f"{prefix}two", "title": "Batch two", "script": "Another small film.", "aspect": "1:1",
+         "priority": 90},
         {"request_id": f"{prefix}bad", "title": "Batch bad", "script": "A voice nobody has.", "voice": "xx-none",
          "submitted_by": "ana@example.com"},
     ]  # fmt: skip
@@ -172,7 +173,8 @@ def test_the_nightly_batch_through_the_scheduler_with_its_summary_and_deadline_a
     imported = videoctl(airflow_site, "import", str(import_file), "--skip-invalid")
     assert imported.returncode == 0, imported.stderr  # the voice is checked by the batch, against its provider
     # seven hours ago: the six-hour deadline has passed as soon as the run exists, so the triggerer alerts at once
-    logical = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=7)).isoformat()
+    moment = dt.datetime.now(dt.UTC) - dt.timedelta(hours=7)
+    logical, night = moment.isoformat(), f"{moment:%Y%m%d}"
     run_id = f"batch-{prefix}"
     response = airflow.post("/dags/nightly_batch/dagRuns", json={"dag_run_id": run_id, "logical_date": logical})
     assert response.status_code == 200, response.text
@@ -192,12 +194,23 @@ def test_the_nightly_batch_through_the_scheduler_with_its_summary_and_deadline_a
             ).all()
         )
     assert statuses == {f"{prefix}one": "completed", f"{prefix}two": "completed", f"{prefix}bad": "rejected"}
+    weights = {
+        name: airflow.get(f"/dags/video_production/dagRuns/video__{prefix}{name}__{night}/taskInstances/render").json()[
+            "priority_weight"
+        ]
+        for name in ("one", "two")
+    }
+    assert weights["two"] == weights["one"] + 9000  # priority 90 against 0
     note = airflow.get(f"/dags/nightly_batch/dagRuns/{run_id}").json()["note"]
     assert note.startswith("Batch: 2 completed, 1 rejected;"), note
     labels = airflow.get(f"/dags/nightly_batch/dagRuns/{run_id}/taskInstances/trigger/listMapped").json()
     assert sorted(ti["rendered_map_index"] for ti in labels["task_instances"]) == [
         f"{prefix}one: Batch one", f"{prefix}two: Batch two"
     ]  # fmt: skip
+    events = airflow.get("/assets/events", params={"source_dag_id": "nightly_batch", "source_run_id": run_id}).json()[
+        "asset_events"
+    ]
+    assert [event["extra"]["counts"] for event in events] == [{"completed": 2, "rejected": 1}]
     summary = videoctl(airflow_site, "batch", "--json")
     [mine] = [item for item in json.loads(summary.stdout) if item["run_id"] == run_id]
     assert mine["summary"]["counts"] == {"completed": 2, "rejected": 1}

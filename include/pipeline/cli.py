@@ -62,6 +62,7 @@ ByOption = Annotated[str | None, typer.Option("--submitted-by", help="Who submit
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 RunArgument = Annotated[str, typer.Argument(help="A run id (video__...) or a request id.")]
 ENDED = ("success", "failed")
+CANCEL_CHECKS, CANCEL_SETTLE_S = 3, 2.0
 
 
 @app.command("import")
@@ -219,7 +220,13 @@ def cancel(run: RunArgument, db: DbOption = DEMO_DB) -> None:
         if state in ENDED:
             raise ApiProblem(f"{run_id} has already ended ({state}): nothing to cancel", EXIT_CONFLICT)
         body = DAGRunPatchBody(state="failed", note=f"Cancelled by {who}")
-        api.call("cancel the run", api.runs.patch_dag_run, VIDEO_DAG, run_id, body, update_mask=["state", "note"])
+        for _ in range(CANCEL_CHECKS):
+            api.call("cancel the run", api.runs.patch_dag_run, VIDEO_DAG, run_id, body, update_mask=["state", "note"])
+            time.sleep(CANCEL_SETTLE_S)
+            # The scheduler may have been deciding on the run as it was cancelled: with no task running at that
+            # moment every task is skipped, and its decision ("all done") can still land as success. Again then.
+            if _state_of(api.call(f"read run {run_id}", api.runs.get_dag_run, VIDEO_DAG, run_id)) == "failed":
+                break
     with _database(db) as engine:
         from pipeline.db import VideoRepository
 

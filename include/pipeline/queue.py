@@ -1,10 +1,9 @@
 """The request table as content ops fill it: rows from a CSV or JSON Lines file (or one from flags) checked
 against the request model, then inserted as ``pending`` in one transaction, or not at all.
 
-A CSV has a header of request fields (``title``, ``script``, ``voice``, ``aspect``, ...) plus the queue's own
-columns ``priority`` (0-100, higher first), ``scheduled_for`` (ISO 8601; empty: the next batch) and
-``submitted_by``. Empty cells are "not given". ``notify_emails`` holds addresses separated by ``;``. JSON Lines
-carry the same keys with JSON types.
+A CSV has a header of request fields (``title``, ``script``, ``voice``, ``aspect``, ``priority`` 0-100, ...) plus
+the queue's own columns ``scheduled_for`` (ISO 8601; empty: the next batch) and ``submitted_by``. Empty cells are
+"not given". ``notify_emails`` holds addresses separated by ``;``. JSON Lines carry the same keys with JSON types.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from pipeline.db.repository import request_columns
 from pipeline.db.schema import requests
 from pipeline.request import VideoRequest, checked_request, form_fields
 
-QUEUE_COLUMNS = ("priority", "scheduled_for", "submitted_by")
+QUEUE_COLUMNS = ("scheduled_for", "submitted_by")
 TRUE, FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
 ONE_LINE_NAME = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,200}")
 
@@ -48,7 +47,6 @@ class Problem:
 class QueuedRequest:
     row: int
     request: VideoRequest
-    priority: int = 0
     scheduled_for: datetime | None = None
     submitted_by: str | None = None
 
@@ -104,7 +102,6 @@ def enqueue(engine: Engine, queued: Iterable[QueuedRequest]) -> list[Problem]:
         {
             "request_key": item.request.key,
             "status": "pending",
-            "priority": item.priority,
             "scheduled_for": item.scheduled_for,
             "submitted_by": item.submitted_by,
             **request_columns(item.request),
@@ -146,7 +143,6 @@ def _check_row(
     return [], QueuedRequest(
         row=number,
         request=request,
-        priority=int(raw.get("priority") or 0),
         scheduled_for=_when(raw.get("scheduled_for")),
         submitted_by=raw.get("submitted_by") or submitted_by,
     )
@@ -154,10 +150,6 @@ def _check_row(
 
 def _queue_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
     problems = []
-    priority = raw.get("priority")
-    whole = isinstance(priority, int) and not isinstance(priority, bool)
-    if priority is not None and not (whole and 0 <= priority <= 100):
-        problems.append(("priority", f"must be a whole number from 0 to 100 (got {priority!r})"))
     try:
         _when(raw.get("scheduled_for"))
     except ValueError:
@@ -190,7 +182,7 @@ def typed_cells(row: dict[str, str | None]) -> dict[str, Any]:
         text = (cell or "").strip() if key != "script" else (cell or "")
         if not text.strip():
             continue
-        typed[key] = _typed(text, types.get(key, frozenset()) if key != "priority" else frozenset({"integer"}))
+        typed[key] = _typed(text, types.get(key, frozenset()))
     return typed
 
 

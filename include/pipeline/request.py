@@ -232,6 +232,15 @@ class VideoRequest(_Request):
         "finished or running request ends early and says so.",
         json_schema_extra={"section": TRACKING},
     )
+    priority: WholeNumber = Field(
+        default=0,
+        ge=0,
+        le=100,
+        title="Priority",
+        description="0-100: when the workers are busy, the tasks of higher-priority videos run first (the "
+        "nightly batch also starts them first).",
+        json_schema_extra={"section": TRACKING},
+    )
 
     @field_validator("title")
     @classmethod

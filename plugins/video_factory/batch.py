@@ -7,13 +7,15 @@ import json
 import logging
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from pipeline.batch import BatchSummary, batch_rows, reasons_text, unfinished
 from pipeline.config import Settings, load_settings
 from pipeline.names import safe_name
 from video_factory.runs import run_url
+
+if TYPE_CHECKING:  # the DAG file imports this module: the database layer is imported by the tasks only
+    from pipeline.batch import BatchSummary
 
 log = logging.getLogger(__name__)
 BATCH_DAG, VIDEO_DAG = "nightly_batch", "video_production"
@@ -45,6 +47,7 @@ def email_rejections(
 ) -> int:
     """One email per submitter listing their rejected rows and why (sent once per batch run and submitter).
     A submitter that is an address gets it; otherwise the rows' notify addresses, else the ops address."""
+    from pipeline.batch import reasons_text
     from pipeline.notify import build_message, listing_email
     from video_factory.connections import video_repository
     from video_factory.notifiers import send_email
@@ -84,6 +87,7 @@ def email_rejections(
 
 def summarize(batch_run_id: str, *, started: datetime | None, ended: datetime, settings: Settings) -> BatchSummary:
     """The batch's outcome from the request table, its projects and the cost ledger."""
+    from pipeline.batch import BatchSummary, batch_rows
     from pipeline.costs import ledger_rows, report
     from video_factory.connections import video_repository
 
@@ -96,6 +100,7 @@ def summarize(batch_run_id: str, *, started: datetime | None, ended: datetime, s
 
 
 def email_summary(summary: BatchSummary, settings: Settings, storage: Any) -> None:
+    from pipeline.batch import reasons_text
     from pipeline.notify import build_message, listing_email
     from video_factory.notifiers import send_email
 
@@ -133,6 +138,7 @@ async def unfinished_videos_alert(context: dict[str, Any] | None = None, **kwarg
 
 
 def _alert_unfinished(batch_run_id: str | None) -> None:
+    from pipeline.batch import batch_rows, unfinished
     from pipeline.notify import build_message, listing_email
     from video_factory.connections import video_repository
     from video_factory.notifiers import send_email

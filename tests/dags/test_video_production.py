@@ -208,3 +208,22 @@ def test_emails_go_over_smtp_when_an_smtp_connection_exists(
     plain = message.get_body(("plain",)).get_content()
     assert f'Your video "{conf["title"]}" is ready.' in plain and "Scenes: 1" in plain
     assert "Provider cost: $0.0000 (estimated)" in plain and "procedural: 1 call, 0 cached, 0 failed" in plain
+
+
+def test_a_request_priority_weighs_every_task_of_its_run(dag: Any, airflow_site: AirflowSite) -> None:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    urgent = dag.test(run_conf=_conf(priority=70, music="missing-track.mp3"))  # fails fast at register
+    plain = parse_dag().test(run_conf=_conf(music="missing-track.mp3"))
+    with create_session() as session:
+        weights = {
+            run.run_id: {
+                ti.task_id: ti.priority_weight
+                for ti in session.query(TaskInstance).filter(TaskInstance.run_id == run.run_id)
+            }
+            for run in (urgent, plain)
+        }
+    assert weights[urgent.run_id]["register"] == weights[plain.run_id]["register"] + 7000
+    assert weights[urgent.run_id]["publish"] == weights[plain.run_id]["publish"] + 7000
+    assert weights[plain.run_id]["register"] > weights[plain.run_id]["publish"]  # a run finishes what it started

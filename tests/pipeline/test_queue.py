@@ -87,7 +87,7 @@ def test_a_file_with_three_bad_rows_inserts_nothing_and_names_each_row(
     assert lines[0].startswith("batch.csv row 3: aspect: must be ")  # rows as a spreadsheet numbers them
     assert any("row 5: title: required" in line for line in lines)
     assert any("row 5: notify_emails.0: must be an email address" in line for line in lines)
-    assert any("row 8: priority: must be a whole number from 0 to 100 (got 500)" in line for line in lines)
+    assert any("row 8: priority: must be less than or equal to 100 (got 500)" in line for line in lines)
     assert lines[-1] == "3 invalid row(s): nothing was inserted. Fix them, or pass --skip-invalid."
     assert _rows(video_engine, "bad-") == []
 

@@ -64,6 +64,7 @@ def request_columns(request: VideoRequest) -> dict[str, Any]:
         "aspect": request.aspect,
         "resolution": request.resolution,
         "notify_emails": list(request.emails),
+        "priority": request.priority,
         "payload": request.to_conf(),
     }
 
