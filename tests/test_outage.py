@@ -65,7 +65,11 @@ def supervised_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[AirflowS
     )
     monkeypatch.setenv("VIDEO_RETRIES", "4")  # a task that meets the outage has tries left after it
     env = {**os.environ, **site.environment()}
-    for command in (["airflow", "db", "migrate"], ["pipeline.db", "upgrade", site.video_db.render_as_string(False)]):
+    commands = (  # as `make demo` prepares a site: both schemas, and the pools the video tasks run in
+        ["airflow", "db", "migrate"], ["pipeline.db", "upgrade", site.video_db.render_as_string(False)],
+        ["video_factory.pools"],
+    )  # fmt: skip
+    for command in commands:
         subprocess.run([sys.executable, "-m", *command], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
     supervisor = supervise.start(site, folder / "components", folder / "supervisord.out")
     try:
