@@ -5,10 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo stop test lint format typecheck system-deps test-system-deps install install-dev constraints clean
+.PHONY: demo demo-celery stop test lint format typecheck system-deps test-system-deps install install-dev constraints clean
 
 demo: system-deps install  ## start everything locally and render the sample script
 	$(PY) -m tools.demo run
+
+demo-celery: install  ## the same on the CeleryExecutor: two workers (one for renders) on Redis
+	@bash tools/system-deps.sh --celery
+	$(PY) -m tools.demo run --celery
 
 stop:  ## stop what `make demo` started
 	@if [ -x $(PY) ]; then $(PY) -m tools.demo stop; else echo "nothing to stop"; fi

@@ -5,6 +5,10 @@ Run by hand from the repository root, with the demo stack up (``make demo`` star
 
     .venv/bin/python benchmarks/batch_bench.py                    # 20 requests x 6 scenes
     .venv/bin/python benchmarks/batch_bench.py --requests 5 --scenes 3 --json
+    .venv/bin/python benchmarks/batch_bench.py --requests 6 --celery-workers 2   # make stop between executors
+
+``--celery-workers 1|2`` starts the stack on the CeleryExecutor (``make demo-celery``'s, with one worker serving
+both queues or the two of it); 0, the default, is the LocalExecutor.
 
 It puts the requests in the table (``pending``, due now), triggers ``nightly_batch`` through the REST API and waits
 for it to end, then reads every task instance of the batch and of its video runs from the API and reports:
@@ -14,7 +18,10 @@ for it to end, then reads every task instance of the batch and of its video runs
   Airflow records them, which includes each task's own start-up in its process);
 * outside task bodies: wall time minus busy time, as a share of wall time (scheduling, queueing, parsing, and the
   gaps while every worker slot waits on the scheduler);
-* per task: count, mean run time and mean wait from queued to running.
+* per task: count, mean run time and mean wait from queued to running;
+* Airflow's share of task-instance time: the trivial tasks (``check``, ``render_spec``, ``publish``: a database
+  write each) measure a task instance's start-up under the load of the moment; that start-up times every task
+  instance, over the sum of all task instances' run times.
 """
 
 from __future__ import annotations
@@ -157,7 +164,12 @@ def measure(stack: Any, client: Any, run: dict[str, Any], prefix: str, args: arg
         }
         for name, v in sorted(per_task.items())
     }
+    trivial = [d for name in ("check", "render_spec", "publish") for d, _ in per_task.get(name, [])]
+    startup = sum(trivial) / len(trivial) if trivial else 0.0
+    ti_seconds = sum(d for name, v in per_task.items() if name != "wait_for_videos" for d, _ in v)
+    counted = sum(len(v) for name, v in per_task.items() if name != "wait_for_videos")
     return {
+        "executor": f"CeleryExecutor, {args.celery_workers} worker(s)" if args.celery_workers else "LocalExecutor",
         "requests": args.requests,
         "scenes": args.scenes,
         "batch_state": run["state"],
@@ -168,6 +180,8 @@ def measure(stack: Any, client: Any, run: dict[str, Any], prefix: str, args: arg
         "videos_per_hour": round(args.requests / (wall / 3600), 1),
         "busy_s": round(busy, 1),
         "outside_task_bodies_share": round(1 - busy / wall, 3),
+        "task_startup_s": round(startup, 2),
+        "airflow_share_of_task_time": round(min(1.0, startup * counted / ti_seconds), 3) if ti_seconds else None,
         "tasks": tasks,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -179,12 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenes", type=int, default=6)
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--celery-workers", type=int, choices=[0, 1, 2], default=0, help="0: LocalExecutor")
     args = parser.parse_args(argv)
 
     # a stack started here runs the batch only when triggered (scheduled, it would also start last night's batch)
     os.environ.setdefault("VIDEO_BATCH_SCHEDULE", "none")
-    stack = demo.site(args.port)
-    demo.start_airflow(stack)
+    stack = demo.site(args.port, celery=args.celery_workers > 0)
+    os.environ.update(stack.environment())
+    demo.start_airflow(stack, celery_workers=args.celery_workers or 2)
     prefix = f"bench-{secrets.token_hex(3)}-"
     client, run = run_batch(stack, prefix, args)
     result = measure(stack, client, run, prefix, args)
@@ -195,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wall {result['wall_s'] / 60:.1f} min, {result['videos_per_hour']} videos/hour, "
               f"{result['video_minutes']} min of video")  # fmt: skip
         print(f"busy {result['busy_s'] / 60:.1f} min; outside task bodies {result['outside_task_bodies_share']:.0%}")
+        print(f"{result['executor']}: task start-up {result['task_startup_s']} s, "
+              f"Airflow's share of task-instance time {result['airflow_share_of_task_time']:.0%}")  # fmt: skip
         for name, figures in result["tasks"].items():
             print(f"  {name:16} x{figures['count']:4}  run {figures['mean_run_s']:6.2f} s  "
                   f"queued->running {figures['mean_queue_wait_s']:6.2f} s")  # fmt: skip

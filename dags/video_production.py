@@ -125,7 +125,7 @@ def video_production() -> None:
         spec = render_spec_of(work, pictures, voices, fps=env.settings.fps)
         return store_render_spec(spec, work, env.storage)
 
-    @task(pool=RENDER_POOL)
+    @task(pool=RENDER_POOL, queue=SETTINGS.batch.render_queue)
     def render(job: dict[str, Any], spec_location: str) -> dict[str, Any]:
         """``python -m pipeline.render --spec KEY`` as a local process group (the pod runs the same entry point);
         this try becomes the project's render attempt, so an older try's late result is never published."""
@@ -171,7 +171,11 @@ def video_production() -> None:
         from video_factory.render_pod import render_pod_operator
 
         pod = render_pod_operator(
-            SETTINGS, task_id="render", pool=RENDER_POOL, spec_key="{{ ti.xcom_pull(task_ids='render_spec') }}"
+            SETTINGS,
+            task_id="render",
+            pool=RENDER_POOL,
+            queue=SETTINGS.batch.render_queue,
+            spec_key="{{ ti.xcom_pull(task_ids='render_spec') }}",
         )
         spec_location >> pod
         rendered = pod.output

@@ -89,9 +89,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     airflow_settings = sys.modules.get("airflow.settings")
     if airflow_settings is not None:  # close Airflow's pooled connections before their database is dropped
         airflow_settings.dispose_orm()
-    for suffix in ("airflow", "video"):
-        drop_database(server, f"{_state['prefix']}_{suffix}")
+    for name in _databases_with_prefix(server, str(_state["prefix"])):
+        drop_database(server, name)
     shutil.rmtree(str(_state["root"]), ignore_errors=True)
+
+
+def _databases_with_prefix(server: URL, prefix: str) -> list[str]:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(server)
+    with engine.connect() as conn:
+        names = conn.execute(text("SELECT datname FROM pg_database WHERE starts_with(datname, :p)"), {"p": prefix})
+        found = list(names.scalars())
+    engine.dispose()
+    return found
 
 
 def _free_port() -> int:
@@ -126,6 +137,20 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings whose data folder is this test's own."""
     monkeypatch.setenv("VIDEO_DATA_DIR", str(tmp_path / "data"))
     return Settings()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> URL:
+    """The PostgreSQL server of this run (its ``postgres`` database)."""
+    server = _state["server"]
+    assert isinstance(server, URL)
+    return server
+
+
+@pytest.fixture(scope="session")
+def database_prefix() -> str:
+    """This run's prefix of database names (every database with it is dropped at the end)."""
+    return str(_state["prefix"])
 
 
 @pytest.fixture

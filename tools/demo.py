@@ -10,6 +10,7 @@ submits the sample request through Airflow's REST API, follows the run and print
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,9 +36,13 @@ from tools.stack import (
     LOCAL_DIR,
     PROJECT_ROOT,
     AirflowSite,
+    SiteError,
     ensure_database,
+    prepare_site,
+    redis_reachable,
     server_reachable,
     start_embedded_postgres,
+    start_private_redis,
     stop_embedded_postgres,
 )
 from tools.supervise import component_health, unhealthy
@@ -46,6 +52,11 @@ PGDATA = LOCAL_DIR / "pg" / "data"
 PID_FILE = LOCAL_DIR / "airflow" / "stack.pid"
 LOG_FILE = LOCAL_DIR / "airflow" / "supervisord.out"
 COMPONENT_LOGS = LOCAL_DIR / "airflow" / "components"
+MODE_FILE = LOCAL_DIR / "airflow" / "stack.mode"
+REDIS_DIR = LOCAL_DIR / "redis"
+REDIS_PID = REDIS_DIR / "redis.pid"
+# make demo-celery: the machine's Redis (a database number of the demo's own), else a private redis-server
+DEMO_REDIS_DB = 5
 SAMPLE = PROJECT_ROOT / "samples" / "sample_request.json"
 STAGES = ("register", "script", "segment", "media", "voice", "render", "check", "publish")
 console = Console(soft_wrap=True)  # paths and URLs stay on one line, copyable
@@ -66,7 +77,7 @@ def database_server() -> URL:
         return start_embedded_postgres(PGDATA)
 
 
-def site(port: int) -> AirflowSite:
+def site(port: int, *, celery: bool = False) -> AirflowSite:
     server = database_server()
     return AirflowSite(
         home=LOCAL_DIR / "airflow",
@@ -74,7 +85,22 @@ def site(port: int) -> AirflowSite:
         video_db=ensure_database(server, "video_factory"),
         data_dir=LOCAL_DIR / "data",
         port=port,
+        celery_broker=celery_broker() if celery else "",
     )
+
+
+def celery_broker() -> str:
+    """The Redis the demo's Celery workers use: 127.0.0.1:6379 when one answers, else a private redis-server."""
+    if redis_reachable("127.0.0.1", 6379):
+        return f"redis://127.0.0.1:6379/{DEMO_REDIS_DB}"
+    if REDIS_PID.is_file():
+        port = int(REDIS_PID.read_text().split()[1])
+        if redis_reachable("127.0.0.1", port):
+            return f"redis://127.0.0.1:{port}/0"
+    with console.status("Starting a private redis-server in .local/redis ..."):
+        port, process = start_private_redis(REDIS_DIR)
+    REDIS_PID.write_text(f"{process.pid} {port}")
+    return f"redis://127.0.0.1:{port}/0"
 
 
 def stack_pid() -> int | None:
@@ -89,28 +115,31 @@ def stack_pid() -> int | None:
     return pid
 
 
-def start_airflow(stack: AirflowSite) -> None:
+def start_airflow(stack: AirflowSite, *, celery_workers: int = 2) -> None:
     """Migrate both schemas and start the supervised components in the background, unless ours are running;
     either way, wait until the API server reports every component healthy."""
-    env = {**os.environ, **stack.environment()}
+    mode = f"celery-{celery_workers}" if stack.celery_broker else "local"
     if stack_pid() is not None:
+        running = MODE_FILE.read_text().strip() if MODE_FILE.is_file() else "local"
+        if running != mode:
+            raise DemoError(f"the running stack is {running!r}, not {mode!r}: run make stop first")
         wait_until_healthy(stack, f"Checking the running Airflow (pid {stack_pid()}) ...")
         console.print(f"[green]Reusing the running Airflow[/] at {stack.api_url} (pid {stack_pid()})")
         return
     if component_health(stack.api_url):
         raise DemoError(f"another server already answers on port {stack.port}: stop it or pass --port")
-    with console.status("Migrating Airflow's metadata database ..."):
-        _run([sys.executable, "-m", "airflow", "db", "migrate"], env)
-        _run([sys.executable, "-m", "video_factory.pools"], env)  # the pools the video DAG's tasks run in
-    with console.status("Migrating the project's schema ..."):
-        _run(
-            [sys.executable, "-m", "pipeline.db", "upgrade", stack.video_db.render_as_string(hide_password=False)], env
-        )
+    with console.status("Migrating Airflow's and the project's schemas, creating the pools ..."):
+        prepare_site(stack)
     LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
-    process = supervise.start(stack, COMPONENT_LOGS, LOG_FILE)
+    process = supervise.start(stack, COMPONENT_LOGS, LOG_FILE, celery_workers=celery_workers)
     PID_FILE.write_text(str(process.pid))
+    MODE_FILE.write_text(mode)
     wait_until_healthy(stack, f"Starting Airflow (logs: {COMPONENT_LOGS.relative_to(PROJECT_ROOT)}/) ...", process)
-    console.print(f"[green]Airflow is up[/] at {stack.api_url}: " + ", ".join(supervise.HEALTH_NAMES.values()))
+    names = ", ".join(list(supervise.CELERY_WORKERS)[-celery_workers:])
+    workers = f"; Celery workers {names} on {stack.celery_broker}" if stack.celery_broker else ""
+    console.print(
+        f"[green]Airflow is up[/] at {stack.api_url}: " + ", ".join(supervise.HEALTH_NAMES.values()) + workers
+    )
 
 
 def wait_until_healthy(
@@ -232,6 +261,12 @@ def report(stack: AirflowSite, request_id: str, run_id: str, state: str, tis: li
     console.print(f"Duration:   {facts.duration_s:.2f} s   Resolution: {facts.width}x{facts.height}")
     console.print(f"Streams:    {facts.video_codec} video, {facts.audio_codec} audio, faststart={facts.faststart}")
     console.print(f"Scenes:     {summary['scene_count']}   Assets from cache: {cached} of {total}")
+    if stack.celery_broker:
+        hosts = Counter(ti.get("hostname") or "?" for ti in tis)
+        render_host = next((ti.get("hostname") for ti in tis if ti["task_id"] == "render"), "?")
+        console.print(
+            f"Workers:    {', '.join(f'{h} ({n} tasks)' for h, n in sorted(hosts.items()))}; render on {render_host}"
+        )
     console.print(f"Email:      {stack.data_dir / 'outbox'}")
     console.print(f"Costs:      {Path(sys.executable).parent / 'videoctl'} costs")
     console.print(f"Follow-up:  videoctl status {request_id} · videoctl list · videoctl import samples/batch.csv")
@@ -254,6 +289,13 @@ def stop() -> None:
         PID_FILE.unlink(missing_ok=True)
     else:
         console.print("Airflow is not running.")
+    MODE_FILE.unlink(missing_ok=True)
+    if REDIS_PID.is_file():
+        pid = int(REDIS_PID.read_text().split()[0])
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+            console.print("Stopped the private redis-server.")
+        REDIS_PID.unlink()
     if stop_embedded_postgres(PGDATA):
         console.print("Stopped the embedded PostgreSQL.")
 
@@ -263,27 +305,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["run", "stop"])
     parser.add_argument("--sample", type=Path, default=SAMPLE, help="request JSON to submit")
     parser.add_argument("--port", type=int, default=int(os.environ.get("VIDEO_DEMO_PORT", "8080")))
+    parser.add_argument("--celery", action="store_true", help="CeleryExecutor with two workers (make demo-celery)")
     args = parser.parse_args(argv)
     try:
         if args.command == "stop":
             stop()
             return 0
-        stack = site(args.port)
+        stack = site(args.port, celery=args.celery)
         os.environ.update(stack.environment())
         start_airflow(stack)
         with api_client(stack) as client:
             request_id, run_id = submit(client, args.sample)
             state, tis = follow(client, run_id)
         return report(stack, request_id, run_id, state, tis)
-    except DemoError as exc:
+    except (DemoError, SiteError) as exc:
         console.print(f"[red]{exc}[/]")
         return 1
-
-
-def _run(command: list[str], env: dict[str, str]) -> None:
-    completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        raise DemoError(f"{' '.join(command[:4])} failed:\n{completed.stdout[-2000:]}{completed.stderr[-2000:]}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
+import socket
+import subprocess
 import sys
 import time
 import warnings
@@ -19,6 +22,7 @@ from sqlalchemy.engine import URL, make_url
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LOCAL_DIR = PROJECT_ROOT / ".local"
 AIRFLOW_USER = "admin"
+RENDER_QUEUE = "render"  # the Celery queue of renders, where a CeleryExecutor runs
 
 
 def start_embedded_postgres(pgdata: Path) -> URL:
@@ -95,6 +99,8 @@ class AirflowSite:
     video_db: URL
     data_dir: Path
     port: int = 8080
+    # a Redis URL (``redis://host:port/db``): the CeleryExecutor with that broker; empty: the LocalExecutor
+    celery_broker: str = ""
 
     @property
     def api_url(self) -> str:
@@ -108,7 +114,7 @@ class AirflowSite:
             "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if self.celery_broker else "LocalExecutor",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
@@ -132,6 +138,24 @@ class AirflowSite:
             "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "include"), str(PROJECT_ROOT / "plugins")]),
             # `airflow standalone` starts its components as `airflow ...`: this interpreter's one must come first.
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            # a task instance's hostname: the worker's name where several run on one machine (video_factory.workers)
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "video_factory.workers.hostname",
+            **(self._celery() if self.celery_broker else {}),
+        }
+
+    def _celery(self) -> dict[str, str]:
+        """The CeleryExecutor's settings: Redis as the broker, the metadata database as the result backend, and
+        renders on their own queue (served by the render worker, see ``tools.supervise``)."""
+        return {
+            "AIRFLOW__CELERY__BROKER_URL": self.celery_broker,
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.airflow_db.render_as_string(hide_password=False),
+            # a message a dead worker held is handed out again after this long (the scheduler retries it sooner)
+            "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "7200",
+            # a task a dead worker had received but not started goes back to the queue after 3 minutes
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "180",
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "30",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
+            "VIDEO_RENDER_QUEUE": RENDER_QUEUE,
         }
 
     def password(self) -> str:
@@ -149,6 +173,64 @@ class AirflowSite:
             path.write_text(secrets.token_urlsafe(32))
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+def prepare_site(site: AirflowSite) -> None:
+    """Make a site ready to run videos: Airflow's metadata schema, the project's schema and the pools the video
+    tasks run in (without them no video task is ever scheduled). Idempotent."""
+    env = {**os.environ, **site.environment()}
+    for command in (
+        ["airflow", "db", "migrate"],
+        ["pipeline.db", "upgrade", site.video_db.render_as_string(hide_password=False)],
+        ["video_factory.pools"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", *command], env=env, capture_output=True, text=True, check=False, cwd=PROJECT_ROOT
+        )
+        if done.returncode != 0:
+            raise SiteError(f"{' '.join(command[:2])} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+
+class SiteError(RuntimeError):
+    """Preparing or starting a local stack failed; the message says which step."""
+
+
+def redis_reachable(host: str, port: int) -> bool:
+    """Whether a Redis server answers PING there."""
+    try:
+        with socket.create_connection((host, port), timeout=2) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_private_redis(folder: Path) -> tuple[int, subprocess.Popen[bytes]]:
+    """A ``redis-server`` of our own on a free loopback port, keeping nothing on disk (where no Redis answers on
+    6379, as on a newcomer's machine). Returns its port and process; the caller stops it."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SiteError("no Redis answers on 127.0.0.1:6379 and redis-server is missing: run `make system-deps`")
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        stdout=(folder / "redis.log").open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 20
+    while not redis_reachable("127.0.0.1", port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SiteError(f"redis-server did not start on port {port}: see {folder / 'redis.log'}")
+        time.sleep(0.1)
+    return port, process
 
 
 def _connect_args(url: URL) -> dict[str, object]:

@@ -15,9 +15,12 @@ from pathlib import Path
 
 import httpx
 
-from tools.stack import PROJECT_ROOT, AirflowSite
+from tools.stack import PROJECT_ROOT, RENDER_QUEUE, AirflowSite
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# With the CeleryExecutor: two workers, named apart (their task instances' hostname, Celery's node name); the
+# render worker serves the render queue first and ordinary tasks when it has slots left.
+CELERY_WORKERS = {"worker-default": "default", "worker-render": f"{RENDER_QUEUE},default"}
 # Least exposure: Airflow's log server binds every interface and cannot be told otherwise; on one machine the API
 # server reads the task logs from the shared log folder, so the components that would start it do not.
 SKIP_SERVE_LOGS = {"scheduler": " --skip-serve-logs", "triggerer": " --skip-serve-logs"}
@@ -26,7 +29,23 @@ HEALTH_NAMES = {"metadatabase": "database", "scheduler": "scheduler", "dag_proce
                 "triggerer": "triggerer"}  # fmt: skip
 
 
-def write_config(folder: Path) -> Path:
+def commands(site: AirflowSite, *, celery_workers: int = 2) -> dict[str, str]:
+    """Each supervised program's command line: Airflow's components, and Celery workers when the site has a
+    broker (both of ``CELERY_WORKERS``, or with ``celery_workers=1`` the render worker alone, serving both queues)."""
+    airflow = f"{sys.executable} -m airflow"
+    programs = {name: f"{airflow} {name}{SKIP_SERVE_LOGS.get(name, '')}" for name in COMPONENTS}
+    if site.celery_broker:
+        workers = list(CELERY_WORKERS.items())[-celery_workers:]
+        for name, queues in workers:
+            # on one machine the API server reads task logs from the shared folder: no log server per worker
+            programs[name] = (
+                f"env VIDEO_WORKER_NAME={name} {airflow} celery worker --celery-hostname {name}@%h "
+                f"--queues {queues} --skip-serve-logs"
+            )
+    return programs
+
+
+def write_config(folder: Path, programs: dict[str, str]) -> Path:
     """``supervisord.conf`` for Airflow's components, their logs in ``folder``; they inherit supervisord's
     environment (the site's settings)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -38,10 +57,10 @@ def write_config(folder: Path) -> Path:
         f"directory={PROJECT_ROOT}",
         "",
     ]
-    for component in COMPONENTS:
+    for component, command in programs.items():
         sections += [
             f"[program:{component}]",
-            f"command={sys.executable} -m airflow {component}{SKIP_SERVE_LOGS.get(component, '')}",
+            f"command={command}",
             "autorestart=true",  # restarted whenever it exits
             "startsecs=10",  # an exit within 10 s counts as a failed start: the next waits 1 s longer each time
             "startretries=200",  # ~5.5 hours of retries before supervisord gives the component up
@@ -59,10 +78,10 @@ def write_config(folder: Path) -> Path:
     return config
 
 
-def start(site: AirflowSite, folder: Path, log: Path) -> subprocess.Popen[bytes]:
+def start(site: AirflowSite, folder: Path, log: Path, *, celery_workers: int = 2) -> subprocess.Popen[bytes]:
     """supervisord, with ``site``'s environment, in its own session (it outlives the command that started it);
     SIGTERM stops it and every component."""
-    config = write_config(folder)
+    config = write_config(folder, commands(site, celery_workers=celery_workers))
     with log.open("ab") as output:
         return subprocess.Popen(
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(config)],

@@ -14,6 +14,8 @@ command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 # the browser tests drive Debian's Chromium (Playwright cannot download its own browser here)
 if [ "${1:-}" = "--test" ]; then command -v chromium >/dev/null || missing+=(chromium); fi
+# the Celery tests and make demo-celery start a private Redis where none answers on 127.0.0.1:6379
+case "${1:-}" in --test|--celery) command -v redis-server >/dev/null || missing+=(redis-server);; esac
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null; then

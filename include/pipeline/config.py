@@ -121,6 +121,11 @@ class BatchSettings(BaseSettings):
     image_slots: int = Field(default=4, ge=1, description="Image calls at once (pool video_images: Stability).")
     voice_slots: int = Field(default=4, ge=1, description="Voice calls at once (pool video_voices: Polly).")
     script_slots: int = Field(default=2, ge=1, description="Script calls at once (pool video_scripts: Gemini).")
+    render_queue: str = Field(
+        default="default",
+        description="Celery queue of the render task: a worker serving it (`-q render`) runs every render, so render "
+        "capacity scales apart from the rest; ignored by the LocalExecutor.",
+    )
 
     @property
     def ops_emails(self) -> list[str]:

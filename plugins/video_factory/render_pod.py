@@ -25,6 +25,15 @@ def render_pod_operator(settings: Settings, *, task_id: str, spec_key: str, **kw
         "VIDEO_DATA_DIR": pod.k8s_data_dir if pod.k8s_data_pvc else "/tmp/video-factory",
         "VIDEO_RENDER_TIMEOUT_S": str(int(settings.render_timeout_s)),
     }
+    if settings.storage.storage_backend == "s3":  # where, not how to get in: the keys come from the Secret
+        storage = settings.storage
+        location = {
+            "VIDEO_S3_BUCKET": storage.s3_bucket,
+            "VIDEO_S3_PREFIX": storage.s3_prefix,
+            "VIDEO_S3_ENDPOINT_URL": storage.s3_endpoint_url,
+            "VIDEO_S3_SERVER_SIDE_ENCRYPTION": storage.s3_server_side_encryption,
+        }
+        env.update({name: value for name, value in location.items() if value})
     volumes, mounts = [], []
     if pod.k8s_data_pvc:
         volumes.append(
