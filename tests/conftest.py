@@ -26,12 +26,13 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL, make_url
 
 from pipeline.config import Settings
-from pipeline.db import VideoRepository, connect, upgrade
+from pipeline.db import VideoRepository, connect
 from tools.stack import (
     LOCAL_DIR,
     AirflowSite,
     drop_database,
     ensure_database,
+    prepare_site,
     server_reachable,
     start_embedded_postgres,
 )
@@ -70,16 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # the batch looks at its runs every 5 s, not every minute; and runs only when a test triggers it (scheduled, the
     # scheduler would start last night's batch at once and make every pending row another test left)
     os.environ.update({"VIDEO_BATCH_POKE_S": "5", "VIDEO_BATCH_SCHEDULE": "none"})
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        check=True,
-        capture_output=True,
-        env=os.environ.copy(),
-    )
-    subprocess.run(
-        [sys.executable, "-m", "video_factory.pools"], check=True, capture_output=True, env=os.environ.copy()
-    )
-    upgrade(site.video_db.render_as_string(hide_password=False))
+    prepare_site(site)  # both schemas and the pools, as make demo prepares its site
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

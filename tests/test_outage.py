@@ -25,7 +25,14 @@ from sqlalchemy.engine import URL, make_url
 from pipeline.db import connect
 from tests.airflow_processes import dump_logs, wait_for
 from tools import supervise
-from tools.stack import AIRFLOW_USER, PROJECT_ROOT, AirflowSite, ensure_database, stop_embedded_postgres
+from tools.stack import (
+    AIRFLOW_USER,
+    PROJECT_ROOT,
+    AirflowSite,
+    ensure_database,
+    prepare_site,
+    stop_embedded_postgres,
+)
 
 pytestmark = pytest.mark.slow
 DAG = "video_production"
@@ -64,13 +71,7 @@ def supervised_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[AirflowS
         port=_free_port(),
     )
     monkeypatch.setenv("VIDEO_RETRIES", "4")  # a task that meets the outage has tries left after it
-    env = {**os.environ, **site.environment()}
-    commands = (  # as `make demo` prepares a site: both schemas, and the pools the video tasks run in
-        ["airflow", "db", "migrate"], ["pipeline.db", "upgrade", site.video_db.render_as_string(False)],
-        ["video_factory.pools"],
-    )  # fmt: skip
-    for command in commands:
-        subprocess.run([sys.executable, "-m", *command], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
+    prepare_site(site)  # as `make demo` prepares a site: both schemas, and the pools the video tasks run in
     supervisor = supervise.start(site, folder / "components", folder / "supervisord.out")
     try:
         wait_for(lambda: not supervise.unhealthy(site.api_url), timeout_s=240, what="every component healthy")
