@@ -34,10 +34,11 @@ EXIT_FAILED, EXIT_INVALID, EXIT_CONFLICT, EXIT_UNREACHABLE, EXIT_AUTH, EXIT_NOT_
 class ApiProblem(Exception):
     """One line for the user and the exit code that goes with it."""
 
-    def __init__(self, message: str, exit_code: int) -> None:
+    def __init__(self, message: str, exit_code: int, status: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+        self.status = status  # the HTTP status, when Airflow answered
 
 
 @dataclass
@@ -134,10 +135,14 @@ def problem_of(what: str, status: int | None, body: str | bytes | None) -> ApiPr
     detail = _detail(body)
     if status in _ANSWERS:
         line, code = _ANSWERS[status]
-        return ApiProblem(line.format(detail=detail or what, what=what), code)
+        return ApiProblem(line.format(detail=detail or what, what=what), code, status)
     if status is not None and status >= 500:  # the server's own failure: its log has the details, not the user
-        return ApiProblem(f"could not {what}: Airflow answered {status} (its API server's log says why)", EXIT_FAILED)
-    return ApiProblem(f"could not {what}: Airflow answered {status}{': ' + detail if detail else ''}", EXIT_FAILED)
+        return ApiProblem(
+            f"could not {what}: Airflow answered {status} (its API server's log says why)", EXIT_FAILED, status
+        )
+    return ApiProblem(
+        f"could not {what}: Airflow answered {status}{': ' + detail if detail else ''}", EXIT_FAILED, status
+    )
 
 
 def _detail(body: str | bytes | None) -> str:

@@ -32,3 +32,9 @@ def test_an_api_error_is_one_line_with_its_exit_code(status: int, body: str, cod
     problem = problem_of("cancel the run", status, body)
     assert (problem.exit_code, problem.message) == (code, line)
     assert "\n" not in problem.message
+
+
+@pytest.mark.parametrize("status", [400, 409, 500, 503])
+def test_the_problem_keeps_the_http_status_for_callers_that_retry_server_errors(status: int) -> None:
+    # videoctl cancel tries again on a 5xx (Airflow 3.3.2 answers 500 when the scheduler holds the run's row)
+    assert problem_of("cancel the run", status, b"{}").status == status
