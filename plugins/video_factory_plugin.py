@@ -1,11 +1,14 @@
-"""The video factory's Airflow plugin: short trigger errors on the REST API and readable run notes."""
+"""The video factory's Airflow plugin: the New video and Videos pages, short trigger errors on the REST API and
+readable run notes."""
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from video_factory import new_video, run_notes
+from video_factory import new_video, run_notes, videos
 from video_factory.api_errors import ShortRequestErrors
+
+new_video.app.include_router(videos.router)  # one app under /video-factory: the form, the Videos page, their API
 
 
 class VideoFactoryPlugin(AirflowPlugin):
@@ -15,6 +18,7 @@ class VideoFactoryPlugin(AirflowPlugin):
     ]
     listeners = [run_notes]  # noqa: RUF012
     fastapi_apps = [{"app": new_video.app, "url_prefix": new_video.URL_PREFIX, "name": "Video factory"}]  # noqa: RUF012
-    external_views = [  # noqa: RUF012 - the page in Airflow's navigation
-        {"name": "New video", "href": f"{new_video.URL_PREFIX}/new", "destination": "nav", "url_route": "new-video"}
+    external_views = [  # noqa: RUF012 - the pages in Airflow's navigation
+        {"name": "New video", "href": f"{new_video.URL_PREFIX}/new", "destination": "nav", "url_route": "new-video"},
+        {"name": "Videos", "href": f"{new_video.URL_PREFIX}/videos", "destination": "nav", "url_route": "videos"},
     ]

@@ -35,6 +35,7 @@ from tools.stack import (
     AIRFLOW_USER,
     LOCAL_DIR,
     PROJECT_ROOT,
+    VIEWER_USER,
     AirflowSite,
     SiteError,
     ensure_database,
@@ -271,7 +272,8 @@ def report(stack: AirflowSite, request_id: str, run_id: str, state: str, tis: li
     console.print(f"Costs:      {Path(sys.executable).parent / 'videoctl'} costs")
     console.print(f"Follow-up:  videoctl status {request_id} · videoctl list · videoctl import samples/batch.csv")
     console.print(f"Airflow UI: {ui}")
-    console.print(f"Login:      {login}")
+    console.print(f"Videos:     {stack.api_url}/video-factory/videos#video={request_id}")
+    console.print(f"Login:      {login}   (read-only: {VIEWER_USER} / {stack.password(VIEWER_USER)})")
     console.print("Stop everything with: make stop")
     return 0
 

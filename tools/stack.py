@@ -19,9 +19,12 @@ import psycopg2
 from psycopg2 import sql
 from sqlalchemy.engine import URL, make_url
 
+from pipeline.atomic import write_atomic
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LOCAL_DIR = PROJECT_ROOT / ".local"
 AIRFLOW_USER = "admin"
+VIEWER_USER = "viewer"  # may read everything, change nothing (the Videos page's read-only user)
 RENDER_QUEUE = "render"  # the Celery queue of renders, where a CeleryExecutor runs
 
 
@@ -116,7 +119,7 @@ class AirflowSite:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if self.celery_broker else "LocalExecutor",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_USER}:admin,{VIEWER_USER}:viewer",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.airflow_db.render_as_string(hide_password=False),
@@ -158,14 +161,17 @@ class AirflowSite:
             "VIDEO_RENDER_QUEUE": RENDER_QUEUE,
         }
 
-    def password(self) -> str:
-        """The ``admin`` password (made once, kept in the site's home)."""
+    def password(self, user: str = AIRFLOW_USER) -> str:
+        """A user's password (``admin``'s, or ``viewer``'s), made once and kept in the site's home."""
         passwords = self.home / "passwords.json"
-        if not passwords.is_file():
+        known = json.loads(passwords.read_text()) if passwords.is_file() else {}
+        missing = {name: secrets.token_urlsafe(12) for name in (AIRFLOW_USER, VIEWER_USER) if name not in known}
+        if missing:
             self.home.mkdir(parents=True, exist_ok=True)
-            passwords.write_text(json.dumps({AIRFLOW_USER: secrets.token_urlsafe(12)}))
+            write_atomic(passwords, json.dumps({**known, **missing}).encode())
             passwords.chmod(0o600)
-        return str(json.loads(passwords.read_text())[AIRFLOW_USER])
+            known.update(missing)
+        return str(known[user])
 
     def _secret(self, name: str) -> str:
         path = self.home / f".{name}"

@@ -188,3 +188,14 @@ notifications = Table(
     UniqueConstraint("fingerprint", name="notifications_once"),
     CheckConstraint("outcome IN ('success', 'failure')", name="notifications_outcome_valid"),
 )
+
+audit_log = Table(  # who did what to a video from the Videos page (deleted it, sent it back to the batch)
+    "audit_log",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("request_key", Text, nullable=False),
+    Column("detail", JSONB, nullable=False, server_default="{}"),
+)

@@ -34,6 +34,10 @@ class Storage(Protocol):
 
     def read_bytes(self, key: str) -> bytes: ...
 
+    def delete(self, key: str) -> None:
+        """Remove the object; nothing happens when it is not there."""
+        ...
+
     def local_path(self, key: str) -> Path:
         """A readable local file with the key's content (raises ``MissingAsset`` when absent)."""
         ...

@@ -34,6 +34,9 @@ class LocalStorage:
     def read_bytes(self, key: str) -> bytes:
         return self.local_path(key).read_bytes()
 
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
     def local_path(self, key: str) -> Path:
         path = self._path(key)
         if not path.is_file():

@@ -81,6 +81,14 @@ class S3Storage:
                 raise MissingAsset(f"asset {key!r} is not in s3://{self.bucket}/{self.prefix}") from None
             raise aws_error("s3", exc) from exc
 
+    def delete(self, key: str) -> None:
+        try:  # S3's DELETE of a missing key succeeds
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            raise aws_error("s3", exc) from exc
+        cached = self.cache_dir.joinpath(*PurePosixPath(self._key(key)).parts)
+        cached.unlink(missing_ok=True)
+
     def local_path(self, key: str) -> Path:
         """Download once into the cache (content-addressed keys never change), atomically."""
         path = self.cache_dir.joinpath(*PurePosixPath(self._key(key)).parts)

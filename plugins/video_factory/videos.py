@@ -1,0 +1,180 @@
+"""The Videos page: every project, filtered and paged on the server, one project in full with its player, and
+what content ops do to a video (retry, retry with changes, delete, send back to the nightly batch).
+
+Routes, under the plugin app's prefix (``/video-factory``):
+
+- ``GET /videos``: the page; ``GET /api/videos``: the list; ``GET /api/videos/{key}``: one project;
+  ``GET /api/videos/{key}/files/{name}``: its MP4 (Range requests), SRT, thumbnail, scene images and narrations.
+  For whoever may read the video DAG's runs.
+- ``DELETE /api/videos/{key}``; ``POST /api/videos/{key}/requeue``: for whoever may edit them.
+
+Plugin routes are not behind Airflow's login unless they ask: each one depends on Airflow's auth manager
+(``requires_access_dag``), so no token is a 401 and a viewer's delete a 403. The UI's login cookie is SameSite=Lax,
+so another site cannot make a browser send it with a POST or DELETE; state changes also require the page's own
+header and refuse a foreign ``Origin``. Retrying goes through Airflow's REST API (clearing the failed task
+instances, or a new run with the edited request), which checks the same permissions itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Engine
+
+from pipeline.catalog import LIST_STATUSES, PAGE_SIZES, VideoFilter, delete_video, list_videos, requeue, video_detail
+from pipeline.config import Settings, load_settings
+from pipeline.errors import MissingAsset
+from pipeline.request import run_id_for
+from pipeline.storage import Storage
+
+DAG_ID = "video_production"
+STATE_HEADER = "X-Video-Factory"  # sent by the page's own script; a cross-site form cannot set it
+PAGE = (Path(__file__).with_name("videos.html")).read_text(encoding="utf-8")
+
+CanRead = Depends(requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=DAG_ID))
+CanEdit = Depends(requires_access_dag("PUT", DagAccessEntity.RUN, param_dag_id=DAG_ID))
+
+router = APIRouter()
+
+
+@cache
+def _engine() -> Engine:
+    from video_factory.connections import video_repository
+
+    return video_repository().engine
+
+
+def _storage(settings: Settings) -> Storage:
+    from video_factory.connections import storage
+
+    return storage(settings)
+
+
+def same_site(request: Request) -> None:
+    """State changes only from the page itself: its header present, and no foreign ``Origin``."""
+    if request.headers.get(STATE_HEADER) != "1":
+        raise HTTPException(403, f"send the {STATE_HEADER}: 1 header (the Videos page does)")
+    origin = request.headers.get("origin")
+    if origin and urlsplit(origin).netloc != request.headers.get("host"):
+        raise HTTPException(403, "cross-site request refused")
+
+
+@router.get("/videos", response_class=HTMLResponse, dependencies=[CanRead])
+def videos_page(user: GetUserDep) -> str:
+    values = {
+        "USER": html.escape(user.get_name()),
+        "CONFIG": json.dumps(
+            {
+                "statuses": list(LIST_STATUSES),
+                "pageSizes": list(PAGE_SIZES),
+                "dagId": DAG_ID,
+                "runPrefix": run_id_for(""),
+                "stateHeader": STATE_HEADER,
+            }
+        ).replace("<", "\\u003c"),
+    }
+    page = PAGE
+    for marker, value in values.items():
+        page = page.replace(f"%%{marker}%%", value)
+    return page
+
+
+def _day(value: str | None, name: str) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(422, f"{name}: a date like 2026-11-26 or a time like 2026-11-26T08:00") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+@router.get("/api/videos", dependencies=[CanRead])
+def videos(  # noqa: PLR0917 - FastAPI passes query parameters by name
+    status: Annotated[str | None, Query(description="processing, completed or failed")] = None,
+    since: Annotated[str | None, Query(description="created on or after (ISO 8601)")] = None,
+    until: Annotated[str | None, Query(description="created before (ISO 8601)")] = None,
+    batch: Annotated[str | None, Query(description="the nightly batch's run id")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="words of the title")] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    per_page: Annotated[int, Query()] = 25,
+) -> dict[str, Any]:
+    try:
+        flt = VideoFilter(
+            status=status or None, since=_day(since, "since"), until=_day(until, "until"), batch=batch, search=q
+        )
+        return list_videos(_engine(), load_settings(), flt, page=page, per_page=per_page)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.get("/api/videos/{request_key}", dependencies=[CanRead])
+def video(request_key: str) -> dict[str, Any]:
+    detail = video_detail(_engine(), load_settings(), request_key)
+    if detail is None:
+        raise HTTPException(404, f"no video for request {request_key!r}")
+    return detail
+
+
+def _file_key(detail: dict[str, Any], name: str) -> str | None:
+    """The storage key behind a file name of the detail view: video, subtitles, thumbnail, image-N, narration-N."""
+    if name in ("video", "subtitles", "thumbnail"):
+        return detail.get(f"{name}_key")
+    kind, _, index = name.partition("-")
+    if kind in ("image", "narration") and index.isdigit():
+        for scene in detail["scenes"]:
+            if scene["scene_index"] == int(index):
+                return scene.get(f"{kind}_key")
+    return None
+
+
+MEDIA_TYPES = {".mp4": "video/mp4", ".srt": "application/x-subrip", ".jpg": "image/jpeg", ".png": "image/png",
+               ".mp3": "audio/mpeg", ".wav": "audio/wav"}  # fmt: skip
+
+
+@router.get("/api/videos/{request_key}/files/{name}", dependencies=[CanRead])
+def video_file(request_key: str, name: str) -> Response:
+    """A project's file: served from local storage (with HTTP Range, so the player can seek), or a redirect to a
+    presigned S3 link."""
+    settings = load_settings()
+    detail = video_detail(_engine(), settings, request_key)
+    key = _file_key(detail, name) if detail else None
+    if not key:
+        raise HTTPException(404, f"request {request_key!r} has no {name}")
+    store = _storage(settings)
+    if settings.storage.storage_backend == "s3":
+        return RedirectResponse(store.url(key), status_code=307)
+    try:
+        path = store.local_path(key)
+    except MissingAsset:
+        raise HTTPException(404, f"{name} of {request_key!r} is missing from storage") from None
+    download = f"{request_key}{path.suffix}" if name == "subtitles" else None
+    return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix), filename=download)
+
+
+@router.delete("/api/videos/{request_key}", dependencies=[CanEdit, Depends(same_site)])
+def delete(request_key: str, user: GetUserDep) -> dict[str, Any]:
+    """Delete the project, its request and the files no other project uses; an audit line records who did it."""
+    settings = load_settings()
+    deleted = delete_video(_engine(), _storage(settings), request_key, actor=user.get_name())
+    if deleted is None:
+        raise HTTPException(404, f"no video for request {request_key!r}")
+    return {"deleted": request_key, "files_removed": len(deleted["files_removed"]),
+            "files_kept": len(deleted["files_kept"])}  # fmt: skip
+
+
+@router.post("/api/videos/{request_key}/requeue", dependencies=[CanEdit, Depends(same_site)])
+def send_back_to_batch(request_key: str, user: GetUserDep) -> dict[str, Any]:
+    if not requeue(_engine(), request_key, actor=user.get_name()):
+        raise HTTPException(409, f"request {request_key!r} is being made now, or does not exist: nothing to requeue")
+    return {"requeued": request_key}
