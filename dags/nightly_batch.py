@@ -119,7 +119,8 @@ def nightly_batch() -> None:
         log.info("%d valid, %d rejected", len(valid), len(verdict.rejected))
         return [
             {"trigger_run_id": queued[row_id], "note": row["title"],
-             "conf": {**row["payload"], "request_id": row["request_key"], "priority": row["priority"]}}
+             "conf": {**row["payload"], "request_id": row["request_key"], "priority": row["priority"],
+                      "review": bool(row["payload"].get("review")) or settings.batch.batch_review}}
             for row_id, row in valid.items()
         ]  # fmt: skip
 

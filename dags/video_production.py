@@ -1,7 +1,11 @@
 """
 ### video_production: one narrated video per run
 
-`register → script → segment → media[scene] / voice[scene] → render_spec → render → check → publish`
+`register → script → segment → review → reviewed → media[scene] / voice[scene] → render_spec → render → check →
+publish`
+
+`review` waits for an editor only when the request asks for it (`review`, or `VIDEO_BATCH_REVIEW` for batch
+rows): approve, edit the script (split again) or reject it (the project ends `rejected`, nothing paid for).
 
 Each mapped `media` / `voice` instance is one scene (labelled with its number and keywords). Assets are stored
 under content-addressed keys, so retries and re-runs never pay for the same image or narration twice. The
@@ -23,6 +27,7 @@ from video_factory.errors import ProviderRetryPolicy
 from video_factory.notifiers import VideoOutcomeNotifier
 from video_factory.params import request_params
 from video_factory.pools import IMAGE_POOL, RENDER_POOL, SCRIPT_POOL, VOICE_POOL
+from video_factory.review import ScriptReview
 from video_factory.task import VideoTask, describe_call
 
 log = logging.getLogger(__name__)
@@ -87,6 +92,44 @@ def video_production() -> None:
         )  # fmt: skip
         env.repository.save_scenes(work.project_id, scenes)
         log.info("Script split into %d scenes", len(scenes))
+        return [scene.model_dump(mode="json") for scene in scenes_of(work, scenes)]
+
+    @task
+    def reviewed(
+        job: dict[str, Any], written: dict[str, Any], drafted: list[dict[str, Any]], answer: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """The scenes the editor let through: as drafted, split again from the edited script, or none (rejected:
+        the project ends `rejected`, the rest of the run is skipped, nothing is paid for)."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from pipeline.production import Job, scenes_of
+        from pipeline.scriptgen import Script
+        from pipeline.segment import segment_script
+        from video_factory.review import EDIT, REJECT
+
+        env, work = VideoTask.current(), Job.model_validate(job)
+        if not answer.get("asked"):
+            return drafted
+        env.repository.set_reviewing(work.project_id, dag_run_id=env.run_id, waiting=False)
+        chosen, given = answer["chosen_options"][0], dict(answer.get("params_input") or {})
+        editor = (answer.get("responded_by_user") or {}).get("name")
+        if chosen == REJECT:
+            if editor is None:
+                reason = f"no review within {env.settings.batch.review_timeout_s / 3600:g} h"
+            else:
+                reason = f"rejected in review by {editor}: {(given.get('reason') or '').strip() or 'no reason given'}"
+            env.repository.reject(work.project_id, dag_run_id=env.run_id, reason=reason)
+            raise AirflowSkipException(f"Not made: {reason}")
+        edited = (given.get("script") or "").strip()
+        original = Script.model_validate(written)
+        if chosen != EDIT or not edited or edited == original.body.strip():
+            log.info("Script approved by %s as it was", editor)
+            return drafted
+        text = Script(body=edited, source="review", model=f"edited by {editor}")
+        scenes = segment_script(text.body, max_words=env.settings.max_scene_words, max_scenes=env.settings.max_scenes)
+        env.repository.save_script(work.project_id, script=text)
+        env.repository.save_scenes(work.project_id, scenes)
+        log.info("Script edited by %s: split again into %d scenes", editor, len(scenes))
         return [scene.model_dump(mode="json") for scene in scenes_of(work, scenes)]
 
     @task(map_index_template="{{ scene_label }}", max_active_tis_per_dagrun=4, pool=IMAGE_POOL)
@@ -165,7 +208,11 @@ def video_production() -> None:
         return {"video_url": result.video_url, "duration_s": result.facts.duration_s}
 
     job = register()
-    scenes = segment(job, script(job))
+    written = script(job)
+    drafted = segment(job, written)
+    review = ScriptReview(task_id="review", timeout_s=SETTINGS.batch.review_timeout_s)
+    drafted >> review
+    scenes = reviewed(job, written, drafted, review.output)
     spec_location = render_spec(job, media.expand(scene=scenes), voice.expand(scene=scenes))
     if SETTINGS.kubernetes.render_backend == "kubernetes":
         from video_factory.render_pod import render_pod_operator

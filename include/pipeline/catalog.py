@@ -30,7 +30,7 @@ from pipeline.storage import Storage
 
 PAGE_SIZES = (10, 25, 50, 100)
 # what the list can be filtered by: the project's status, and the request's when it never became a project
-LIST_STATUSES = ("processing", "completed", "failed")
+LIST_STATUSES = ("processing", "review", "completed", "failed", "rejected")
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,12 @@ class BatchSettings(BaseSettings):
     image_slots: int = Field(default=4, ge=1, description="Image calls at once (pool video_images: Stability).")
     voice_slots: int = Field(default=4, ge=1, description="Voice calls at once (pool video_voices: Polly).")
     script_slots: int = Field(default=2, ge=1, description="Script calls at once (pool video_scripts: Gemini).")
+    batch_review: bool = Field(
+        default=False, description="Rows of the nightly batch wait for a script review (the request's `review`)."
+    )
+    review_timeout_s: float = Field(
+        default=3 * 24 * 3600, gt=0, description="A script waiting for review this long is rejected (timed out)."
+    )
     render_queue: str = Field(
         default="default",
         description="Celery queue of the render task: a worker serving it (`-q render`) runs every render, so render "

@@ -63,6 +63,21 @@ def failure_email(
     )
 
 
+def rejection_email(*, title: str, reason: str, run_url: str) -> EmailContent:
+    """The script was rejected in review (or nobody reviewed it in time): the video was not made."""
+    facts = [("Reason", reason), ("Airflow run", run_url)]
+    return EmailContent(
+        subject=f"Video not made (script rejected): {one_line(title)}",
+        text=f'The script of "{title}" was not approved, so the video was not made; no image or voice was paid '
+        "for. Fix the script and submit the request again.\n\n" + "\n".join(f"{k}: {v}" for k, v in facts) + "\n",
+        html=_html(
+            f"The script of <b>{html.escape(title)}</b> was not approved, so the video was not made.",
+            facts,
+            links={"Airflow run"},
+        ),
+    )
+
+
 def listing_email(
     subject: str,
     lead: str,

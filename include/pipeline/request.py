@@ -232,6 +232,14 @@ class VideoRequest(_Request):
         "finished or running request ends early and says so.",
         json_schema_extra={"section": TRACKING},
     )
+    review: Flag = Field(
+        default=False,
+        title="Review the script first",
+        description="Wait after the script is split into scenes until an editor approves it, edits it or rejects "
+        "it (Airflow's Required actions, or the Videos page's link); no image or voice is paid for before. "
+        "Rows of the nightly batch get it when VIDEO_BATCH_REVIEW is on.",
+        json_schema_extra={"section": TRACKING},
+    )
     priority: WholeNumber = Field(
         default=0,
         ge=0,

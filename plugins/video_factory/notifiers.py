@@ -95,15 +95,18 @@ class VideoOutcomeNotifier(BaseNotifier):
         reason: a new try of the same failure is no new outcome), from the project's row (``summary``, None when
         the request never got one) and the ledger."""
         from pipeline.costs import ledger_rows, report
-        from pipeline.notify import failure_email, success_email
+        from pipeline.notify import failure_email, rejection_email, success_email
 
         run_id, dag_id = context["run_id"], context["dag"].dag_id
         key = request_key(params, run_id)
         link = run_url(dag_id, run_id)
-        if self.outcome == "success" and summary is not None:
+        if summary is not None and summary["status"] == "rejected":  # the run succeeded in not making it
+            content = rejection_email(title=summary["title"], reason=summary["error"] or "rejected", run_url=link)
+            what: tuple[str, ...] = ("review", summary["error"] or "")
+        elif self.outcome == "success" and summary is not None:
             priced = report(ledger_rows(repository.engine, project_id=summary["id"], run_id=run_id), settings)
             content = success_email(summary, run_url=link, costs=cost_lines(priced))
-            what: tuple[str, ...] = ()
+            what = ()
         else:
             ti = context.get("ti")
             task = task_label(ti) if ti is not None else "unknown"

@@ -40,6 +40,8 @@ def test_pipeline_shape(dag: Any) -> None:
         "register",
         "script",
         "segment",
+        "review",
+        "reviewed",
         "media",
         "voice",
         "render_spec",
@@ -48,8 +50,10 @@ def test_pipeline_shape(dag: Any) -> None:
         "publish",
     }
     downstream = {t.task_id: {d.task_id for d in t.downstream_list} for t in dag.tasks}
-    assert downstream["register"] == {"script", "segment", "render_spec", "render", "check"}
-    assert downstream["segment"] == {"media", "voice"}
+    assert downstream["register"] == {"script", "segment", "reviewed", "render_spec", "render", "check"}
+    assert downstream["segment"] == {"review", "reviewed"}
+    assert downstream["review"] == {"reviewed"}  # the editor's answer, before any paid call
+    assert downstream["reviewed"] == {"media", "voice"}
     assert downstream["media"] == downstream["voice"] == {"render_spec"}
     assert downstream["render_spec"] == {"render"}
     assert downstream["render"] == {"check"} and downstream["check"] == {"publish"}

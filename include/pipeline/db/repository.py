@@ -51,7 +51,10 @@ class Registration:
         return self.owner == run_id
 
 
-REQUEST_STATUS_OF = {"processing": "running"}  # a project's status, as its request's row in the queue says it
+REQUEST_STATUS_OF = {
+    "processing": "running",
+    "review": "running",
+}  # a project's status, as its request's row in the queue says it
 
 
 def request_columns(request: VideoRequest) -> dict[str, Any]:
@@ -283,6 +286,34 @@ class VideoRepository:
             if project_id is not None:
                 self._set_status(conn, project_id, "failed", error=error[:MAX_ERROR_CHARS], failed_task=task_id)
             return project_id
+
+    def set_reviewing(self, project_id: int, *, dag_run_id: str, waiting: bool) -> bool:
+        """The project waits for its script's review (``review``), or goes on (``processing``); False when this run
+        does not own it."""
+        with self.engine.begin() as conn:
+            owned = conn.execute(
+                select(projects.c.id).where(projects.c.id == project_id, projects.c.dag_run_id == dag_run_id)
+            ).scalar_one_or_none()
+            if owned is not None:
+                self._set_status(conn, project_id, "review" if waiting else "processing")
+            return owned is not None
+
+    def reject(self, project_id: int, *, dag_run_id: str, reason: str) -> bool:
+        """The script was rejected in review: the project ends ``rejected`` with the reason (nothing was paid for
+        images or voices); False when this run does not own it."""
+        with self.engine.begin() as conn:
+            owned = conn.execute(
+                select(projects.c.request_id).where(projects.c.id == project_id, projects.c.dag_run_id == dag_run_id)
+            ).scalar_one_or_none()
+            if owned is None:
+                return False
+            self._set_status(conn, project_id, "rejected", error=reason[:MAX_ERROR_CHARS], failed_task="review")
+            conn.execute(
+                update(requests)
+                .where(requests.c.id == owned)
+                .values(reject_reasons=[{"field": "script", "message": reason[:MAX_ERROR_CHARS]}])
+            )
+            return True
 
     def cancel(self, *, dag_run_id: str, reason: str) -> bool:
         """A run stopped by a person: its request ``cancelled`` and its unfinished project ``failed`` with the

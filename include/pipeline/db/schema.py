@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 SCHEMA = "video"
-STATUSES = ("pending", "processing", "completed", "failed")  # of a project
+STATUSES = ("pending", "processing", "review", "completed", "failed", "rejected")  # of a project
 # of a request in the queue: pending -> claimed (by a batch) -> queued (its run triggered) -> running -> completed,
 # failed, rejected (by the batch's checks) or cancelled
 REQUEST_STATUSES = ("pending", "claimed", "queued", "running", "completed", "failed", "rejected", "cancelled")

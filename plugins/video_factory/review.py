@@ -1,0 +1,82 @@
+"""Script review, a human in the loop: a run whose request asks for ``review`` waits after ``segment`` in Airflow
+3.3's ``awaiting_input`` state (the standard provider's HITLOperator) showing the title and the scenes, until an
+editor approves, edits the script (it is split again) or rejects it with a reason; a rejection, or no answer within
+``VIDEO_REVIEW_TIMEOUT_S``, ends the project ``rejected`` before any image or voice is paid for. (No option is the
+default: Airflow's form would show it as the primary button; a timeout is handled here.)
+
+Editors answer in Airflow's UI (Browse → Required actions, or the task's page; the Videos page links there) or
+through the REST API: ``PATCH /api/v2/dags/video_production/dagRuns/{run}/taskInstances/review/-1/hitlDetails``
+with ``{"chosen_options": ["Approve"], "params_input": {"script": "...", "reason": ""}}``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from airflow.providers.standard.operators.hitl import HITLOperator
+from airflow.sdk import Param
+from airflow.sdk.definitions.param import ParamsDict
+
+APPROVE, EDIT, REJECT = "Approve", "Approve my edits", "Reject"
+MAX_BODY_SCENES = 60  # the review page shows this many scenes; the script field holds all of it
+
+
+def _params(script: str = "") -> dict[str, Param]:
+    return {
+        "script": Param(
+            script,
+            type="string",
+            format="multiline",  # a text area: blank lines between paragraphs are scene breaks
+            title="Script",
+            description="Edit it, then choose 'Approve my edits'. A blank line starts a new scene.",
+        ),
+        "reason": Param(
+            None, type=["null", "string"], title="Reason (for a rejection)", description="Sent to the requester."
+        ),
+    }
+
+
+class ScriptReview(HITLOperator):
+    """Waits for an editor when the run's request asks for review; otherwise approves at once (no waiting)."""
+
+    def __init__(self, *, timeout_s: float, **kwargs: Any) -> None:
+        kwargs.pop("params", None)  # the DAG's (the request form); the review form has its own fields
+        super().__init__(
+            subject="Review the script",
+            options=[APPROVE, EDIT, REJECT],
+            params=_params(),
+            response_timeout=dt.timedelta(seconds=timeout_s),
+            **kwargs,
+        )
+
+    def execute(self, context: Any) -> Any:
+        from video_factory.connections import video_repository
+
+        ti = context["ti"]
+        job = ti.xcom_pull(task_ids="register")
+        if not job["request"].get("review"):
+            return {"chosen_options": [APPROVE], "params_input": {}, "responded_by_user": None, "asked": False}
+        written = ti.xcom_pull(task_ids="script")
+        scenes = ti.xcom_pull(task_ids="segment") or []
+        title = job["request"]["title"]
+        self.subject = f"Review the script of “{title}” ({len(scenes)} scenes)"
+        lines = [f"{n}. {scene['text']}" for n, scene in enumerate(scenes[:MAX_BODY_SCENES], start=1)]
+        if len(scenes) > MAX_BODY_SCENES:
+            lines.append(f"… and {len(scenes) - MAX_BODY_SCENES} more (all of it is in the Script field)")
+        self.body = (
+            f"**{title}**, request `{job['request']['request_id'] or ''}`: approve it as it is, edit the script "
+            "and approve your edits (it is split into scenes again), or reject it with a reason. Nothing is paid "
+            "for before you answer.\n\n" + "\n".join(lines)
+        )
+        self.params = ParamsDict(_params(written["body"]))
+        video_repository().set_reviewing(job["project_id"], dag_run_id=context["run_id"], waiting=True)
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        if event.get("error_type") == "timeout":  # nobody answered in time: the script is not approved
+            return {"chosen_options": [REJECT], "params_input": {}, "responded_by_user": None, "asked": True}
+        answer = dict(super().execute_complete(context, event))
+        answer["asked"] = True
+        answer["responded_at"] = str(answer.get("responded_at") or "")
+        return answer

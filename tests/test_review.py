@@ -1,0 +1,170 @@
+"""Script review, a human in the loop, against the running scheduler and API server: a run whose request asks for
+review waits in ``awaiting_input`` after ``segment`` (the project in ``review``, nothing paid for) until an editor
+answers through the REST API's human-in-the-loop endpoint or Airflow's UI (Required actions): approve, approve
+edits (split again), or reject (the project ends ``rejected``, no image or narration made, the requester told)."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.airflow_processes import DAG, wait_for
+from tests.test_trigger_form import CHROMIUM_ARGS, SCREENSHOTS
+from tools.stack import AIRFLOW_USER, AirflowSite
+
+pytestmark = pytest.mark.slow
+SCRIPT = "The harbour wakes before dawn and the boats slip out.\n\nGulls follow them past the old lighthouse."
+
+
+def _submit(airflow: httpx.Client, label: str) -> tuple[str, str]:
+    request_id = f"review-{label}-{secrets.token_hex(3)}"
+    conf = {"request_id": request_id, "title": f"Reviewed {request_id}", "script": SCRIPT, "review": True}
+    body = {"dag_run_id": f"video__{request_id}", "logical_date": None, "conf": conf}
+    assert airflow.post(f"/dags/{DAG}/dagRuns", json=body).status_code == 200, body
+    return request_id, f"video__{request_id}"
+
+
+def _hitl(run_id: str) -> str:
+    return f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/review/-1/hitlDetails"
+
+
+def _waiting(airflow: httpx.Client, run_id: str) -> dict[str, Any]:
+    def asked() -> dict[str, Any] | None:
+        ti = airflow.get(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/review").json()
+        return ti if ti.get("state") == "awaiting_input" else None
+
+    wait_for(asked, timeout_s=300, what="the review to wait for an editor", interval_s=1)
+    # Airflow 3.3.2: an answer within about a second of the task parking races the executor's report of the
+    # parked process's exit; the scheduler then takes the task for a failure and retries it (asking again). A
+    # person takes longer than that; the tests wait as long.
+    time.sleep(5)
+    return dict(airflow.get(_hitl(run_id)).json())
+
+
+def _ended(airflow: httpx.Client, run_id: str) -> str:
+    def ended() -> str | None:
+        state = airflow.get(f"/dags/{DAG}/dagRuns/{run_id}").json()["state"]
+        return state if state in ("success", "failed") else None
+
+    return str(wait_for(ended, timeout_s=600, what="the run to end", interval_s=2))
+
+
+def _paid(count_rows: Callable[..., int], run_id: str) -> int:
+    """Provider calls of the run: images and narrations (the script is given), what a review protects."""
+    return count_rows("provider_calls", "dag_run_id = :r", r=run_id)
+
+
+def test_approved_through_the_rest_api_the_video_is_made(airflow: httpx.Client, count_rows: Callable[..., int]) -> None:
+    request_id, run_id = _submit(airflow, "ok")
+    detail = _waiting(airflow, run_id)
+    assert detail["subject"].startswith(f"Review the script of “Reviewed {request_id}” (2 scenes)")
+    assert "1. The harbour wakes before dawn" in detail["body"] and "2. Gulls follow them" in detail["body"]
+    assert detail["options"] == ["Approve", "Approve my edits", "Reject"]
+    assert count_rows("projects", "dag_run_id = :r AND status = 'review'", r=run_id) == 1
+    assert _paid(count_rows, run_id) == 0
+    answer = airflow.patch(
+        _hitl(run_id), json={"chosen_options": ["Approve"], "params_input": {"script": SCRIPT, "reason": None}}
+    )
+    assert answer.status_code == 200, answer.text
+    assert _ended(airflow, run_id) == "success"
+    assert count_rows("projects", "dag_run_id = :r AND status = 'completed'", r=run_id) == 1
+    assert count_rows("scenes", "project_id = (SELECT id FROM video.projects WHERE dag_run_id = :r)", r=run_id) == 2
+
+
+def test_edits_are_split_again_and_a_rejection_pays_for_nothing(
+    airflow: httpx.Client, airflow_site: AirflowSite, count_rows: Callable[..., int]
+) -> None:
+    _, edited_run = _submit(airflow, "edit")
+    _, rejected_run = _submit(airflow, "no")
+    _waiting(airflow, edited_run)
+    _waiting(airflow, rejected_run)
+    edited = SCRIPT + "\n\nAt night the lamp turns and the harbour sleeps."
+    airflow.patch(
+        _hitl(edited_run),
+        json={"chosen_options": ["Approve my edits"], "params_input": {"script": edited, "reason": None}},
+    ).raise_for_status()
+    airflow.patch(
+        _hitl(rejected_run),
+        json={"chosen_options": ["Reject"], "params_input": {"script": SCRIPT, "reason": "Wrong harbour"}},
+    ).raise_for_status()
+    assert _ended(airflow, edited_run) == "success"
+    project = "SELECT id FROM video.projects WHERE dag_run_id = :r"
+    assert count_rows("scenes", f"project_id = ({project})", r=edited_run) == 3
+    assert count_rows("scripts", f"project_id = ({project}) AND source = 'review'", r=edited_run) == 1
+    assert _ended(airflow, rejected_run) == "success"  # nothing went wrong: the editor said no
+    reason = f"rejected in review by {AIRFLOW_USER}: Wrong harbour"
+    assert count_rows("projects", "dag_run_id = :r AND status = 'rejected' AND error = :e", r=rejected_run, e=reason)
+    assert count_rows("requests", "dag_run_id = :r AND status = 'rejected'", r=rejected_run) == 1
+    assert _paid(count_rows, rejected_run) == 0
+    tis = airflow.get(f"/dags/{DAG}/dagRuns/{rejected_run}/taskInstances").json()["task_instances"]
+    states = {ti["task_id"]: ti["state"] for ti in tis}
+    assert states["reviewed"] == "skipped" and states["publish"] == "skipped"
+    assert states.get("media") in (None, "skipped")  # never expanded: no scene was imaged
+
+    def told() -> list[str]:
+        outbox = airflow_site.data_dir / "outbox"
+        texts = [p.read_text(errors="replace") for p in outbox.glob("*.eml")] if outbox.is_dir() else []
+        return [t for t in texts if "script rejected" in t and rejected_run.removeprefix("video__") in t]
+
+    (mail,) = wait_for(told, timeout_s=60, what="the rejection email")
+    assert "Wrong harbour" in mail
+
+
+@pytest.fixture(scope="module")
+def browser_page(airflow: httpx.Client, airflow_site: AirflowSite) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if shutil.which("chromium") is None:
+        pytest.skip("Chromium is not installed (make test installs it)")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
+        page.goto(f"{airflow_site.api_url}/auth/login")
+        page.get_by_label("Username").fill(AIRFLOW_USER)
+        page.get_by_label("Password").fill(airflow_site.password())
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(lambda url: "/auth/login" not in url)
+        yield page
+        browser.close()
+
+
+def test_in_the_browser_from_the_videos_page_to_the_required_action(
+    browser_page: Any, airflow: httpx.Client, airflow_site: AirflowSite, count_rows: Callable[..., int]
+) -> None:
+    page = browser_page
+    request_id, run_id = _submit(airflow, "ui")
+    _waiting(airflow, run_id)
+    page.goto(f"{airflow_site.api_url}/video-factory/videos#video={request_id}")
+    page.get_by_text("review: waiting for an editor").wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "review-videos-page.png"), full_page=True)
+    page.get_by_role("link", name="Review the script (required action)").click()
+    page.get_by_text("Gulls follow them past the old lighthouse").first.wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "review-required-action.png"), full_page=True)
+    script = page.locator("#element_script")  # a text area: the script keeps its paragraphs (scene breaks)
+    assert script.input_value() == SCRIPT
+    page.get_by_role("button", name="Approve", exact=True).click()
+    assert _ended(airflow, run_id) == "success"
+    assert count_rows("projects", "dag_run_id = :r AND status = 'completed'", r=run_id) == 1
+
+    # and a rejection with its reason, in the same form
+    _, rejected_run = _submit(airflow, "ui-no")
+    _waiting(airflow, rejected_run)
+    page.goto(f"{airflow_site.api_url}/dags/{DAG}/runs/{rejected_run}/tasks/review/required_actions?map_index=-1")
+    page.get_by_text("Gulls follow them past the old lighthouse").first.wait_for()
+    page.locator("#element_reason").fill("Too short for the channel")
+    page.get_by_role("button", name="Reject", exact=True).click()
+    assert _ended(airflow, rejected_run) == "success"
+    reason = f"rejected in review by {AIRFLOW_USER}: Too short for the channel"
+    assert count_rows("projects", "dag_run_id = :r AND status = 'rejected' AND error = :e", r=rejected_run, e=reason)
+    assert _paid(count_rows, rejected_run) == 0
+    page.goto(f"{airflow_site.api_url}/video-factory/videos#video={rejected_run.removeprefix('video__')}")
+    page.get_by_text("Too short for the channel").first.wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "review-rejected.png"), full_page=True)
