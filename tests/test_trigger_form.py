@@ -178,4 +178,7 @@ def test_the_new_video_page_needs_a_login_and_is_in_the_navigation(
     assert httpx.get(f"{airflow_site.api_url}/video-factory/new", timeout=10).status_code in (401, 403)
     plugins = airflow.get("/plugins").json()["plugins"]
     (ours,) = [p for p in plugins if p["name"] == "video_factory"]
-    assert [(v["name"], v["href"]) for v in ours["external_views"]] == [("New video", "/video-factory/new")]
+    assert [(v["name"], v["href"]) for v in ours["external_views"]] == [
+        ("New video", "/video-factory/new"),
+        ("Videos", "/video-factory/videos"),
+    ]
