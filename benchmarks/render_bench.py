@@ -9,7 +9,9 @@ For each case it renders generated inputs (Pillow title cards, espeak-ng narrati
 with ``python -m pipeline.render``, then, in the same run, pipes the decoded frames of that output into a
 second ffmpeg that encodes them with the same libx264 settings; only that encoder is timed: the floor. CPU time
 is user+system of a process and everything it waited for (os.wait4), so it does not depend on the machine's
-load the way wall time does. With --moviepy the plain cases are also composed with MoviePy (ImageClip +
+load the way wall time does; on a shared virtual machine it still varies from run to run (up to a quarter was
+seen here), so --repeat N renders every case N times, the floor beside each, and reports the medians.
+With --moviepy the plain cases are also composed with MoviePy (ImageClip +
 AudioFileClip, concatenated, same codec settings), installed in benchmarks/.venv-moviepy only.
 """
 
@@ -74,6 +76,20 @@ def measure(command: list[str], **kwargs: object) -> Measured:
     )
 
 
+def median(runs: list[Measured]) -> Measured:
+    """Each figure's median over the runs (the upper one of an even count)."""
+
+    def mid(values: list[float]) -> float:
+        return sorted(values)[len(values) // 2]
+
+    return Measured(
+        cpu_s=mid([r.cpu_s for r in runs]),
+        wall_s=mid([r.wall_s for r in runs]),
+        peak_rss_mb=mid([r.peak_rss_mb for r in runs]),
+        returncode=max(r.returncode for r in runs),
+    )
+
+
 def floor(video: Path, width: int, height: int, fps: int) -> Measured:
     """Encode the decoded frames of ``video`` again with the render's libx264 settings; time the encoder only."""
     decoder = subprocess.Popen(
@@ -130,19 +146,24 @@ clip.write_videofile(out, fps=30, codec="libx264", preset="veryfast", ffmpeg_par
 """
 
 
-def run_case(storage: LocalStorage, work: Path, *, scenes: int, height: int, mode: str, moviepy: bool) -> dict:
+def run_case(
+    storage: LocalStorage, work: Path, *, scenes: int, height: int, mode: str, moviepy: bool, repeat: int = 1
+) -> dict:
     from pipeline.models import RenderSpec
     from pipeline.render.timeline import plan_timeline
 
     spec_path = make_spec(storage, work, scenes, height, mode)
     spec = RenderSpec.model_validate_json(spec_path.read_text())
     env = {**os.environ, "VIDEO_DATA_DIR": str(storage.root.parent), "PYTHONPATH": str(ROOT / "include")}
-    ours = measure([sys.executable, "-m", "pipeline.render", "--spec", str(spec_path)], env=env,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
-    if ours.returncode != 0:
-        raise SystemExit(f"render failed for {scenes}x{height} {mode}")
+    runs, floors = [], []
+    for _ in range(repeat):  # each render beside its own floor, so both see the same state of the machine
+        runs.append(measure([sys.executable, "-m", "pipeline.render", "--spec", str(spec_path)], env=env,
+                            stdout=subprocess.DEVNULL))  # fmt: skip
+        if runs[-1].returncode != 0:
+            raise SystemExit(f"render failed for {scenes}x{height} {mode}")
+        floors.append(floor(storage.local_path(spec.output_key), spec.width, spec.height, spec.fps))
+    ours, bare = median(runs), median(floors)
     duration = plan_timeline(spec).duration_s
-    bare = floor(storage.local_path(spec.output_key), spec.width, spec.height, spec.fps)
     row = {
         "case": f"{scenes} scenes {height}p {mode}",
         "scenes": scenes,
@@ -156,6 +177,7 @@ def run_case(storage: LocalStorage, work: Path, *, scenes: int, height: int, mod
         "realtime_factor": round(duration / ours.wall_s, 2),
         "peak_rss_mb": round(ours.peak_rss_mb, 1),
         "floor_peak_rss_mb": round(bare.peak_rss_mb, 1),
+        "runs": repeat,
     }
     if moviepy and mode == "plain":
         out = work / f"moviepy-{scenes}x{height}.mp4"
@@ -178,6 +200,7 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["plain", "all"], choices=sorted(MODES))
     parser.add_argument("--moviepy", action="store_true", help="also time MoviePy on the plain cases")
     parser.add_argument("--json", action="store_true", help="one JSON object per case")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per case; medians are reported")
     parser.add_argument("--keep", type=Path, help="work in this folder (kept) instead of a temporary one")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="render-bench-") as scratch:
@@ -189,8 +212,9 @@ def main() -> None:
             for height in args.heights:
                 for mode in args.modes:
                     row = run_case(
-                        storage, settings.work_dir, scenes=scenes, height=height, mode=mode, moviepy=args.moviepy
-                    )
+                        storage, settings.work_dir, scenes=scenes, height=height, mode=mode, moviepy=args.moviepy,
+                        repeat=args.repeat,
+                    )  # fmt: skip
                     rows.append(row)
                     print(json.dumps(row) if args.json else _line(row), flush=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -273,13 +274,70 @@ def test_one_clip_used_by_two_scenes_renders_in_both(
     assert _diff(first, card) > 10 and _diff(again, card) > 10  # both uses show the clip, not the card
 
 
-def test_timeline_hosts_every_scene_through_its_fades(make_render_spec: Any) -> None:
+def test_timeline_makes_every_frame_once_and_both_pictures_in_each_fade(make_render_spec: Any) -> None:
     spec = _spec(make_render_spec(["One two three.", "Four.", "Five six.", "Seven."], crossfade_s=0.5))
     timeline = plan_timeline(spec)
-    even, odd = timeline.streams()
-    for stream in (even, odd):
-        assert stream[0].start == 0 and sum(e.frames for e in stream) == timeline.total_frames
-    for first, last, _ in timeline.fades():
-        shown = {e.scene for s in (even, odd) for e in s if e.start <= first and last < e.start + e.frames}
-        assert len(shown) == 2  # both pictures exist for the whole fade
+    main, windows = timeline.main_entries(), timeline.window_entries()
+    # the main stream covers the timeline once, without gaps or overlaps, each scene in order
+    assert [e.scene for e in main] == [0, 1, 2, 3]
+    assert main[0].start == 0 and all(a.start + a.frames == b.start for a, b in itertools.pairwise(main))
+    assert main[-1].start + main[-1].frames == timeline.total_frames
+    # the second stream holds only the fades' frames: 3 fades of 2 * half_fade frames
+    assert [(e.scene, e.frames) for e in windows] == [(i, 2 * timeline.half_fade) for i in (1, 2, 3)]
+    assert sum(e.frames for e in main + windows) == timeline.total_frames + 3 * 2 * timeline.half_fade
+    for (first, last), incoming in zip(timeline.fades(), windows, strict=True):
+        outgoing = [e for e in main if e.start <= first and last <= e.start + e.frames]
+        assert [e.scene for e in outgoing] == [incoming.scene - 1]  # both pictures exist for the whole fade
+        assert timeline.scene_start(incoming.scene) - first == last - timeline.scene_start(incoming.scene)
+        assert timeline.on_screen(incoming.scene)[0] == first  # the move starts with the first faded frame
     assert json.loads(spec.model_dump_json())["look"]["crossfade_s"] == 0.5
+
+
+def test_hard_cuts_have_one_stream_and_no_fades(make_render_spec: Any) -> None:
+    timeline = plan_timeline(_spec(make_render_spec(["One two three.", "Four."], crossfade_s=0)))
+    assert timeline.window_entries() == [] and timeline.fades() == []
+    assert [(e.start, e.frames) for e in timeline.main_entries()] == [
+        (0, timeline.scene_frames[0]),
+        (timeline.scene_frames[0], timeline.scene_frames[1]),
+    ]
+
+
+@pytest.mark.parametrize("crossfade_s", [0, 0.5])
+def test_effect_graph_makes_each_frame_once_and_overlays_in_the_fades_only(
+    settings: Settings, make_render_spec: Any, crossfade_s: float, tmp_path: Path
+) -> None:
+    """The command's filter graph: one decoded input for the stills, one zoompan for the main stream whose
+    durations add up to the video, one for the fades whose durations add up to the fades, and an overlay switched
+    on in exactly the fades (no blend, which computes every frame)."""
+    from pipeline.render.audio import Loudness
+    from pipeline.render.ffmpeg import build_command
+
+    spec = _spec(make_render_spec(["One two three.", "Four five.", "Six."], ken_burns=True, crossfade_s=crossfade_s))
+    timeline = plan_timeline(spec)
+    storage = open_storage(settings)
+    command = build_command(
+        spec,
+        timeline,
+        media=[storage.local_path(s.media_key) for s in spec.scenes],
+        scratch=tmp_path,
+        ffmpeg_bin="ffmpeg",
+        loudness=Loudness(integrated=-20, threshold=-30, lra=3),
+        burn_subtitles=False,
+        soft_subtitles=False,
+    )
+    graph = command[command.index("-filter_complex") + 1]
+    assert command.count("concat") == 1 and "blend" not in graph
+    durations = [
+        sum(int(d) for d in re.findall(r"(\d+)\*eq\(in", z.split(":")[0])) for z in graph.split("zoompan=d=")[1:]
+    ]
+    fades = timeline.fades()
+    assert durations == (
+        [timeline.total_frames, len(fades) * timeline.fade_frames] if fades else [timeline.total_frames]
+    )
+    if fades:
+        enabled = re.findall(r"between\(t\\,([\d.]+)\\,([\d.]+)\)", graph.split("overlay=")[1])
+        assert [(round(float(a) * 30 + 0.5), round(float(b) * 30 + 0.5)) for a, b in enabled] == [
+            (first, last) for first, last in fades
+        ]
+    else:
+        assert "overlay" not in graph

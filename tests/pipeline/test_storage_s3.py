@@ -11,7 +11,8 @@ import pytest
 
 from pipeline.config import Settings
 from pipeline.errors import MissingAsset
-from pipeline.storage import S3Storage, open_storage
+from pipeline.storage import open_storage
+from pipeline.storage.s3 import S3Storage
 
 
 def _storage(s3_bucket: tuple[Any, str], tmp_path: Path, **options: Any) -> S3Storage:

@@ -36,7 +36,6 @@ class Loudness:
     integrated: float
     threshold: float
     lra: float
-    true_peak: float
 
 
 def mix_soundtrack(
@@ -50,9 +49,8 @@ def mix_soundtrack(
     run: Runner,
 ) -> Loudness:
     """Write the soundtrack (48 kHz stereo WAV, exactly the video's length) to ``output`` and measure it."""
-    measured = _graph(spec, timeline, narrations, music).filter(
-        "ebur128", peak="true", framelog="verbose"
-    )  # per-frame lines only at verbose
+    # integrated loudness only (per-frame lines only at verbose): the limiter of the video pass keeps the peaks
+    measured = _graph(spec, timeline, narrations, music).filter("ebur128", framelog="verbose")
     return parse_ebur128(run(_compile(measured, str(output), ffmpeg_bin, acodec="pcm_s16le")))
 
 
@@ -77,13 +75,10 @@ def parse_ebur128(stderr: str) -> Loudness:
         values = [float(v) for v in _SUMMARY.search(summary).groups()]  # type: ignore[union-attr]
     except (ValueError, AttributeError):
         raise RenderError(f"loudness measurement printed no summary: {stderr[-500:]}") from None
-    return Loudness(integrated=values[0], threshold=values[1], lra=values[2], true_peak=values[3])
+    return Loudness(integrated=values[0], threshold=values[1], lra=values[2])
 
 
-_SUMMARY = re.compile(
-    r"I:\s+(-?[\d.]+) LUFS\s+Threshold:\s+(-?[\d.]+) LUFS.*?LRA:\s+(-?[\d.]+) LU.*?Peak:\s+(-?[\d.]+|-inf) dBFS",
-    re.DOTALL,
-)
+_SUMMARY = re.compile(r"I:\s+(-?[\d.]+) LUFS\s+Threshold:\s+(-?[\d.]+) LUFS.*?LRA:\s+(-?[\d.]+) LU", re.DOTALL)
 
 
 def _graph(spec: RenderSpec, timeline: Timeline, narrations: list[Path], music: Path | None) -> Any:

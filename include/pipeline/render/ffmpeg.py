@@ -20,7 +20,7 @@ from pipeline.render.probe import check_output, probe_output
 from pipeline.render.subtitles import Cue, SubtitleStyle, cues_for_scene, to_ass, to_srt
 from pipeline.render.thumbnail import make_thumbnail
 from pipeline.render.timeline import Timeline, plan_timeline
-from pipeline.render.video import BLANK, picture, write_concat_files, write_fade_commands
+from pipeline.render.video import BLANK, picture, write_concat_file, write_fade_commands
 from pipeline.storage.base import Storage
 
 VIDEO_OPTIONS = {"vcodec": "libx264", "preset": "veryfast", "crf": 21, "pix_fmt": "yuv420p"}
@@ -149,10 +149,10 @@ def build_command(
     """The one encoding command (run with ``cwd=scratch``); the soundtrack must already be in ``scratch``."""
     if any(scene.media_kind == "video" for scene in spec.scenes):
         Image.new("RGB", (spec.width, spec.height)).save(scratch / BLANK)
-    concat_files = write_concat_files(spec, timeline, media, scratch)
-    if len(concat_files) > 1:
+    concat_file = write_concat_file(spec, timeline, media, scratch)
+    if timeline.fades():
         write_fade_commands(timeline, scratch)
-    video = picture(spec, timeline, media, concat_files)
+    video = picture(spec, timeline, media, concat_file)
     if burn_subtitles:
         video = video.filter("ass", SUBTITLES_ASS)
     streams = [video, normalise(ffmpeg.input(SOUNDTRACK).audio, spec, loudness)]

@@ -1,8 +1,10 @@
 """Frame arithmetic of a render: how long each scene lasts and which still is on screen when.
 
-With crossfades the stills are split over two streams, A (even scenes) and B (odd scenes). Each stream holds
-its scene from half a fade before the scene starts until half a fade before its next scene starts, so both
-pictures exist while they blend. Everything is counted in whole frames: scene boundaries are frame-exact.
+Every frame of the video is made once, by the main stream: each scene from the end of the fade that brings it in
+to the end of the fade that takes it away. A crossfade needs the incoming scene as well, for the few frames of
+the fade only: those come from a second, sparse stream of fade windows, blended over the main stream there and
+nowhere else. A scene's Ken Burns move spans all of its frames on screen, fades included. Everything is counted
+in whole frames: scene boundaries are frame-exact.
 """
 
 from __future__ import annotations
@@ -49,27 +51,37 @@ class Timeline:
     def seconds(self, frames: int) -> float:
         return frames / self.fps
 
-    def streams(self) -> list[list[Entry]]:
-        """One stream of stills for cuts; two (even scenes, odd scenes) for crossfades."""
-        count = len(self.scene_frames)
-        if self.half_fade == 0 or count == 1:
-            return [[Entry(i, self.scene_start(i), n) for i, n in enumerate(self.scene_frames)]]
-        streams: list[list[Entry]] = []
-        for parity in (0, 1):
-            hosted = list(range(parity, count, 2))
-            starts = [0 if i == hosted[0] else self.scene_start(i) - self.half_fade for i in hosted]
-            ends = [*starts[1:], self.total_frames]
-            streams.append([Entry(i, s, e - s) for i, s, e in zip(hosted, starts, ends, strict=True)])
-        return streams
+    @property
+    def fade_frames(self) -> int:
+        """Length of every crossfade window (0: hard cuts)."""
+        return 2 * self.half_fade if len(self.scene_frames) > 1 else 0
 
-    def fades(self) -> list[tuple[int, int, bool]]:
-        """(first frame, last frame, towards the odd stream) of every crossfade."""
-        if self.half_fade == 0:
+    def on_screen(self, index: int) -> tuple[int, int]:
+        """(first frame, frame after the last) in which scene ``index`` is seen, fades included."""
+        first = self.starts[index] - self.half_fade if index > 0 else 0
+        last = self.starts[index + 1] + self.half_fade if index + 1 < len(self.scene_frames) else self.total_frames
+        return first, last
+
+    def main_entries(self) -> list[Entry]:
+        """The main stream: every frame once, each scene until the end of the fade that takes it away."""
+        if not self.fade_frames:
+            return [Entry(i, self.starts[i], n) for i, n in enumerate(self.scene_frames)]
+        entries = []
+        for index in range(len(self.scene_frames)):
+            first = self.starts[index] + self.half_fade if index > 0 else 0
+            last = self.on_screen(index)[1]
+            entries.append(Entry(index, first, last - first))
+        return entries
+
+    def window_entries(self) -> list[Entry]:
+        """The incoming scene of every crossfade, for the fade's frames only."""
+        if not self.fade_frames:
             return []
-        return [
-            (self.scene_start(i) - self.half_fade, self.scene_start(i) + self.half_fade, i % 2 == 1)
-            for i in range(1, len(self.scene_frames))
-        ]
+        return [Entry(i, self.starts[i] - self.half_fade, self.fade_frames) for i in range(1, len(self.scene_frames))]
+
+    def fades(self) -> list[tuple[int, int]]:
+        """(first frame, frame after the last) of every crossfade."""
+        return [(entry.start, entry.start + entry.frames) for entry in self.window_entries()]
 
 
 def plan_timeline(spec: RenderSpec) -> Timeline:
