@@ -6,8 +6,14 @@ Run by hand from the repository root (not part of `make test`):
     .venv/bin/python benchmarks/render_bench.py --json --scenes 10 --heights 720 --modes plain
 
 For each case it renders generated inputs (Pillow title cards, espeak-ng narration of about two seconds a scene)
-with ``python -m pipeline.render``, then, in the same run, pipes the decoded frames of that output into a
-second ffmpeg that encodes them with the same libx264 settings; only that encoder is timed: the floor. CPU time
+with ``python -m pipeline.render``, then, in the same run, feeds frames to a second ffmpeg that encodes them
+with the same libx264 settings; only that encoder is timed: the floor. Two floors:
+- "exact": the very frames the render encodes. The render runs once more with lossless libx264 (crf 0, its one
+  patched setting; untimed), and that output's decoded frames are encoded: the ratio is the render's cost over
+  encoding its own pictures.
+- "decoded" (the only floor before 2026-11-26): the decoded frames of the render's own (lossy) output. Those
+  frames are smoother than the render's (x264 already took detail out), so x264 spends 5-11 % less on them and
+  every ratio against this floor is that much higher. CPU time
 is user+system of a process and everything it waited for (os.wait4), so it does not depend on the machine's
 load the way wall time does; on a shared virtual machine it still varies from run to run (up to a quarter was
 seen here), so --repeat N renders every case N times, the floor beside each, and reports the medians.
@@ -90,6 +96,16 @@ def median(runs: list[Measured]) -> Measured:
     )
 
 
+# the render entry point with lossless video (x264 at crf 0 keeps every 8-bit sample): its frames are exact
+LOSSLESS_RENDER = """
+import runpy, sys
+import pipeline.render.ffmpeg as render
+render.VIDEO_OPTIONS.update(crf=0, preset="ultrafast")
+sys.argv[0] = "pipeline.render"
+runpy.run_module("pipeline.render", run_name="__main__", alter_sys=True)
+"""
+
+
 def floor(video: Path, width: int, height: int, fps: int) -> Measured:
     """Encode the decoded frames of ``video`` again with the render's libx264 settings; time the encoder only."""
     decoder = subprocess.Popen(
@@ -155,14 +171,21 @@ def run_case(
     spec_path = make_spec(storage, work, scenes, height, mode)
     spec = RenderSpec.model_validate_json(spec_path.read_text())
     env = {**os.environ, "VIDEO_DATA_DIR": str(storage.root.parent), "PYTHONPATH": str(ROOT / "include")}
-    runs, floors = [], []
+    runs: list[Measured] = []
+    floors: list[Measured] = []
+    exact: list[Measured] = []
     for _ in range(repeat):  # each render beside its own floor, so both see the same state of the machine
         runs.append(measure([sys.executable, "-m", "pipeline.render", "--spec", str(spec_path)], env=env,
                             stdout=subprocess.DEVNULL))  # fmt: skip
         if runs[-1].returncode != 0:
             raise SystemExit(f"render failed for {scenes}x{height} {mode}")
         floors.append(floor(storage.local_path(spec.output_key), spec.width, spec.height, spec.fps))
-    ours, bare = median(runs), median(floors)
+        lossless = subprocess.run([sys.executable, "-c", LOSSLESS_RENDER, "--spec", str(spec_path)], check=False,
+                                  env=env, stdout=subprocess.DEVNULL)  # fmt: skip
+        if lossless.returncode != 0:
+            raise SystemExit(f"lossless render failed for {scenes}x{height} {mode}")
+        exact.append(floor(storage.local_path(spec.output_key), spec.width, spec.height, spec.fps))
+    ours, bare, exact_floor = median(runs), median(floors), median(exact)
     duration = plan_timeline(spec).duration_s
     row = {
         "case": f"{scenes} scenes {height}p {mode}",
@@ -174,6 +197,9 @@ def run_case(
         "wall_s": round(ours.wall_s, 2),
         "floor_cpu_s": round(bare.cpu_s, 2),
         "cpu_ratio_to_floor": round(ours.cpu_s / bare.cpu_s, 3),
+        "exact_floor_cpu_s": round(exact_floor.cpu_s, 2),
+        "cpu_ratio_to_exact_floor": round(ours.cpu_s / exact_floor.cpu_s, 3),
+        "exact_floor_peak_rss_mb": round(exact_floor.peak_rss_mb, 1),
         "realtime_factor": round(duration / ours.wall_s, 2),
         "peak_rss_mb": round(ours.peak_rss_mb, 1),
         "floor_peak_rss_mb": round(bare.peak_rss_mb, 1),
@@ -221,8 +247,11 @@ def main() -> None:
 
 def _line(row: dict) -> str:
     text = (
-        f"{row['case']:<24} video {row['video_s']:>6}s  cpu {row['cpu_s']:>7}s  floor {row['floor_cpu_s']:>7}s  "
-        f"ratio {row['cpu_ratio_to_floor']:>5}  x{row['realtime_factor']:>5} real time  rss {row['peak_rss_mb']} MB"
+        f"{row['case']:<24} video {row['video_s']:>6}s  cpu {row['cpu_s']:>7}s  "
+        f"floor exact {row['exact_floor_cpu_s']:>6}s / decoded {row['floor_cpu_s']:>6}s  "
+        f"ratio {row['cpu_ratio_to_exact_floor']:>5} / {row['cpu_ratio_to_floor']:>5}  "
+        f"x{row['realtime_factor']:>5} real time  rss {row['peak_rss_mb']} MB "
+        f"(floor {row['exact_floor_peak_rss_mb']} / {row['floor_peak_rss_mb']} MB)"
     )
     if "moviepy_cpu_s" in row:
         text += f"  moviepy cpu {row['moviepy_cpu_s']}s (x{row['speedup_vs_moviepy_cpu']} faster)"

@@ -70,9 +70,11 @@ def _music(settings: Settings, frequency: int = 220, seconds: float = 3.0) -> st
     return f"music/{path.name}"
 
 
-def _loudness(video: Path) -> tuple[float, float]:
+def _loudness(video: Path, *, dualmono: bool = False) -> tuple[float, float]:
+    """Integrated loudness and true peak (a mono track measured as played on two speakers if ``dualmono``)."""
+    measure = f"ebur128=peak=true:dualmono={str(dualmono).lower()}"
     report = subprocess.run(
-        ["ffmpeg", "-hide_banner", "-nostats", "-i", str(video), "-af", "ebur128=peak=true", "-f", "null", "-"],
+        ["ffmpeg", "-hide_banner", "-nostats", "-i", str(video), "-af", measure, "-f", "null", "-"],
         capture_output=True,
         text=True,
         check=True,
@@ -143,6 +145,34 @@ def test_all_effects_with_hostile_text(settings: Settings, make_render_spec: Any
         assert (thumbnail.format, thumbnail.size) == ("JPEG", (1280, 720))
 
 
+def _above_band(image: Image.Image) -> Image.Image:
+    """The part of a thumbnail that the title band does not cover (its top half)."""
+    return image.convert("RGB").crop((0, 0, image.width, image.height // 2))
+
+
+def test_thumbnail_is_the_first_scene_as_the_video_frames_it_with_the_title(
+    settings: Settings, make_render_spec: Any, run_render: Any
+) -> None:
+    still_look = {"ken_burns": False, "crossfade_s": 0, "burn_subtitles": False}
+    spec_path = make_render_spec(["The harbour wakes up slowly.", "The boats come home."], 1280, 720, **still_look)
+    # landscape cards in a portrait video: both the picture and the thumbnail take the card's middle
+    spec = _spec(spec_path).model_copy(update={"width": 1080, "height": 1920})
+    spec_path.write_text(spec.model_dump_json())
+    assert run_render(spec_path).returncode == 0
+    storage = open_storage(settings)
+    frame = _frame(storage.local_path(spec.output_key), 10, settings.data_dir / "t0.png")
+    with Image.open(storage.local_path(spec.thumbnail_key)) as thumbnail:
+        assert (thumbnail.format, thumbnail.size) == ("JPEG", (1080, 1920))
+        assert _diff(_above_band(thumbnail), _above_band(frame)) < 2  # the same picture, framed the same way
+        band = thumbnail.convert("RGB").crop((0, 1920 - 60, 1080, 1920))
+        assert ImageStat.Stat(band).mean[0] < ImageStat.Stat(_above_band(frame)).mean[0]  # the dark title band
+    second = _frame(
+        storage.local_path(spec.output_key), plan_timeline(spec).total_frames - 5, settings.data_dir / "t1.png"
+    )
+    with Image.open(storage.local_path(spec.thumbnail_key)) as thumbnail:
+        assert _diff(_above_band(thumbnail), _above_band(second)) > 2  # not just any scene's picture
+
+
 def test_ken_burns_moves_each_still_and_is_deterministic(
     settings: Settings, make_render_spec: Any, run_render: Any
 ) -> None:
@@ -189,6 +219,43 @@ def test_padding_adds_silence_after_each_narration(settings: Settings, make_rend
     assert probe_output(video).duration_s == pytest.approx(spec.narration_s + 2.0, abs=2 / 30 + 0.05)
     end_of_first = timeline.seconds(timeline.scene_frames[0])
     assert _band_rms_db(video, end_of_first - 0.6, end_of_first - 0.1, 1000) < -60
+
+
+def _audio_stream(video: Path) -> dict[str, Any]:
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "a", "-show_streams", "-of", "json", str(video)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (stream,) = json.loads(probe)["streams"]
+    return dict(stream)
+
+
+def test_narration_alone_is_one_mono_track_at_the_loudness_of_its_stereo_copy(
+    settings: Settings, make_render_spec: Any, run_render: Any
+) -> None:
+    spec_path = make_render_spec(["The harbour wakes up slowly.", "The boats come home at noon."])
+    assert run_render(spec_path).returncode == 0
+    video = open_storage(settings).local_path(_spec(spec_path).output_key)
+    audio = _audio_stream(video)
+    assert (audio["codec_name"], audio["channels"], audio["sample_rate"]) == ("aac", 1, "48000")
+    assert 80_000 <= int(audio["bit_rate"]) <= 120_000  # 96 kb/s asked for (160 for stereo)
+    integrated, peak = _loudness(video, dualmono=True)  # what two speakers play
+    assert -17.0 <= integrated <= -15.0
+    assert peak <= -1.0
+    stereo_copy = settings.data_dir / "stereo-copy.wav"
+    # players send a mono track to both speakers at full level (ffmpeg's own -ac 2 would lower it by 3 dB)
+    both_speakers = ["-af", "pan=stereo|c0=c0|c1=c0"]
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(video), "-vn", *both_speakers, str(stereo_copy)], check=True
+    )
+    assert _loudness(stereo_copy)[0] == pytest.approx(integrated, abs=0.2)
+
+    with_music = make_render_spec(["The harbour wakes up slowly."], music_key=_music(settings))
+    assert run_render(with_music).returncode == 0
+    audio = _audio_stream(open_storage(settings).local_path(_spec(with_music).output_key))
+    assert (audio["channels"], audio["channel_layout"]) == (2, "stereo")
 
 
 def test_music_is_ducked_under_the_voice_and_fills_the_pauses(
@@ -249,7 +316,7 @@ def test_video_clip_scene_is_looped_or_trimmed_to_its_scene(
     settings: Settings, make_render_spec: Any, run_render: Any, clip_seconds: float
 ) -> None:
     texts = ["A moving clip fills this first scene.", "Then a still."]
-    _, timeline, video = _render_with_clip(
+    spec, timeline, video = _render_with_clip(
         settings, make_render_spec, run_render, texts=texts, scenes=[0], seconds=clip_seconds
     )
     early = _frame(video, 5, settings.data_dir / "c0.png")
@@ -257,6 +324,8 @@ def test_video_clip_scene_is_looped_or_trimmed_to_its_scene(
     black = Image.new("RGB", early.size)
     assert _diff(early, black) > 20 and _diff(late, black) > 20  # the clip, not the blank placeholder
     assert _diff(early, late) > 3  # and it moves
+    with Image.open(open_storage(settings).local_path(spec.thumbnail_key)) as thumbnail:  # a frame of the clip
+        assert _diff(_above_band(thumbnail), black.crop((0, 0, black.width, black.height // 2))) > 20
 
 
 def test_one_clip_used_by_two_scenes_renders_in_both(

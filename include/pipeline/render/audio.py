@@ -1,7 +1,9 @@
 """The soundtrack, mixed before the video pass: audio-only work, cheap next to the picture.
 
 Narration of each scene padded to the scene's exact length; optional music looped or trimmed to the video,
-faded, and ducked under the voice (sidechain compression). The mix is measured (EBU R128) while it is written;
+faded, and ducked under the voice (sidechain compression). With music the soundtrack is stereo; narration alone
+is one voice, so it stays mono (half the AAC encoding work, and two speakers play exactly what a stereo copy of it
+would play: it is measured as dual mono, so it gets the same gain). The mix is measured (EBU R128) while it is written;
 the video pass then applies one gain to the target integrated loudness, with a limiter under the true-peak
 ceiling.
 """
@@ -24,6 +26,7 @@ from pipeline.render.timeline import Timeline
 AUDIO_RATE = 48_000
 MUSIC_FADE_IN_S = 2.0
 MUSIC_FADE_OUT_S = 3.0
+AUDIO_BITRATES = {1: "96k", 2: "160k"}  # by channel count
 SILENCE_LUFS = -69.0  # ebur128 reports -70 LUFS for silence
 TRUE_PEAK_MARGIN_DB = 0.5
 Runner = Callable[[list[str]], str]  # runs an ffmpeg command, returns its stderr
@@ -38,6 +41,11 @@ class Loudness:
     lra: float
 
 
+def soundtrack_channels(spec: RenderSpec) -> int:
+    """2 when music is mixed in, else 1: narration is a single voice."""
+    return 1 if spec.music_key is None else 2
+
+
 def mix_soundtrack(
     spec: RenderSpec,
     timeline: Timeline,
@@ -48,10 +56,13 @@ def mix_soundtrack(
     ffmpeg_bin: str,
     run: Runner,
 ) -> Loudness:
-    """Write the soundtrack (48 kHz stereo WAV, exactly the video's length) to ``output`` and measure it."""
-    # integrated loudness only (per-frame lines only at verbose): the limiter of the video pass keeps the peaks
-    measured = _graph(spec, timeline, narrations, music).filter("ebur128", framelog="verbose")
-    return parse_ebur128(run(_compile(measured, str(output), ffmpeg_bin, acodec="pcm_s16le")))
+    """Write the soundtrack (48 kHz WAV, ``soundtrack_channels`` channels, exactly the video's length) to
+    ``output`` and measure it."""
+    channels = soundtrack_channels(spec)
+    # integrated loudness only (per-frame lines only at verbose): the limiter of the video pass keeps the peaks;
+    # mono is measured as played on two speakers (dual mono), as its stereo copy would be
+    measured = _graph(spec, timeline, narrations, music).filter("ebur128", framelog="verbose", dualmono=channels == 1)
+    return parse_ebur128(run(_compile(measured, str(output), ffmpeg_bin, acodec="pcm_s16le", ac=channels)))
 
 
 def normalise(stream: Any, spec: RenderSpec, loudness: Loudness) -> Any:
@@ -83,12 +94,13 @@ _SUMMARY = re.compile(r"I:\s+(-?[\d.]+) LUFS\s+Threshold:\s+(-?[\d.]+) LUFS.*?LR
 
 def _graph(spec: RenderSpec, timeline: Timeline, narrations: list[Path], music: Path | None) -> Any:
     sources = _one_input_per_file(narrations)
+    layout = "mono" if soundtrack_channels(spec) == 1 else "stereo"
     parts = []
     for frames, source in zip(timeline.scene_frames, sources, strict=True):
         length = f"{timeline.seconds(frames):.6f}"
         parts.append(
             source.filter("aresample", AUDIO_RATE)
-            .filter("aformat", sample_fmts="fltp", channel_layouts="stereo")
+            .filter("aformat", sample_fmts="fltp", channel_layouts=layout)
             .filter("apad", whole_dur=length)
             .filter("atrim", end=length)
             .filter("asetpts", "N/SR/TB")
@@ -131,7 +143,7 @@ def _one_input_per_file(paths: list[Path]) -> list[Any]:
 
 
 def _compile(stream: Any, target: str, ffmpeg_bin: str, **options: Any) -> list[str]:
-    out = ffmpeg.output(stream, target, ar=AUDIO_RATE, ac=2, **options).global_args(
+    out = ffmpeg.output(stream, target, ar=AUDIO_RATE, **options).global_args(
         "-nostdin", "-hide_banner", "-loglevel", "info", "-nostats"
     )
     return list(ffmpeg.compile(out, cmd=ffmpeg_bin, overwrite_output=True))

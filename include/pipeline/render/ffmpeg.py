@@ -15,10 +15,10 @@ from PIL import Image
 from pipeline.commands import run_program
 from pipeline.errors import RenderError
 from pipeline.models import RenderResult, RenderSpec
-from pipeline.render.audio import AUDIO_RATE, Loudness, mix_soundtrack, normalise
+from pipeline.render.audio import AUDIO_BITRATES, AUDIO_RATE, Loudness, mix_soundtrack, normalise, soundtrack_channels
 from pipeline.render.probe import check_output, probe_output
 from pipeline.render.subtitles import Cue, SubtitleStyle, cues_for_scene, to_ass, to_srt
-from pipeline.render.thumbnail import make_thumbnail
+from pipeline.render.thumbnail import thumbnail_from_still, thumbnail_from_video
 from pipeline.render.timeline import Timeline, plan_timeline
 from pipeline.render.video import BLANK, picture, write_concat_file, write_fade_commands
 from pipeline.storage.base import Storage
@@ -96,8 +96,12 @@ def render_video(
         )
         if spec.thumbnail_key:
             thumbnail = scratch / "thumbnail.jpg"
-            at = timeline.seconds(timeline.scene_frames[0]) / 2
-            make_thumbnail(output, at_s=at, title=spec.title, dest=thumbnail, ffmpeg_bin=ffmpeg_bin)
+            if spec.scenes[0].media_kind == "image":
+                size = (spec.width, spec.height)
+                thumbnail_from_still(media[0], size=size, title=spec.title, dest=thumbnail)
+            else:
+                at = timeline.seconds(timeline.scene_frames[0]) / 2
+                thumbnail_from_video(output, at_s=at, title=spec.title, dest=thumbnail, ffmpeg_bin=ffmpeg_bin)
             storage.put_file(spec.thumbnail_key, thumbnail)
         storage.put_file(spec.subtitles_key, scratch / SUBTITLES_SRT)
         storage.put_file(spec.output_key, output)
@@ -156,13 +160,15 @@ def build_command(
     if burn_subtitles:
         video = video.filter("ass", SUBTITLES_ASS)
     streams = [video, normalise(ffmpeg.input(SOUNDTRACK).audio, spec, loudness)]
+    channels = soundtrack_channels(spec)
     options: dict[str, object] = {
         **VIDEO_OPTIONS,
         "r": spec.fps,
         "frames:v": timeline.total_frames,
         "acodec": "aac",
         "aac_coder": "fast",  # half the CPU of the default two-loop search, same bitrate
-        "audio_bitrate": "160k",
+        "audio_bitrate": AUDIO_BITRATES[channels],
+        "ac": channels,
         "ar": AUDIO_RATE,
         "movflags": "+faststart",
         "metadata": f"title={spec.title}",

@@ -1,11 +1,11 @@
-"""The thumbnail: a representative frame of the finished video with the title on it."""
+"""The thumbnail: the first scene's picture, framed as the video frames it, with the title on it."""
 
 from __future__ import annotations
 
 import textwrap
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 from pipeline.atomic import atomic_path
 from pipeline.commands import run_program
@@ -13,8 +13,19 @@ from pipeline.errors import RenderError
 from pipeline.fonts import load_font
 
 
-def make_thumbnail(video: Path, *, at_s: float, title: str, dest: Path, ffmpeg_bin: str = "ffmpeg") -> None:
-    """Decode one frame at ``at_s`` and write it as a JPEG with the title on a dark band."""
+def thumbnail_from_still(still: Path, *, size: tuple[int, int], title: str, dest: Path) -> None:
+    """The still scaled to cover ``size`` and cropped at the centre (as the render's picture does), titled.
+
+    No decode of the finished video: a second ffmpeg would cost more than the whole thumbnail (0.25 s at 720p), and
+    the still is what the scene shows, without the subtitles or a point of its Ken Burns move.
+    """
+    with Image.open(still) as image:
+        framed = ImageOps.fit(image.convert("RGB"), size, method=Image.Resampling.BICUBIC)
+    _titled(framed, title, dest)
+
+
+def thumbnail_from_video(video: Path, *, at_s: float, title: str, dest: Path, ffmpeg_bin: str = "ffmpeg") -> None:
+    """Decode the frame at ``at_s`` (for a first scene that is a clip) and title it."""
     frame = dest.with_name("thumbnail-frame.png")
     run_program(
         [ffmpeg_bin, "-nostdin", "-v", "error", "-y", "-ss", f"{at_s:.3f}", "-i", str(video), "-frames:v", "1",
@@ -23,7 +34,14 @@ def make_thumbnail(video: Path, *, at_s: float, title: str, dest: Path, ffmpeg_b
         timeout_s=120,
     )  # fmt: skip
     with Image.open(frame) as image:
-        card = image.convert("RGBA")
+        image.load()
+        _titled(image, title, dest)
+    frame.unlink(missing_ok=True)
+
+
+def _titled(picture: Image.Image, title: str, dest: Path) -> None:
+    """Write ``picture`` as a JPEG with the title on a dark band at the bottom."""
+    card = picture.convert("RGBA")
     width, height = card.size
     size = max(18, min(width, height) // 12)
     font = load_font(size)
@@ -36,4 +54,3 @@ def make_thumbnail(video: Path, *, at_s: float, title: str, dest: Path, ffmpeg_b
                     fill=(255, 255, 255))  # fmt: skip
     with atomic_path(dest) as tmp:
         card.convert("RGB").save(tmp, format="JPEG", quality=88)
-    frame.unlink(missing_ok=True)
