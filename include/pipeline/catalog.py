@@ -69,6 +69,17 @@ def _latest_render() -> Any:
     )
 
 
+def _latest_media() -> Any:
+    """Per scene, its newest image or clip (a lateral subquery)."""
+    return (
+        select(media_assets.c.storage_key, media_assets.c.provider, media_assets.c.kind)
+        .where(media_assets.c.scene_id == scenes.c.id)
+        .order_by(media_assets.c.created_at.desc())
+        .limit(1)
+        .lateral("media")
+    )
+
+
 def _filtered(query: Select[Any], flt: VideoFilter) -> Select[Any]:
     if flt.status is not None:
         query = query.where(projects.c.status == flt.status)
@@ -193,13 +204,7 @@ def video_detail(engine: Engine, settings: Settings, request_key: str) -> dict[s
         if row is None:
             return None
         detail = dict(row)
-        latest_media = (
-            select(media_assets.c.storage_key, media_assets.c.provider, media_assets.c.kind)
-            .where(media_assets.c.scene_id == scenes.c.id)
-            .order_by(media_assets.c.created_at.desc())
-            .limit(1)
-            .lateral("media")
-        )
+        latest_media = _latest_media()
         scene_rows = conn.execute(
             select(
                 scenes.c.scene_index,
@@ -244,6 +249,35 @@ def video_detail(engine: Engine, settings: Settings, request_key: str) -> dict[s
             detail["ledger"].append(line)
         detail["cost_usd"] = round(sum(line["usd"] for line in detail["ledger"]), 4)
     return _jsonable(detail)
+
+
+RENDER_FILES = ("video", "subtitles", "thumbnail")
+SCENE_FILES = ("image", "narration")
+
+
+def file_key(engine: Engine, request_key: str, name: str) -> str | None:
+    """The storage key behind a file name of the detail view (``video``, ``subtitles``, ``thumbnail``,
+    ``image-N``, ``narration-N`` for scene N), or None. One narrow query: a player asks for byte ranges of a
+    video many times, and none of them needs the whole detail."""
+    project = select(projects.c.id).join(requests).where(requests.c.request_key == request_key).scalar_subquery()
+    kind, _, index = name.partition("-")
+    if name in RENDER_FILES:
+        render = _latest_render()
+        query = (
+            select(render.c[f"{name}_key"]).select_from(projects.join(render, true())).where(projects.c.id == project)
+        )
+    elif kind in SCENE_FILES and index.isdigit():
+        scene = (scenes.c.project_id == project) & (scenes.c.scene_index == int(index))
+        if kind == "image":
+            media = _latest_media()
+            query = select(media.c.storage_key).select_from(scenes.join(media, true())).where(scene)
+        else:
+            query = select(audio_assets.c.storage_key).join(scenes, scenes.c.id == audio_assets.c.scene_id).where(scene)
+    else:
+        return None
+    with engine.connect() as conn:
+        key = conn.execute(query.limit(1)).scalar()
+    return str(key) if key else None
 
 
 def stored_keys(conn: Any, project_id: int) -> set[str]:

@@ -31,7 +31,16 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 
-from pipeline.catalog import LIST_STATUSES, PAGE_SIZES, VideoFilter, delete_video, list_videos, requeue, video_detail
+from pipeline.catalog import (
+    LIST_STATUSES,
+    PAGE_SIZES,
+    VideoFilter,
+    delete_video,
+    file_key,
+    list_videos,
+    requeue,
+    video_detail,
+)
 from pipeline.config import Settings, load_settings
 from pipeline.errors import MissingAsset
 from pipeline.request import run_id_for
@@ -126,18 +135,6 @@ def video(request_key: str) -> dict[str, Any]:
     return detail
 
 
-def _file_key(detail: dict[str, Any], name: str) -> str | None:
-    """The storage key behind a file name of the detail view: video, subtitles, thumbnail, image-N, narration-N."""
-    if name in ("video", "subtitles", "thumbnail"):
-        return detail.get(f"{name}_key")
-    kind, _, index = name.partition("-")
-    if kind in ("image", "narration") and index.isdigit():
-        for scene in detail["scenes"]:
-            if scene["scene_index"] == int(index):
-                return scene.get(f"{kind}_key")
-    return None
-
-
 MEDIA_TYPES = {".mp4": "video/mp4", ".srt": "application/x-subrip", ".jpg": "image/jpeg", ".png": "image/png",
                ".mp3": "audio/mpeg", ".wav": "audio/wav"}  # fmt: skip
 
@@ -147,8 +144,7 @@ def video_file(request_key: str, name: str) -> Response:
     """A project's file: served from local storage (with HTTP Range, so the player can seek), or a redirect to a
     presigned S3 link."""
     settings = load_settings()
-    detail = video_detail(_engine(), settings, request_key)
-    key = _file_key(detail, name) if detail else None
+    key = file_key(_engine(), request_key, name)
     if not key:
         raise HTTPException(404, f"request {request_key!r} has no {name}")
     store = _storage(settings)

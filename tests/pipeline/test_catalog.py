@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from pipeline.assets import ProviderCall
-from pipeline.catalog import VideoFilter, delete_video, list_videos, requeue, video_detail
+from pipeline.catalog import VideoFilter, delete_video, file_key, list_videos, requeue, video_detail
 from pipeline.config import Settings
 from pipeline.db import VideoRepository
-from pipeline.models import AudioAsset, MediaAsset, WordTiming
+from pipeline.models import AudioAsset, MediaAsset, OutputFacts, RenderResult, WordTiming
 from pipeline.request import VideoRequest
 from pipeline.segment import SceneText
 from pipeline.storage import open_storage
@@ -131,6 +131,38 @@ def test_one_video_in_full(titled: Callable[..., tuple[str, int]], video_engine:
     assert len(detail["ledger"]) == 6 and {line["provider"] for line in detail["ledger"]} == {"stability", "espeak"}
     assert detail["payload"]["title"].startswith("Detail")
     assert video_detail(video_engine, settings, "no-such-request") is None
+
+
+def test_each_file_of_the_detail_view_by_name(
+    titled: Callable[..., tuple[str, int]], video_engine: Engine, settings: Settings, repository: VideoRepository
+) -> None:
+    key, project = titled("Files", scenes=2)
+    assert file_key(video_engine, key, "video") is None  # not rendered yet
+    facts = OutputFacts(duration_s=2, width=1280, height=720, video_codec="h264", audio_codec="aac",
+                        video_streams=1, audio_streams=1, subtitle_streams=1, size_bytes=9, faststart=True)  # fmt: skip
+    for attempt in (1, 2):  # the newer attempt is published
+        repository.claim_render(project, dag_run_id=f"video__{key}", attempt=attempt)
+        result = RenderResult(project_id=project, video_key=f"videos/{key}/{attempt}.mp4",
+                              subtitles_key=f"videos/{key}/{attempt}.srt", thumbnail_key=f"videos/{key}/{attempt}.jpg",
+                              video_url="file:///v", facts=facts, expected_duration_s=2, attempt=attempt)  # fmt: skip
+        repository.save_render(result, dag_run_id=f"video__{key}")
+    repository.publish(project, dag_run_id=f"video__{key}")
+    detail = video_detail(video_engine, settings, key)
+    assert detail is not None
+    named = {
+        "video": f"videos/{key}/2.mp4",
+        "subtitles": f"videos/{key}/2.srt",
+        "thumbnail": f"videos/{key}/2.jpg",
+        "image-1": f"media/{key}/1.png",
+        "narration-0": f"audio/{key}/0.wav",
+    }
+    for name, stored in named.items():
+        assert file_key(video_engine, key, name) == stored
+    # the same keys the detail view shows
+    assert [detail["video_key"], detail["scenes"][1]["image_key"]] == [named["video"], named["image-1"]]
+    for name in ("image-2", "narration-9", "image-x", "poster", "../../etc/passwd", "video-1"):
+        assert file_key(video_engine, key, name) is None
+    assert file_key(video_engine, "no-such-request", "video") is None
 
 
 def test_delete_removes_the_rows_and_only_the_files_no_other_video_uses(

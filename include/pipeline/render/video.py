@@ -107,9 +107,8 @@ def _placed(timeline: Timeline, windows: Any) -> Any:
     """The fade windows' frames (made one after the other) moved to their fades on the timeline."""
     length = timeline.fade_frames
     fades = timeline.fades()
-    # frame N belongs to fade N div length; the offset grows by the gap before each next fade
-    steps = "+".join(f"{(fades[k][0] - k * length) - (fades[k - 1][0] - (k - 1) * length)}*gte(N,{k * length})"
-                     for k in range(1, len(fades)))  # fmt: skip
+    # frame N belongs to fade N div length; the offset grows by the gap between one fade's end and the next's start
+    steps = "+".join(f"{fades[k][0] - fades[k - 1][0] - length}*gte(N,{k * length})" for k in range(1, len(fades)))
     shift = f"{fades[0][0]}" + (f"+{steps}" if steps else "")
     return windows.filter("trim", end_frame=len(fades) * length).filter("setpts", f"(N+{shift})/(FR*TB)")
 
