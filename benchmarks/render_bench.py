@@ -8,12 +8,12 @@ Run by hand from the repository root (not part of `make test`):
 For each case it renders generated inputs (Pillow title cards, espeak-ng narration of about two seconds a scene)
 with ``python -m pipeline.render``, then, in the same run, feeds frames to a second ffmpeg that encodes them
 with the same libx264 settings; only that encoder is timed: the floor. Two floors:
-- "exact": the very frames the render encodes. The render runs once more with lossless libx264 (crf 0, its one
-  patched setting; untimed), and that output's decoded frames are encoded: the ratio is the render's cost over
-  encoding its own pictures.
+- "exact": the very frames the render encodes. The render runs once more per case with lossless libx264 (crf 0,
+  its one patched setting; untimed; its frames are the same every time), and that output's decoded frames are
+  encoded: the ratio is the render's cost over encoding its own pictures.
 - "decoded" (the only floor before 2026-11-26): the decoded frames of the render's own (lossy) output. Those
-  frames are smoother than the render's (x264 already took detail out), so x264 spends 5-11 % less on them and
-  every ratio against this floor is that much higher. CPU time
+  frames are smoother than the render's (x264 already took detail out): x264 spent 8-19 % less on them in the
+  3-run medians of 2026-11-26, so every ratio against this floor is that much higher. CPU time
 is user+system of a process and everything it waited for (os.wait4), so it does not depend on the machine's
 load the way wall time does; on a shared virtual machine it still varies from run to run (up to a quarter was
 seen here), so --repeat N renders every case N times, the floor beside each, and reports the medians.
@@ -171,6 +171,13 @@ def run_case(
     spec_path = make_spec(storage, work, scenes, height, mode)
     spec = RenderSpec.model_validate_json(spec_path.read_text())
     env = {**os.environ, "VIDEO_DATA_DIR": str(storage.root.parent), "PYTHONPATH": str(ROOT / "include")}
+    lossless = subprocess.run([sys.executable, "-c", LOSSLESS_RENDER, "--spec", str(spec_path)], check=False,
+                              env=env, stdout=subprocess.DEVNULL)  # fmt: skip
+    if lossless.returncode != 0:
+        raise SystemExit(f"lossless render failed for {scenes}x{height} {mode}")
+    output = storage.local_path(spec.output_key)
+    exact_frames = output.with_suffix(".exact.mp4")  # the timed renders write to the output key again
+    output.replace(exact_frames)
     runs: list[Measured] = []
     floors: list[Measured] = []
     exact: list[Measured] = []
@@ -179,12 +186,8 @@ def run_case(
                             stdout=subprocess.DEVNULL))  # fmt: skip
         if runs[-1].returncode != 0:
             raise SystemExit(f"render failed for {scenes}x{height} {mode}")
-        floors.append(floor(storage.local_path(spec.output_key), spec.width, spec.height, spec.fps))
-        lossless = subprocess.run([sys.executable, "-c", LOSSLESS_RENDER, "--spec", str(spec_path)], check=False,
-                                  env=env, stdout=subprocess.DEVNULL)  # fmt: skip
-        if lossless.returncode != 0:
-            raise SystemExit(f"lossless render failed for {scenes}x{height} {mode}")
-        exact.append(floor(storage.local_path(spec.output_key), spec.width, spec.height, spec.fps))
+        floors.append(floor(output, spec.width, spec.height, spec.fps))
+        exact.append(floor(exact_frames, spec.width, spec.height, spec.fps))
     ours, bare, exact_floor = median(runs), median(floors), median(exact)
     duration = plan_timeline(spec).duration_s
     row = {

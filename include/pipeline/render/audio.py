@@ -61,7 +61,9 @@ def mix_soundtrack(
     channels = soundtrack_channels(spec)
     # integrated loudness only (per-frame lines only at verbose): the limiter of the video pass keeps the peaks;
     # mono is measured as played on two speakers (dual mono), as its stereo copy would be
-    measured = _graph(spec, timeline, narrations, music).filter("ebur128", framelog="verbose", dualmono=channels == 1)
+    measured = _graph(spec, timeline, narrations, music, channels).filter(
+        "ebur128", framelog="verbose", dualmono=channels == 1
+    )
     return parse_ebur128(run(_compile(measured, str(output), ffmpeg_bin, acodec="pcm_s16le", ac=channels)))
 
 
@@ -92,9 +94,9 @@ def parse_ebur128(stderr: str) -> Loudness:
 _SUMMARY = re.compile(r"I:\s+(-?[\d.]+) LUFS\s+Threshold:\s+(-?[\d.]+) LUFS.*?LRA:\s+(-?[\d.]+) LU", re.DOTALL)
 
 
-def _graph(spec: RenderSpec, timeline: Timeline, narrations: list[Path], music: Path | None) -> Any:
+def _graph(spec: RenderSpec, timeline: Timeline, narrations: list[Path], music: Path | None, channels: int) -> Any:
     sources = _one_input_per_file(narrations)
-    layout = "mono" if soundtrack_channels(spec) == 1 else "stereo"
+    layout = "mono" if channels == 1 else "stereo"
     parts = []
     for frames, source in zip(timeline.scene_frames, sources, strict=True):
         length = f"{timeline.seconds(frames):.6f}"
