@@ -208,6 +208,70 @@ def test_crossfade_blends_at_the_boundary_and_shows_clean_pictures_around_it(
     assert _diff(middle, stills[0]) > 10 and _diff(middle, stills[1]) > 10
 
 
+def test_hard_cuts_change_the_picture_on_the_scene_s_first_frame(
+    settings: Settings, make_render_spec: Any, run_render: Any
+) -> None:
+    """Every cut on its frame: the frame before a scene's first shows the previous still. (Until 2026-11 the
+    stills' timestamps went through the image demuxer's 25 fps time base and a cut could come a frame late.)"""
+    texts = ["The harbour wakes up.", "Boats slip out.", "Gulls argue over the catch.", "Nets are mended."]
+    spec_path = make_render_spec(texts)
+    assert run_render(spec_path).returncode == 0
+    spec = _spec(spec_path)
+    storage = open_storage(settings)
+    video = storage.local_path(spec.output_key)
+    timeline = plan_timeline(spec)
+    stills = [Image.open(storage.local_path(s.media_key)).convert("RGB") for s in spec.scenes]
+    for scene in range(1, len(texts)):
+        first = timeline.scene_start(scene)
+        last_before = _frame(video, first - 1, settings.data_dir / f"cut{scene}a.png")
+        first_after = _frame(video, first, settings.data_dir / f"cut{scene}b.png")
+        assert _diff(last_before, stills[scene - 1]) < 4 < _diff(last_before, stills[scene]), (scene, first)
+        assert _diff(first_after, stills[scene]) < 4 < _diff(first_after, stills[scene - 1]), (scene, first)
+
+
+def test_the_preparation_pass_writes_one_raw_frame_a_scene_at_its_start_with_the_soundtrack_and_subtitles(
+    settings: Settings, make_render_spec: Any, tmp_path: Path
+) -> None:
+    """The encode's only input: a raw frame per still (fitted to the frame, stamped with the frame its scene
+    starts at in the main stream), the measured soundtrack as PCM, and the subtitles when they are soft."""
+    from pipeline.render.audio import parse_ebur128
+    from pipeline.render.ffmpeg import PREPARED, build_prepare_command
+
+    spec = _spec(make_render_spec(["One two three.", "Four five.", "Six."], width=640, height=360, **ALL_EFFECTS))
+    timeline = plan_timeline(spec)
+    storage = open_storage(settings)
+    (tmp_path / "subtitles.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nOne two three.\n\n", encoding="utf-8")
+    command = build_prepare_command(
+        spec,
+        timeline,
+        media=[storage.local_path(s.media_key) for s in spec.scenes],
+        narrations=[storage.local_path(s.audio_key) for s in spec.scenes],
+        music=None,
+        scratch=tmp_path,
+        ffmpeg_bin="ffmpeg",
+        soft_subtitles=True,
+    )
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert parse_ebur128(done.stderr).integrated > -70  # measured while written
+    probe = json.loads(
+        subprocess.run(
+            ["ffprobe", "-v", "error", "-show_streams", "-show_packets", "-of", "json", str(tmp_path / PREPARED)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    kinds = {s["codec_type"]: s for s in probe["streams"]}
+    video, audio = kinds["video"], kinds["audio"]
+    assert (video["codec_name"], video["width"], video["height"], video["pix_fmt"]) == ("rawvideo", 640, 360, "yuv420p")
+    assert (audio["codec_name"], audio["sample_rate"], audio["channels"]) == ("pcm_s16le", "48000", 1)
+    assert kinds["subtitle"]["codec_name"] == "subrip"
+    times = [float(p["pts_time"]) for p in probe["packets"] if p["stream_index"] == video["index"]]
+    starts = [entry.start for entry in timeline.main_entries()]
+    # one frame a scene (the last listed twice, see prepared_stills), each at its first frame's time (1 ms ticks)
+    assert [round(t * 30) for t in times[: len(starts)]] == starts and len(times) == len(starts) + 1
+
+
 def test_padding_adds_silence_after_each_narration(settings: Settings, make_render_spec: Any, run_render: Any) -> None:
     spec_path = make_render_spec(["First scene.", "Second scene."], scene_padding_s=1.0)
     assert run_render(spec_path).returncode == 0
@@ -393,7 +457,7 @@ def test_effect_graph_makes_each_frame_once_and_overlays_in_the_fades_only(
         soft_subtitles=False,
     )
     graph = command[command.index("-filter_complex") + 1]
-    assert command.count("concat") == 1 and "blend" not in graph
+    assert command.count("-i") == 1 and "blend" not in graph  # the prepared file only
     durations = [
         sum(int(d) for d in re.findall(r"(\d+)\*eq\(in", z.split(":")[0])) for z in graph.split("zoompan=d=")[1:]
     ]

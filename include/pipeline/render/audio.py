@@ -1,4 +1,4 @@
-"""The soundtrack, mixed before the video pass: audio-only work, cheap next to the picture.
+"""The soundtrack, mixed in the preparation pass before the video pass: cheap next to the picture.
 
 Narration of each scene padded to the scene's exact length; optional music looped or trimmed to the video,
 faded, and ducked under the voice (sidechain compression). With music the soundtrack is stereo; narration alone
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ MUSIC_FADE_OUT_S = 3.0
 AUDIO_BITRATES = {1: "96k", 2: "160k"}  # by channel count
 SILENCE_LUFS = -69.0  # ebur128 reports -70 LUFS for silence
 TRUE_PEAK_MARGIN_DB = 0.5
-Runner = Callable[[list[str]], str]  # runs an ffmpeg command, returns its stderr
 
 
 @dataclass(frozen=True)
@@ -46,25 +44,16 @@ def soundtrack_channels(spec: RenderSpec) -> int:
     return 1 if spec.music_key is None else 2
 
 
-def mix_soundtrack(
-    spec: RenderSpec,
-    timeline: Timeline,
-    *,
-    narrations: list[Path],
-    music: Path | None,
-    output: Path,
-    ffmpeg_bin: str,
-    run: Runner,
-) -> Loudness:
-    """Write the soundtrack (48 kHz WAV, ``soundtrack_channels`` channels, exactly the video's length) to
-    ``output`` and measure it."""
-    channels = soundtrack_channels(spec)
+def measured_soundtrack(
+    spec: RenderSpec, timeline: Timeline, *, narrations: list[Path], music: Path | None, channels: int
+) -> Any:
+    """The soundtrack (48 kHz, ``channels`` channels, exactly the video's length), measured by ebur128 as it
+    passes: the preparation pass prints the summary that ``parse_ebur128`` reads."""
     # integrated loudness only (per-frame lines only at verbose): the limiter of the video pass keeps the peaks;
     # mono is measured as played on two speakers (dual mono), as its stereo copy would be
-    measured = _graph(spec, timeline, narrations, music, channels).filter(
+    return _graph(spec, timeline, narrations, music, channels).filter(
         "ebur128", framelog="verbose", dualmono=channels == 1
     )
-    return parse_ebur128(run(_compile(measured, str(output), ffmpeg_bin, acodec="pcm_s16le", ac=channels)))
 
 
 def normalise(stream: Any, spec: RenderSpec, loudness: Loudness) -> Any:
@@ -142,10 +131,3 @@ def _one_input_per_file(paths: list[Path]) -> list[Any]:
         else:
             streams.append(ffmpeg.input(str(path)).audio)
     return streams
-
-
-def _compile(stream: Any, target: str, ffmpeg_bin: str, **options: Any) -> list[str]:
-    out = ffmpeg.output(stream, target, ar=AUDIO_RATE, **options).global_args(
-        "-nostdin", "-hide_banner", "-loglevel", "info", "-nostats"
-    )
-    return list(ffmpeg.compile(out, cmd=ffmpeg_bin, overwrite_output=True))

@@ -1,7 +1,9 @@
-"""Render a spec: soundtrack (audio-only pass), picture and encode (one pass), check, thumbnail, publish.
+"""Render a spec: preparation (soundtrack and stills), picture and encode (one pass), check, thumbnail, publish.
 
-Every video frame is decoded from its source once and encoded once. All work happens in a scratch folder; the
-results reach storage only after the ffprobe check, each by an atomic write.
+The preparation pass mixes and measures the soundtrack and decodes every still once, fitted to the frame, into
+one Matroska file of raw frames, PCM and the subtitles; the encode reads that file as its only input (a clip is
+one more). Every video frame is decoded from its source once and encoded once. All work happens in a scratch
+folder; the results reach storage only after the ffprobe check, each by an atomic write.
 """
 
 from __future__ import annotations
@@ -15,16 +17,24 @@ from PIL import Image
 from pipeline.commands import run_program
 from pipeline.errors import RenderError
 from pipeline.models import RenderResult, RenderSpec
-from pipeline.render.audio import AUDIO_BITRATES, AUDIO_RATE, Loudness, mix_soundtrack, normalise, soundtrack_channels
+from pipeline.render.audio import (
+    AUDIO_BITRATES,
+    AUDIO_RATE,
+    Loudness,
+    measured_soundtrack,
+    normalise,
+    parse_ebur128,
+    soundtrack_channels,
+)
 from pipeline.render.probe import check_output, probe_output
 from pipeline.render.subtitles import Cue, SubtitleStyle, cues_for_scene, to_ass, to_srt
 from pipeline.render.thumbnail import thumbnail_from_still, thumbnail_from_video
 from pipeline.render.timeline import Timeline, plan_timeline
-from pipeline.render.video import BLANK, picture, write_concat_file, write_fade_commands
+from pipeline.render.video import picture, prepared_stills, write_fade_commands
 from pipeline.storage.base import Storage
 
 VIDEO_OPTIONS = {"vcodec": "libx264", "preset": "veryfast", "crf": 21, "pix_fmt": "yuv420p"}
-SOUNDTRACK = "soundtrack.wav"
+PREPARED = "prepared.mkv"
 SUBTITLES_SRT = "subtitles.srt"
 SUBTITLES_ASS = "subtitles.ass"
 OUTPUT = "video.mp4"
@@ -63,14 +73,19 @@ def render_video(
         (scratch / SUBTITLES_ASS).write_text(
             to_ass(cues, width=spec.width, height=spec.height, style=style), encoding="utf-8"
         )
-        loudness = mix_soundtrack(
-            spec,
-            timeline,
-            narrations=narrations,
-            music=music,
-            output=scratch / SOUNDTRACK,
-            ffmpeg_bin=ffmpeg_bin,
-            run=run,
+        loudness = parse_ebur128(
+            run(
+                build_prepare_command(
+                    spec,
+                    timeline,
+                    media=media,
+                    narrations=narrations,
+                    music=music,
+                    scratch=scratch,
+                    ffmpeg_bin=ffmpeg_bin,
+                    soft_subtitles=soft_subtitles,
+                )
+            )
         )
         run(
             build_command(
@@ -139,6 +154,44 @@ def subtitle_cues(spec: RenderSpec, timeline: Timeline, max_line_chars: int) -> 
     return cues
 
 
+def build_prepare_command(
+    spec: RenderSpec,
+    timeline: Timeline,
+    *,
+    media: list[Path],
+    narrations: list[Path],
+    music: Path | None,
+    scratch: Path,
+    ffmpeg_bin: str,
+    soft_subtitles: bool,
+) -> list[str]:
+    """The preparation pass (run with ``cwd=scratch``; its stderr holds the loudness summary): the measured
+    soundtrack as PCM, every still as one raw frame at its scene's start, and the soft subtitles, in ``PREPARED``.
+
+    Raw frames cost disk (a 1080p frame is 3 MB) but nothing to read back: the encode holds no image decoder and
+    no scaler, and with one input FFmpeg reads it without a queue of frames read ahead.
+    """
+    channels = soundtrack_channels(spec)
+    streams = [
+        measured_soundtrack(spec, timeline, narrations=narrations, music=music, channels=channels),
+        prepared_stills(spec, timeline, media, scratch),
+    ]
+    if soft_subtitles:
+        streams.append(ffmpeg.input(SUBTITLES_SRT)["s"])
+    options: dict[str, object] = {
+        "scodec": "copy",
+        "acodec": "pcm_s16le",
+        "ac": channels,
+        "ar": AUDIO_RATE,
+        "vcodec": "rawvideo",
+        "fps_mode": "passthrough",  # one frame a still, at its own time
+    }
+    stream = ffmpeg.output(*streams, PREPARED, **options).global_args(
+        "-nostdin", "-hide_banner", "-loglevel", "info", "-nostats"
+    )
+    return list(ffmpeg.compile(stream, cmd=ffmpeg_bin, overwrite_output=True))
+
+
 def build_command(
     spec: RenderSpec,
     timeline: Timeline,
@@ -150,16 +203,15 @@ def build_command(
     burn_subtitles: bool,
     soft_subtitles: bool,
 ) -> list[str]:
-    """The one encoding command (run with ``cwd=scratch``); the soundtrack must already be in ``scratch``."""
-    if any(scene.media_kind == "video" for scene in spec.scenes):
-        Image.new("RGB", (spec.width, spec.height)).save(scratch / BLANK)
-    concat_file = write_concat_file(spec, timeline, media, scratch)
+    """The one encoding command (run with ``cwd=scratch``); the preparation pass must have written ``PREPARED``."""
+    # a queue of one: with a clip as second input, FFmpeg reads each input in a thread of its own, ahead of need
+    prepared = ffmpeg.input(PREPARED, thread_queue_size=1)
     if timeline.fades():
         write_fade_commands(timeline, scratch)
-    video = picture(spec, timeline, media, concat_file)
+    video = picture(spec, timeline, media, prepared.video)
     if burn_subtitles:
         video = video.filter("ass", SUBTITLES_ASS)
-    streams = [video, normalise(ffmpeg.input(SOUNDTRACK).audio, spec, loudness)]
+    streams = [video, normalise(prepared.audio, spec, loudness)]
     channels = soundtrack_channels(spec)
     options: dict[str, object] = {
         **VIDEO_OPTIONS,
@@ -174,7 +226,7 @@ def build_command(
         "metadata": f"title={spec.title}",
     }
     if soft_subtitles:
-        streams.append(ffmpeg.input(SUBTITLES_SRT)["s"])
+        streams.append(prepared["s"])
         options["c:s"] = "mov_text"
     stream = ffmpeg.output(*streams, OUTPUT, **options).global_args(
         "-nostdin",

@@ -1,6 +1,6 @@
-"""The picture: stills through the concat demuxer (one decoded image in memory at a time), scaled once per scene,
-held or moved (Ken Burns), video clips overlaid on their scenes, subtitles burned from an ASS file. One encode;
-files are referenced relative to the scratch folder FFmpeg runs in.
+"""The picture: the stills, decoded and fitted to the frame once by the preparation pass (``prepared_stills``)
+and read back as raw frames, held or moved (Ken Burns), video clips overlaid on their scenes, subtitles burned
+from an ASS file. One encode; files are referenced relative to the scratch folder FFmpeg runs in.
 
 Every frame is made once, by the main stream. A crossfade lays the incoming scene over it, made by a second stream
 for the fade's frames only, with an alpha that ramps up; the overlay is off everywhere else (timeline.py has the
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import ffmpeg
+from PIL import Image
 
 from pipeline.models import RenderSpec
 from pipeline.render.timeline import Entry, Timeline
@@ -38,16 +39,24 @@ def ken_burns_move(spec: RenderSpec, scene: int) -> tuple[float, ...]:
     return MOVES[(digest + scene) % len(MOVES)]
 
 
-def write_concat_file(spec: RenderSpec, timeline: Timeline, media: list[Path], scratch: Path) -> str:
-    """The ffconcat list of the stills, one a scene, lasting as long as the main stream shows it; a video-clip
-    scene holds a blank still that its clip covers."""
+def prepared_stills(spec: RenderSpec, timeline: Timeline, media: list[Path], scratch: Path) -> Any:
+    """The stills for the preparation pass: one frame a scene, each decoded once (through the concat demuxer, one
+    decoding thread: one decoded image in memory at a time) and fitted to the frame, stamped with the frame its
+    scene's main-stream entry starts at. A video-clip scene holds a blank still that its clip covers."""
+    if any(scene.media_kind == "video" for scene in spec.scenes):
+        Image.new("RGB", (spec.width, spec.height)).save(scratch / BLANK)
     lines = ["ffconcat version 1.0"]
     for entry in timeline.main_entries():
         path = media[entry.scene] if spec.scenes[entry.scene].media_kind == "image" else scratch / BLANK
-        lines += [f"file {_quote(path)}", f"duration {timeline.seconds(entry.frames):.9f}"]
-    lines.append(lines[-2])  # the demuxer ends the last file early unless it is listed once more
+        # the image demuxer's default 25 fps time base would move every scene change to a multiple of 40 ms
+        lines += [
+            f"file {_quote(path)}",
+            f"option framerate {spec.fps}",
+            f"duration {timeline.seconds(entry.frames):.9f}",
+        ]
+    lines += lines[-3:-1]  # the demuxer ends the last file early unless it is listed once more
     (scratch / CONCAT_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return CONCAT_FILE
+    return _cover(ffmpeg.input(CONCAT_FILE, f="concat", safe=0, threads=1).video, spec.width, spec.height)
 
 
 def write_fade_commands(timeline: Timeline, scratch: Path) -> str:
@@ -64,14 +73,12 @@ def write_fade_commands(timeline: Timeline, scratch: Path) -> str:
     return FADE_COMMANDS
 
 
-def picture(spec: RenderSpec, timeline: Timeline, media: list[Path], concat_file: str) -> Any:
-    """The filtered video stream of the whole timeline."""
-    # one decoding thread: frame threads would each hold a decoded picture
-    stills = _cover(ffmpeg.input(concat_file, f="concat", safe=0, threads=1).video, spec.width, spec.height)
+def picture(spec: RenderSpec, timeline: Timeline, media: list[Path], stills: Any) -> Any:
+    """The filtered video stream of the whole timeline, from the prepared stills."""
     if not timeline.fade_frames:
         return _with_clips(spec, timeline, media, _main(spec, timeline, stills), timeline.main_entries())
-    # Each still is decoded and scaled once for both streams: the fades take scene k while the main stream
-    # still shows scene k-1, so the split holds at most one still (by reference) for the main stream.
+    # Each still is read once for both streams: the fades take scene k while the main stream still shows scene
+    # k-1, so the split holds at most one still (by reference) for the main stream.
     shared = stills.split()
     main = _with_clips(spec, timeline, media, _main(spec, timeline, shared[0]), timeline.main_entries())
     entries = timeline.window_entries()
@@ -79,14 +86,16 @@ def picture(spec: RenderSpec, timeline: Timeline, media: list[Path], concat_file
     windows = _with_clips(spec, timeline, media, _placed(timeline, _moved(spec, timeline, heads, entries)), entries)
     # The overlay works in the fades only; everywhere else it hands the main stream's frame on untouched (blend
     # would compute every frame, enabled or not). By time, half a frame wide of each end: the frame counter `n`
-    # of a two-input filter runs one ahead.
+    # of a two-input filter runs one ahead. eof_action=pass, not repeat: a window stream that repeats its last
+    # frame takes part in the overlay's timing, and the overlay then copies every main frame whose successor it
+    # has not seen yet (all of them) before handing it on; as an untimed layer it copies none. Same frames (MD5).
     half = timeline.seconds(1) / 2
     fading = "+".join(
         f"between(t,{timeline.seconds(first) - half:.6f},{timeline.seconds(last) - half:.6f})"
         for first, last in timeline.fades()
     )
     incoming = windows.filter("format", "yuva420p").filter("sendcmd", f=FADE_COMMANDS).filter("lutyuv", a="0")
-    return ffmpeg.overlay(main, incoming, enable=fading, format="yuv420")
+    return ffmpeg.overlay(main, incoming, enable=fading, format="yuv420", eof_action="pass")
 
 
 def _main(spec: RenderSpec, timeline: Timeline, stills: Any) -> Any:
