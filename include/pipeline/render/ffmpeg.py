@@ -176,16 +176,16 @@ def build_prepare_command(
         measured_soundtrack(spec, timeline, narrations=narrations, music=music, channels=channels),
         prepared_stills(spec, timeline, media, scratch),
     ]
-    if soft_subtitles:
-        streams.append(ffmpeg.input(SUBTITLES_SRT)["s"])
     options: dict[str, object] = {
-        "scodec": "copy",
         "acodec": "pcm_s16le",
         "ac": channels,
         "ar": AUDIO_RATE,
         "vcodec": "rawvideo",
         "fps_mode": "passthrough",  # one frame a still, at its own time
     }
+    if soft_subtitles:
+        streams.append(ffmpeg.input(SUBTITLES_SRT)["s"])
+        options["scodec"] = "copy"
     stream = ffmpeg.output(*streams, PREPARED, **options).global_args(
         "-nostdin", "-hide_banner", "-loglevel", "info", "-nostats"
     )
