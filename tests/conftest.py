@@ -335,12 +335,18 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def airflow(airflow_site: AirflowSite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def airflow_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the running Airflow's processes write their output (``scheduler.log``, ``api-server.log``, ...)."""
+    return tmp_path_factory.mktemp("airflow-logs")
+
+
+@pytest.fixture(scope="session")
+def airflow(airflow_site: AirflowSite, airflow_logs: Path) -> Iterator[Any]:
     """A running Airflow (API server, scheduler, dag-processor) and a client of its REST API, shared by the
     REST and browser tests."""
     from tests.airflow_processes import running_airflow
 
-    with running_airflow(airflow_site, tmp_path_factory.mktemp("airflow-logs")) as client:
+    with running_airflow(airflow_site, airflow_logs) as client:
         yield client
 
 

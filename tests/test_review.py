@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,37 +34,48 @@ def _hitl(run_id: str) -> str:
     return f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/review/-1/hitlDetails"
 
 
-def _waiting(airflow: httpx.Client, run_id: str) -> dict[str, Any]:
+def _review(airflow: httpx.Client, run_id: str) -> dict[str, Any]:
+    return dict(airflow.get(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/review").json())
+
+
+def _parked(logs: Path, run_id: str, try_number: int) -> bool:
+    """Whether the scheduler has taken in the executor's report that the waiting review's process exited.
+
+    Airflow 3.3.2: when an answer resumes the task before that report is processed, the stale "finished" event
+    of the parked process arrives while the resumed try runs; the scheduler takes it for a task killed outside
+    Airflow and fails (retries) it, which asks anew. A person answers later than that; the tests wait for it
+    in the scheduler's log rather than for a fixed time, which a loaded machine outlasted."""
+    scheduler_log = logs / "scheduler.log"
+    lines = scheduler_log.read_text(errors="replace").splitlines() if scheduler_log.exists() else []
+    mark = (f"task_id=review, run_id={run_id},", "state=awaiting_input", f"try_number={try_number},")
+    return any("TaskInstance Finished:" in line and all(m in line for m in mark) for line in lines)
+
+
+def _waiting(airflow: httpx.Client, logs: Path, run_id: str) -> dict[str, Any]:
+    """The review's question, once it waits for an editor and an answer can no longer race its parking."""
+
     def asked() -> dict[str, Any] | None:
-        ti = airflow.get(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/review").json()
+        ti = _review(airflow, run_id)
         return ti if ti.get("state") == "awaiting_input" else None
 
-    wait_for(asked, timeout_s=300, what="the review to wait for an editor", interval_s=1)
-    # Airflow 3.3.2: an answer within about a second of the task parking races the executor's report of the
-    # parked process's exit; the scheduler then takes the task for a failure and retries it (asking again). A
-    # person takes longer than that; the tests wait as long.
-    time.sleep(5)
+    ti = wait_for(asked, timeout_s=300, what="the review to wait for an editor", interval_s=1)
+    wait_for(lambda: _parked(logs, run_id, ti["try_number"]), timeout_s=120, what="the scheduler to see it parked")
     return dict(airflow.get(_hitl(run_id)).json())
 
 
-def _review_try(airflow: httpx.Client, run_id: str) -> int:
-    return int(airflow.get(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/review").json()["try_number"])
-
-
-def _ended(airflow: httpx.Client, run_id: str, again: Callable[[], object] | None = None) -> str:
-    """The run's final state. ``again`` answers the review once more if it asks again: on Airflow 3.3.2 an answer
-    that lands before the executor has reported the waiting task's process as exited makes the scheduler retry
-    the task, which asks anew (the first answer is lost); under load that window is several seconds."""
-    answered = {"try": _review_try(airflow, run_id)}
+def _ended(airflow: httpx.Client, logs: Path, run_id: str, again: Callable[[], object] | None = None) -> str:
+    """The run's final state. ``again`` answers the review once more if it asks again (a retry of the review
+    task, whatever made it: the first answer went to the try that failed)."""
+    answered = {"try": int(_review(airflow, run_id)["try_number"])}
 
     def ended() -> str | None:
         state = airflow.get(f"/dags/{DAG}/dagRuns/{run_id}").json()["state"]
         if state in ("success", "failed"):
             return str(state)
         if again is not None:
-            ti = airflow.get(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/review").json()
-            if ti.get("state") == "awaiting_input" and ti["try_number"] > answered["try"]:
-                time.sleep(5)
+            ti = _review(airflow, run_id)
+            asks_again = ti.get("state") == "awaiting_input" and ti["try_number"] > answered["try"]
+            if asks_again and _parked(logs, run_id, ti["try_number"]):
                 again()
                 answered["try"] = ti["try_number"]
         return None
@@ -72,14 +83,29 @@ def _ended(airflow: httpx.Client, run_id: str, again: Callable[[], object] | Non
     return str(wait_for(ended, timeout_s=600, what="the run to end", interval_s=2))
 
 
+def _why(airflow: httpx.Client, logs: Path, run_id: str) -> str:
+    """What a failed run's tasks ended as, and what the scheduler said about them: the message of a failure."""
+    tis = airflow.get(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
+    tasks = [f"{ti['task_id']}[{ti['map_index']}] {ti['state']} (try {ti['try_number']})" for ti in tis]
+    scheduler_log = logs / "scheduler.log"
+    said = [
+        line[:600]
+        for line in scheduler_log.read_text(errors="replace").splitlines()
+        if run_id in line and any(w in line for w in ("state mismatch", "reported that", "Marking task", "ERROR"))
+    ]
+    return "; ".join(tasks) + "\n" + "\n".join(said[-10:])
+
+
 def _paid(count_rows: Callable[..., int], run_id: str) -> int:
     """Provider calls of the run: images and narrations (the script is given), what a review protects."""
     return count_rows("provider_calls", "dag_run_id = :r", r=run_id)
 
 
-def test_approved_through_the_rest_api_the_video_is_made(airflow: httpx.Client, count_rows: Callable[..., int]) -> None:
+def test_approved_through_the_rest_api_the_video_is_made(
+    airflow: httpx.Client, airflow_logs: Path, count_rows: Callable[..., int]
+) -> None:
     request_id, run_id = _submit(airflow, "ok")
-    detail = _waiting(airflow, run_id)
+    detail = _waiting(airflow, airflow_logs, run_id)
     assert detail["subject"].startswith(f"Review the script of “Reviewed {request_id}” (2 scenes)")
     assert "1. The harbour wakes before dawn" in detail["body"] and "2. Gulls follow them" in detail["body"]
     assert detail["options"] == ["Approve", "Approve my edits", "Reject"]
@@ -88,29 +114,32 @@ def test_approved_through_the_rest_api_the_video_is_made(airflow: httpx.Client, 
     approve = {"chosen_options": ["Approve"], "params_input": {"script": SCRIPT, "reason": None}}
     answer = airflow.patch(_hitl(run_id), json=approve)
     assert answer.status_code == 200, answer.text
-    assert _ended(airflow, run_id, again=lambda: airflow.patch(_hitl(run_id), json=approve)) == "success"
+    ended = _ended(airflow, airflow_logs, run_id, again=lambda: airflow.patch(_hitl(run_id), json=approve))
+    assert ended == "success", _why(airflow, airflow_logs, run_id)
     assert count_rows("projects", "dag_run_id = :r AND status = 'completed'", r=run_id) == 1
     assert count_rows("scenes", "project_id = (SELECT id FROM video.projects WHERE dag_run_id = :r)", r=run_id) == 2
 
 
 def test_edits_are_split_again_and_a_rejection_pays_for_nothing(
-    airflow: httpx.Client, airflow_site: AirflowSite, count_rows: Callable[..., int]
+    airflow: httpx.Client, airflow_logs: Path, airflow_site: AirflowSite, count_rows: Callable[..., int]
 ) -> None:
     _, edited_run = _submit(airflow, "edit")
     _, rejected_run = _submit(airflow, "no")
-    _waiting(airflow, edited_run)
-    _waiting(airflow, rejected_run)
+    _waiting(airflow, airflow_logs, edited_run)
+    _waiting(airflow, airflow_logs, rejected_run)
     edited = SCRIPT + "\n\nAt night the lamp turns and the harbour sleeps."
     edit = {"chosen_options": ["Approve my edits"], "params_input": {"script": edited, "reason": None}}
     reject = {"chosen_options": ["Reject"], "params_input": {"script": SCRIPT, "reason": "Wrong harbour"}}
     airflow.patch(_hitl(edited_run), json=edit).raise_for_status()
     airflow.patch(_hitl(rejected_run), json=reject).raise_for_status()
-    assert _ended(airflow, edited_run, again=lambda: airflow.patch(_hitl(edited_run), json=edit)) == "success"
+    ended = _ended(airflow, airflow_logs, edited_run, again=lambda: airflow.patch(_hitl(edited_run), json=edit))
+    assert ended == "success", _why(airflow, airflow_logs, edited_run)
     project = "SELECT id FROM video.projects WHERE dag_run_id = :r"
     assert count_rows("scenes", f"project_id = ({project})", r=edited_run) == 3
     assert count_rows("scripts", f"project_id = ({project}) AND source = 'review'", r=edited_run) == 1
     # nothing went wrong: the editor said no
-    assert _ended(airflow, rejected_run, again=lambda: airflow.patch(_hitl(rejected_run), json=reject)) == "success"
+    ended = _ended(airflow, airflow_logs, rejected_run, again=lambda: airflow.patch(_hitl(rejected_run), json=reject))
+    assert ended == "success", _why(airflow, airflow_logs, rejected_run)
     reason = f"rejected in review by {AIRFLOW_USER}: Wrong harbour"
     assert count_rows("projects", "dag_run_id = :r AND status = 'rejected' AND error = :e", r=rejected_run, e=reason)
     assert count_rows("requests", "dag_run_id = :r AND status = 'rejected'", r=rejected_run) == 1
@@ -150,11 +179,15 @@ def browser_page(airflow: httpx.Client, airflow_site: AirflowSite) -> Iterator[A
 
 
 def test_in_the_browser_from_the_videos_page_to_the_required_action(
-    browser_page: Any, airflow: httpx.Client, airflow_site: AirflowSite, count_rows: Callable[..., int]
+    browser_page: Any,
+    airflow: httpx.Client,
+    airflow_logs: Path,
+    airflow_site: AirflowSite,
+    count_rows: Callable[..., int],
 ) -> None:
     page = browser_page
     request_id, run_id = _submit(airflow, "ui")
-    _waiting(airflow, run_id)
+    _waiting(airflow, airflow_logs, run_id)
     page.goto(f"{airflow_site.api_url}/video-factory/videos#video={request_id}")
     page.get_by_text("review: waiting for an editor").wait_for()
     page.screenshot(path=str(SCREENSHOTS / "review-videos-page.png"), full_page=True)
@@ -169,12 +202,13 @@ def test_in_the_browser_from_the_videos_page_to_the_required_action(
         page.goto(f"{airflow_site.api_url}/dags/{DAG}/runs/{run_id}/tasks/review/required_actions?map_index=-1")
         page.get_by_role("button", name="Approve", exact=True).click()
 
-    assert _ended(airflow, run_id, again=approve_in_the_ui) == "success"
+    ended = _ended(airflow, airflow_logs, run_id, again=approve_in_the_ui)
+    assert ended == "success", _why(airflow, airflow_logs, run_id)
     assert count_rows("projects", "dag_run_id = :r AND status = 'completed'", r=run_id) == 1
 
     # and a rejection with its reason, in the same form
     _, rejected_run = _submit(airflow, "ui-no")
-    _waiting(airflow, rejected_run)
+    _waiting(airflow, airflow_logs, rejected_run)
 
     def reject_in_the_ui() -> None:
         page.goto(f"{airflow_site.api_url}/dags/{DAG}/runs/{rejected_run}/tasks/review/required_actions?map_index=-1")
@@ -183,7 +217,8 @@ def test_in_the_browser_from_the_videos_page_to_the_required_action(
         page.get_by_role("button", name="Reject", exact=True).click()
 
     reject_in_the_ui()
-    assert _ended(airflow, rejected_run, again=reject_in_the_ui) == "success"
+    ended = _ended(airflow, airflow_logs, rejected_run, again=reject_in_the_ui)
+    assert ended == "success", _why(airflow, airflow_logs, rejected_run)
     reason = f"rejected in review by {AIRFLOW_USER}: Too short for the channel"
     assert count_rows("projects", "dag_run_id = :r AND status = 'rejected' AND error = :e", r=rejected_run, e=reason)
     assert _paid(count_rows, rejected_run) == 0
