@@ -34,15 +34,20 @@ def prepared_subtitles(spec: RenderSpec, spans: Sequence[CueSpan], ass_file: str
         lines += [f"file {CANVAS}", f"option framerate {spec.fps}", f"duration {span.frames / spec.fps:.9f}"]
     lines += lines[-3:-1]  # the demuxer ends the last file early unless it is listed once more
     (scratch / CUES_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    canvas = ffmpeg.input(CUES_FILE, f="concat", safe=0, threads=1).video.filter("format", "rgb24").split()
-    on_black = canvas[0].filter("ass", ass_file).filter("format", "gbrp").split()
-    on_white = canvas[1].filter("negate").filter("ass", ass_file).filter("format", "gbrp")
-    # in every plane: 255 - (white - black) = alpha; colour = black / alpha
-    alpha = ffmpeg.filter([on_white, on_black[0]], "blend", all_expr="255-(A-B)").split()
-    colour = ffmpeg.filter([on_black[1], alpha[0]], "blend", all_expr="if(B,min(255,A*255/B),0)")
-    strip = ffmpeg.filter([colour, alpha[1].filter("extractplanes", "g")], "alphamerge")
     top, rows = SubtitleStyle.for_frame(spec.width, spec.height).band(spec.width, spec.height)
-    return strip.filter("crop", spec.width, rows, 0, top).filter("format", "yuva420p")
+    canvas = ffmpeg.input(CUES_FILE, f="concat", safe=0, threads=1).video.filter("format", "rgb24").split()
+
+    def drawn(stream: Any) -> Any:  # libass draws on the whole frame (its layout is the frame's); keep the strip
+        return stream.filter("ass", ass_file).filter("crop", spec.width, rows, 0, top).filter("format", "gbrp")
+
+    on_black = drawn(canvas[0]).split()
+    on_white = drawn(canvas[1].filter("negate"))
+    # in every plane, with the blend filter's own modes (an expression would be evaluated a pixel at a time):
+    # alpha = 255 - (white - black), colour = black / alpha (divide: 255 * top / bottom)
+    alpha = ffmpeg.filter([on_white, on_black[0]], "blend", all_mode="difference").filter("negate").split()
+    colour = ffmpeg.filter([on_black[1], alpha[0]], "blend", all_mode="divide")
+    strip = ffmpeg.filter([colour, alpha[1].filter("extractplanes", "g")], "alphamerge")
+    return strip.filter("format", "yuva420p")
 
 
 def with_subtitles(spec: RenderSpec, spans: Sequence[CueSpan], picture: Any, strip: Any) -> Any:
