@@ -453,6 +453,7 @@ def test_effect_graph_makes_each_frame_once_and_overlays_in_the_fades_only(
         scratch=tmp_path,
         ffmpeg_bin="ffmpeg",
         loudness=Loudness(integrated=-20, threshold=-30, lra=3),
+        burn_subtitles=False,
         soft_subtitles=False,
     )
     graph = command[command.index("-filter_complex") + 1]
@@ -471,76 +472,3 @@ def test_effect_graph_makes_each_frame_once_and_overlays_in_the_fades_only(
         ]
     else:
         assert "overlay" not in graph
-
-
-def test_burned_subtitles_are_drawn_once_a_cue_as_libass_draws_them_and_laid_on_only_while_shown(
-    settings: Settings, make_render_spec: Any, tmp_path: Path
-) -> None:
-    """The preparation pass draws each run of frames that shows the same cue once, as a transparent strip; over
-    a picture it looks as libass drawing straight onto that picture; the encode lays it on in those runs only."""
-    from pipeline.render.audio import Loudness
-    from pipeline.render.ffmpeg import SUBTITLES_ASS, build_command, build_prepare_command, subtitle_cues
-    from pipeline.render.subtitles import SubtitleStyle, cue_spans, to_ass
-
-    width, height = 640, 360
-    spec = _spec(make_render_spec(["One two three four five.", "Six seven."], width=width, height=height))
-    timeline = plan_timeline(spec)
-    style = SubtitleStyle.for_frame(width, height)
-    cues = subtitle_cues(spec, timeline, style.max_line_chars(width))
-    spans = cue_spans(cues, fps=spec.fps, total_frames=timeline.total_frames)
-    assert sum(span.frames for span in spans) == timeline.total_frames and any(s.shown for s in spans)
-    assert [span.shown for span in spans][:1] == [False]  # the first word is spoken after a lead-in
-    (tmp_path / SUBTITLES_ASS).write_text(to_ass(cues, width=width, height=height, style=style), encoding="utf-8")
-    storage = open_storage(settings)
-    media = [storage.local_path(s.media_key) for s in spec.scenes]
-    narrations = [storage.local_path(s.audio_key) for s in spec.scenes]
-    prepare = build_prepare_command(
-        spec, timeline, media=media, narrations=narrations, music=None, scratch=tmp_path, ffmpeg_bin="ffmpeg",
-        soft_subtitles=False, burned=spans,
-    )  # fmt: skip
-    subprocess.run(prepare, cwd=tmp_path, capture_output=True, check=True)
-    prepared = tmp_path / "prepared.mkv"
-    times = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:1", "-show_entries", "packet=pts_time", "-of", "csv=p=0",
-         str(prepared)],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    assert [round(float(t) * spec.fps) for t in times][: len(spans)] == [span.first for span in spans]
-
-    top, rows = style.band(width, height)
-    raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(prepared), "-map", "0:v:1", "-fps_mode", "passthrough", "-f", "rawvideo",
-         "-pix_fmt", "rgba", "-"],
-        capture_output=True, check=True,
-    ).stdout  # fmt: skip
-    strips = [
-        Image.frombytes("RGBA", (width, rows), raw[i : i + width * rows * 4])
-        for i in range(0, len(raw), width * rows * 4)
-    ]
-    for span, strip in zip(spans, strips, strict=False):
-        assert (strip.getchannel("A").getextrema()[1] > 200) == span.shown, span  # a cue, or nothing at all
-
-    # the look: the strip over a grey picture against libass drawing on that picture at the same frame
-    shown = next(i for i, span in enumerate(spans) if span.shown)
-    grey = Image.new("RGBA", (width, rows), (90, 120, 150, 255))
-    ours = Image.alpha_composite(grey, strips[shown]).convert("RGB")
-    at = spans[shown].first / spec.fps
-    libass = subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"color=0x5a7896:s={width}x{height}:r={spec.fps}",
-         "-vf", f"ass={SUBTITLES_ASS},crop={width}:{rows}:0:{top}", "-ss", f"{at:.6f}", "-frames:v", "1",
-         "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-        cwd=tmp_path, capture_output=True, check=True,
-    ).stdout  # fmt: skip
-    reference = Image.frombytes("RGB", (width, rows), libass)
-    assert _diff(reference, grey.convert("RGB")) > 2  # the reference shows the cue
-    assert _diff(ours, reference) < 1.5  # the same picture, but for 4:2:0 chroma at the letters' edges
-
-    command = build_command(
-        spec, timeline, media=media, scratch=tmp_path, ffmpeg_bin="ffmpeg",
-        loudness=Loudness(integrated=-20, threshold=-30, lra=3), soft_subtitles=False, burned=spans,
-    )  # fmt: skip
-    graph = command[command.index("-filter_complex") + 1]
-    assert "ass=" not in graph and "subtitles=" not in graph  # libass stays out of the encode
-    enabled = re.findall(r"between\(t\\,([\d.]+)\\,([\d.]+)\)", graph.split("overlay=")[-1])
-    on = {frame for a, b in enabled for frame in range(round(float(a) * 30 + 0.5), round(float(b) * 30 + 0.5))}
-    assert on == {span.first + k for span in spans if span.shown for k in range(span.frames)}

@@ -1,16 +1,14 @@
 """Render a spec: preparation (soundtrack and stills), picture and encode (one pass), check, thumbnail, publish.
 
-The preparation pass mixes and measures the soundtrack, decodes every still once, fitted to the frame, and draws
-the burned subtitles once a cue, into one Matroska file of raw frames, PCM and the soft subtitles; the encode reads
-that file as its only input (a clip is one more). Every video frame is decoded from its source once and encoded
-once. All work happens in a scratch folder; the results reach storage only after the ffprobe check, each by an
-atomic write.
+The preparation pass mixes and measures the soundtrack and decodes every still once, fitted to the frame, into
+one Matroska file of raw frames, PCM and the subtitles; the encode reads that file as its only input (a clip is
+one more). Every video frame is decoded from its source once and encoded once. All work happens in a scratch
+folder; the results reach storage only after the ffprobe check, each by an atomic write.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
 import ffmpeg
@@ -28,9 +26,8 @@ from pipeline.render.audio import (
     parse_ebur128,
     soundtrack_channels,
 )
-from pipeline.render.burned import prepared_subtitles, with_subtitles
 from pipeline.render.probe import check_output, probe_output
-from pipeline.render.subtitles import Cue, CueSpan, SubtitleStyle, cue_spans, cues_for_scene, to_ass, to_srt
+from pipeline.render.subtitles import Cue, SubtitleStyle, cues_for_scene, to_ass, to_srt
 from pipeline.render.thumbnail import thumbnail_from_still, thumbnail_from_video
 from pipeline.render.timeline import Timeline, plan_timeline
 from pipeline.render.video import picture, prepared_stills, write_fade_commands
@@ -76,7 +73,6 @@ def render_video(
         (scratch / SUBTITLES_ASS).write_text(
             to_ass(cues, width=spec.width, height=spec.height, style=style), encoding="utf-8"
         )
-        spans = cue_spans(cues, fps=spec.fps, total_frames=timeline.total_frames) if burn_subtitles else []
         loudness = parse_ebur128(
             run(
                 build_prepare_command(
@@ -88,7 +84,6 @@ def render_video(
                     scratch=scratch,
                     ffmpeg_bin=ffmpeg_bin,
                     soft_subtitles=soft_subtitles,
-                    burned=spans,
                 )
             )
         )
@@ -100,7 +95,7 @@ def render_video(
                 scratch=scratch,
                 ffmpeg_bin=ffmpeg_bin,
                 loudness=loudness,
-                burned=spans,
+                burn_subtitles=burn_subtitles,
                 soft_subtitles=soft_subtitles,
             )
         )
@@ -169,11 +164,9 @@ def build_prepare_command(
     scratch: Path,
     ffmpeg_bin: str,
     soft_subtitles: bool,
-    burned: Sequence[CueSpan] = (),
 ) -> list[str]:
     """The preparation pass (run with ``cwd=scratch``; its stderr holds the loudness summary): the measured
-    soundtrack as PCM, every still as one raw frame at its scene's start, the burned subtitles' strip as one raw
-    frame a cue (``burned``: see burned.py), and the soft subtitles, in ``PREPARED``.
+    soundtrack as PCM, every still as one raw frame at its scene's start, and the soft subtitles, in ``PREPARED``.
 
     Raw frames cost disk (a 1080p frame is 3 MB) but nothing to read back: the encode holds no image decoder and
     no scaler, and with one input FFmpeg reads it without a queue of frames read ahead.
@@ -187,12 +180,9 @@ def build_prepare_command(
         "acodec": "pcm_s16le",
         "ac": channels,
         "ar": AUDIO_RATE,
-        "c:v:0": "rawvideo",
+        "vcodec": "rawvideo",
         "fps_mode": "passthrough",  # one frame a still, at its own time
     }
-    if burned:  # Matroska holds no raw video with alpha: FFV1, lossless, for a frame a cue
-        streams.append(prepared_subtitles(spec, burned, SUBTITLES_ASS, scratch))
-        options["c:v:1"] = "ffv1"
     if soft_subtitles:
         streams.append(ffmpeg.input(SUBTITLES_SRT)["s"])
         options["scodec"] = "copy"
@@ -210,18 +200,17 @@ def build_command(
     scratch: Path,
     ffmpeg_bin: str,
     loudness: Loudness,
+    burn_subtitles: bool,
     soft_subtitles: bool,
-    burned: Sequence[CueSpan] = (),
 ) -> list[str]:
-    """The one encoding command (run with ``cwd=scratch``); the preparation pass must have written ``PREPARED``
-    (with the same ``burned`` spans)."""
+    """The one encoding command (run with ``cwd=scratch``); the preparation pass must have written ``PREPARED``."""
     # a queue of one: with a clip as second input, FFmpeg reads each input in a thread of its own, ahead of need
     prepared = ffmpeg.input(PREPARED, thread_queue_size=1)
     if timeline.fades():
         write_fade_commands(timeline, scratch)
-    video = picture(spec, timeline, media, prepared["v:0"])
-    if burned:
-        video = with_subtitles(spec, burned, video, prepared["v:1"])
+    video = picture(spec, timeline, media, prepared.video)
+    if burn_subtitles:
+        video = video.filter("ass", SUBTITLES_ASS)
     streams = [video, normalise(prepared.audio, spec, loudness)]
     channels = soundtrack_channels(spec)
     options: dict[str, object] = {

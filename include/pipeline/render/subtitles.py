@@ -5,8 +5,6 @@ User text only ever reaches FFmpeg inside these files, never inside filter argum
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -118,52 +116,6 @@ class SubtitleStyle:
     def max_line_chars(self, width: int) -> int:
         """Characters that fit between the margins (DejaVu Sans Bold averages ~0.6 em a character)."""
         return max(12, min(MAX_LINE_CHARS, int((width - 2 * self.margin_h) / (self.font_size * 0.6))))
-
-    def band(self, width: int, height: int) -> tuple[int, int]:
-        """(top, rows) of the strip burned subtitles can cover: up to BAND_LINES lines (two wrapped lines that
-        libass wraps again for wide glyphs) above the bottom margin, their outline and shadow below it. Even
-        numbers, for 4:2:0 chroma."""
-        line = self.font_size * 1.25  # DejaVu Sans's line height is 1.16 em
-        top = max(0, math.floor((height - self.margin_v - BAND_LINES * line - self.font_size / 2) / 2) * 2)
-        bottom = min(height, math.ceil((height - self.margin_v + self.font_size / 2 + 3 * self.outline) / 2) * 2)
-        return top, bottom - top
-
-
-BAND_LINES = 4
-
-
-@dataclass(frozen=True)
-class CueSpan:
-    """A run of frames over which the burned subtitles do not change: ``first`` frame, ``frames`` long, showing
-    a cue or nothing."""
-
-    first: int
-    frames: int
-    shown: bool
-
-
-def cue_spans(cues: Sequence[Cue], *, fps: int, total_frames: int) -> list[CueSpan]:
-    """The frames at which libass's picture changes, as FFmpeg's ``ass`` filter sees them: an event is shown
-    from its start to before its end (the ASS file's centiseconds, in ms) at a frame's time, ``pts * 1/fps * 1000``
-    truncated to a whole ms, as the filter computes it."""
-
-    def shown_from(ms: int) -> int:  # the first frame whose time is at or after ``ms``
-        frame = max(0, ms * fps // 1000 - 1)
-        while int(frame * (1.0 / fps) * 1000) < ms:
-            frame += 1
-        return min(frame, total_frames)
-
-    changes = {0, total_frames}
-    starts_and_ends = [0] * (total_frames + 1)  # +1 where a cue starts showing, -1 where it stops
-    for cue in cues:
-        first = shown_from(round(cue.start_s * 100) * 10)
-        end = shown_from(round(cue.end_s * 100) * 10)
-        if first < end:
-            changes |= {first, end}
-            starts_and_ends[first] += 1
-            starts_and_ends[end] -= 1
-    showing = list(itertools.accumulate(starts_and_ends))  # cues shown at each frame
-    return [CueSpan(first=a, frames=b - a, shown=showing[a] > 0) for a, b in itertools.pairwise(sorted(changes))]
 
 
 def to_ass(cues: Iterable[Cue], *, width: int, height: int, style: SubtitleStyle) -> str:

@@ -1,6 +1,6 @@
 """The picture: the stills, decoded and fitted to the frame once by the preparation pass (``prepared_stills``)
-and read back as raw frames, held or moved (Ken Burns), video clips overlaid on their scenes (burned subtitles:
-burned.py). One encode; files are referenced relative to the scratch folder FFmpeg runs in.
+and read back as raw frames, held or moved (Ken Burns), video clips overlaid on their scenes, subtitles burned
+from an ASS file. One encode; files are referenced relative to the scratch folder FFmpeg runs in.
 
 Every frame is made once, by the main stream. A crossfade lays the incoming scene over it, made by a second stream
 for the fade's frames only, with an alpha that ramps up; the overlay is off everywhere else (timeline.py has the
