@@ -45,10 +45,13 @@ def _parked(logs: Path, run_id: str, try_number: int) -> bool:
     of the parked process arrives while the resumed try runs; the scheduler takes it for a task killed outside
     Airflow and fails (retries) it, which asks anew. A person answers later than that; the tests wait for it
     in the scheduler's log rather than for a fixed time, which a loaded machine outlasted."""
-    scheduler_log = logs / "scheduler.log"
-    lines = scheduler_log.read_text(errors="replace").splitlines() if scheduler_log.exists() else []
     mark = (f"task_id=review, run_id={run_id},", "state=awaiting_input", f"try_number={try_number},")
-    return any("TaskInstance Finished:" in line and all(m in line for m in mark) for line in lines)
+    return any("TaskInstance Finished:" in line and all(m in line for m in mark) for line in _scheduler_said(logs))
+
+
+def _scheduler_said(logs: Path) -> list[str]:
+    scheduler_log = logs / "scheduler.log"
+    return scheduler_log.read_text(errors="replace").splitlines() if scheduler_log.exists() else []
 
 
 def _waiting(airflow: httpx.Client, logs: Path, run_id: str) -> dict[str, Any]:
@@ -63,34 +66,34 @@ def _waiting(airflow: httpx.Client, logs: Path, run_id: str) -> dict[str, Any]:
     return dict(airflow.get(_hitl(run_id)).json())
 
 
-def _ended(airflow: httpx.Client, logs: Path, run_id: str, again: Callable[[], object] | None = None) -> str:
-    """The run's final state. ``again`` answers the review once more if it asks again (a retry of the review
-    task, whatever made it: the first answer went to the try that failed)."""
+def _ends_in_success(airflow: httpx.Client, logs: Path, run_id: str, again: Callable[[], object]) -> None:
+    """Waits for the run to end and asserts it succeeded (else the message says why). ``again`` answers the
+    review once more if it asks again (a retry of the review task, whatever made it: the first answer went to
+    the try that failed)."""
     answered = {"try": int(_review(airflow, run_id)["try_number"])}
 
     def ended() -> str | None:
         state = airflow.get(f"/dags/{DAG}/dagRuns/{run_id}").json()["state"]
         if state in ("success", "failed"):
             return str(state)
-        if again is not None:
-            ti = _review(airflow, run_id)
-            asks_again = ti.get("state") == "awaiting_input" and ti["try_number"] > answered["try"]
-            if asks_again and _parked(logs, run_id, ti["try_number"]):
-                again()
-                answered["try"] = ti["try_number"]
+        ti = _review(airflow, run_id)
+        asks_again = ti.get("state") == "awaiting_input" and ti["try_number"] > answered["try"]
+        if asks_again and _parked(logs, run_id, ti["try_number"]):
+            again()
+            answered["try"] = ti["try_number"]
         return None
 
-    return str(wait_for(ended, timeout_s=600, what="the run to end", interval_s=2))
+    state = wait_for(ended, timeout_s=600, what="the run to end", interval_s=2)
+    assert state == "success", _why(airflow, logs, run_id)
 
 
 def _why(airflow: httpx.Client, logs: Path, run_id: str) -> str:
     """What a failed run's tasks ended as, and what the scheduler said about them: the message of a failure."""
     tis = airflow.get(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
     tasks = [f"{ti['task_id']}[{ti['map_index']}] {ti['state']} (try {ti['try_number']})" for ti in tis]
-    scheduler_log = logs / "scheduler.log"
     said = [
         line[:600]
-        for line in scheduler_log.read_text(errors="replace").splitlines()
+        for line in _scheduler_said(logs)
         if run_id in line and any(w in line for w in ("state mismatch", "reported that", "Marking task", "ERROR"))
     ]
     return "; ".join(tasks) + "\n" + "\n".join(said[-10:])
@@ -114,8 +117,7 @@ def test_approved_through_the_rest_api_the_video_is_made(
     approve = {"chosen_options": ["Approve"], "params_input": {"script": SCRIPT, "reason": None}}
     answer = airflow.patch(_hitl(run_id), json=approve)
     assert answer.status_code == 200, answer.text
-    ended = _ended(airflow, airflow_logs, run_id, again=lambda: airflow.patch(_hitl(run_id), json=approve))
-    assert ended == "success", _why(airflow, airflow_logs, run_id)
+    _ends_in_success(airflow, airflow_logs, run_id, again=lambda: airflow.patch(_hitl(run_id), json=approve))
     assert count_rows("projects", "dag_run_id = :r AND status = 'completed'", r=run_id) == 1
     assert count_rows("scenes", "project_id = (SELECT id FROM video.projects WHERE dag_run_id = :r)", r=run_id) == 2
 
@@ -132,14 +134,12 @@ def test_edits_are_split_again_and_a_rejection_pays_for_nothing(
     reject = {"chosen_options": ["Reject"], "params_input": {"script": SCRIPT, "reason": "Wrong harbour"}}
     airflow.patch(_hitl(edited_run), json=edit).raise_for_status()
     airflow.patch(_hitl(rejected_run), json=reject).raise_for_status()
-    ended = _ended(airflow, airflow_logs, edited_run, again=lambda: airflow.patch(_hitl(edited_run), json=edit))
-    assert ended == "success", _why(airflow, airflow_logs, edited_run)
+    _ends_in_success(airflow, airflow_logs, edited_run, again=lambda: airflow.patch(_hitl(edited_run), json=edit))
     project = "SELECT id FROM video.projects WHERE dag_run_id = :r"
     assert count_rows("scenes", f"project_id = ({project})", r=edited_run) == 3
     assert count_rows("scripts", f"project_id = ({project}) AND source = 'review'", r=edited_run) == 1
     # nothing went wrong: the editor said no
-    ended = _ended(airflow, airflow_logs, rejected_run, again=lambda: airflow.patch(_hitl(rejected_run), json=reject))
-    assert ended == "success", _why(airflow, airflow_logs, rejected_run)
+    _ends_in_success(airflow, airflow_logs, rejected_run, again=lambda: airflow.patch(_hitl(rejected_run), json=reject))
     reason = f"rejected in review by {AIRFLOW_USER}: Wrong harbour"
     assert count_rows("projects", "dag_run_id = :r AND status = 'rejected' AND error = :e", r=rejected_run, e=reason)
     assert count_rows("requests", "dag_run_id = :r AND status = 'rejected'", r=rejected_run) == 1
@@ -202,8 +202,7 @@ def test_in_the_browser_from_the_videos_page_to_the_required_action(
         page.goto(f"{airflow_site.api_url}/dags/{DAG}/runs/{run_id}/tasks/review/required_actions?map_index=-1")
         page.get_by_role("button", name="Approve", exact=True).click()
 
-    ended = _ended(airflow, airflow_logs, run_id, again=approve_in_the_ui)
-    assert ended == "success", _why(airflow, airflow_logs, run_id)
+    _ends_in_success(airflow, airflow_logs, run_id, again=approve_in_the_ui)
     assert count_rows("projects", "dag_run_id = :r AND status = 'completed'", r=run_id) == 1
 
     # and a rejection with its reason, in the same form
@@ -217,8 +216,7 @@ def test_in_the_browser_from_the_videos_page_to_the_required_action(
         page.get_by_role("button", name="Reject", exact=True).click()
 
     reject_in_the_ui()
-    ended = _ended(airflow, airflow_logs, rejected_run, again=reject_in_the_ui)
-    assert ended == "success", _why(airflow, airflow_logs, rejected_run)
+    _ends_in_success(airflow, airflow_logs, rejected_run, again=reject_in_the_ui)
     reason = f"rejected in review by {AIRFLOW_USER}: Too short for the channel"
     assert count_rows("projects", "dag_run_id = :r AND status = 'rejected' AND error = :e", r=rejected_run, e=reason)
     assert _paid(count_rows, rejected_run) == 0
