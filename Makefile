@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo demo-celery stop test lint format typecheck system-deps test-system-deps install install-dev constraints clean
+.PHONY: demo demo-celery stop test test-fast lint format typecheck system-deps test-system-deps install install-dev constraints clean
 
 demo: system-deps install  ## start everything locally and render the sample script
 	$(PY) -m tools.demo run
@@ -17,8 +17,14 @@ demo-celery: install  ## the same on the CeleryExecutor: two workers (one for re
 stop:  ## stop what `make demo` started
 	@if [ -x $(PY) ]; then $(PY) -m tools.demo stop; else echo "nothing to stop"; fi
 
+# Two pytest workers: the tests of each Airflow stack share one (started once, run first), the rest spread over both.
+PYTEST_WORKERS ?= 2
+
 test: test-system-deps install-dev lint typecheck  ## lint, type checks and the whole test suite
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+test-fast: test-system-deps install-dev  ## the edit-test loop: everything that needs no Airflow stack and is quick
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not stack and not slow" --durations=10
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -105,7 +105,7 @@ def run_batch(stack: Any, prefix: str, args: argparse.Namespace) -> tuple[Any, d
         raise SystemExit(f"{waiting} request(s) already pending would join the batch: run it on a quiet table")
     assert not enqueue(engine, valid)
     engine.dispose()
-    client = demo.api_client(stack)
+    client = stack.api().http
     for dag_id in ("nightly_batch", "video_production"):
         client.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
     run_id = f"bench__{datetime.now(UTC):%Y%m%dT%H%M%S}"

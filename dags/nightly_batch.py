@@ -64,8 +64,8 @@ def nightly_batch() -> None:
     @task
     def claim() -> list[dict[str, Any]]:
         """Take this night's due rows (a retry gets back the same rows); release claims of batches that died."""
-        from pipeline.batch import claim as claim_rows
-        from pipeline.batch import release_stale
+        from pipeline.db.queue import claim as claim_rows
+        from pipeline.db.queue import release_stale
         from video_factory.batch import due_by
         from video_factory.connections import video_repository
         from video_factory.task import run_is_active
@@ -89,8 +89,9 @@ def nightly_batch() -> None:
     def validate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Great Expectations over the claimed rows; rejected rows are marked and their submitters emailed.
         Returns one trigger per valid row."""
-        from pipeline.batch import mark_checked, reasons_text, trigger_run_id
+        from pipeline.batch import reasons_text, trigger_run_id
         from pipeline.batch_checks import validate_batch
+        from pipeline.db.queue import mark_checked
         from pipeline.request import checked_request
         from video_factory.batch import due_by, email_rejections, night_of, store_validation
         from video_factory.connections import storage, video_repository

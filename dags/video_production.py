@@ -22,6 +22,7 @@ from typing import Any
 from airflow.sdk import Asset, dag, get_current_context, task
 
 from pipeline.config import load_settings
+from pipeline.constants import DagId
 from video_factory.callbacks import record_task_failure
 from video_factory.errors import ProviderRetryPolicy
 from video_factory.notifiers import VideoOutcomeNotifier
@@ -36,7 +37,7 @@ RENDERED_VIDEOS = Asset(name="rendered_videos")  # no URI scheme: Airflow then l
 
 
 @dag(
-    dag_id="video_production",
+    dag_id=DagId.VIDEO.value,
     schedule=None,
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,

@@ -1,25 +1,34 @@
-"""The Airflow processes a trigger needs (API server, scheduler, dag-processor, triggerer for deadline alerts),
-for the REST, CLI and browser tests."""
+"""Helpers of the tests against a running Airflow (the ``airflow_stack`` fixture, or a stack of a test's own):
+waiting for evidence, and where the browser tests' Chromium and screenshots are."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tools.stack import AIRFLOW_USER, AirflowSite
+from pipeline.constants import DagId
+from tools.supervise import print_logs
 
-DAG = "video_production"
+DAG = DagId.VIDEO.value
+ENDED = ("success", "failed")
+# as the machine's probe starts it: no background connections (this machine reaches no other host)
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]  # fmt: skip
+SCREENSHOTS = Path(os.environ.get("VIDEO_TEST_SCREENSHOTS", "/tmp/video-factory-screenshots"))
+# the stack videos that do not test the render are made plain (one default-look video runs end to end)
+PLAIN = {"ken_burns": False, "crossfade_s": 0, "burn_subtitles": False}
 
 
 def wait_for(check: Callable[[], Any], *, timeout_s: float, what: str, interval_s: float = 1.0) -> Any:
+    """``check()``'s first true value, asked every ``interval_s`` (a refused connection counts as not yet)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -32,56 +41,27 @@ def wait_for(check: Callable[[], Any], *, timeout_s: float, what: str, interval_
     raise TimeoutError(f"gave up waiting for {what} after {timeout_s:.0f}s")
 
 
-@contextmanager
-def running_airflow(airflow_site: AirflowSite, logs: Path) -> Iterator[httpx.Client]:
-    """The Airflow processes a trigger needs, and an authenticated client of the REST API."""
-    env = {**os.environ, **airflow_site.environment()}
-    processes = []
-    for component in (["api-server"], ["scheduler"], ["dag-processor"], ["triggerer", "--skip-serve-logs"]):
-        log = (logs / f"{component[0]}.log").open("wb")
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "airflow", *component],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-    try:
-        base = airflow_site.api_url
-        wait_for(
-            lambda: httpx.get(f"{base}/api/v2/monitor/health", timeout=5).status_code == 200,
-            timeout_s=120,
-            what="the API server",
-        )
-        token = httpx.post(
-            f"{base}/auth/token",
-            json={"username": AIRFLOW_USER, "password": airflow_site.password()},
-            timeout=10,
-        )
-        assert token.status_code == 201, token.text
-        client = httpx.Client(
-            base_url=f"{base}/api/v2",
-            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
-            timeout=30,
-        )
-        wait_for(lambda: client.get(f"/dags/{DAG}").status_code == 200, timeout_s=120, what="the DAG to be parsed")
-        yield client
-        client.close()
-    except BaseException:
-        dump_logs(logs)
-        raise
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+def run_state(airflow: httpx.Client, run_id: str, dag_id: str = DAG) -> str | None:
+    """The run's state once it has ended, else None: ``wait_for(lambda: run_state(api, run), ...)``."""
+    state = airflow.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
+    return str(state) if state in ENDED else None
+
+
+def logs_text(folder: Path) -> str:
+    """Every log under ``folder`` (the dag-processor's, where DAG callbacks log; task logs; component logs)."""
+    texts = []
+    for path in sorted(folder.rglob("*.log")):
+        try:
+            texts.append(path.read_text(errors="replace"))
+        except OSError:
+            continue
+    return "\n".join(texts)
+
+
+def callback_logs(site_home: Path) -> Path:
+    """Where the dag-processor writes what DAG callbacks (the outcome emails) log."""
+    return site_home / "logs" / "dag_processor"
 
 
 def dump_logs(folder: Path) -> None:
-    for log in sorted(folder.glob("*.log")):
-        print(f"===== {log.name} =====\n{log.read_text(errors='replace')[-4000:]}")
+    print_logs(folder)

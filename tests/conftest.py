@@ -21,13 +21,16 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL, make_url
 
 from pipeline.config import Settings
 from pipeline.db import VideoRepository, connect
+from tests.airflow_processes import CHROMIUM_ARGS, DAG, SCREENSHOTS
 from tools.stack import (
+    AIRFLOW_USER,
     LOCAL_DIR,
     AirflowSite,
     drop_database,
@@ -36,6 +39,7 @@ from tools.stack import (
     server_reachable,
     start_embedded_postgres,
 )
+from tools.supervise import Stack, running_stack
 
 LOCAL_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 _state: dict[str, object] = {}
@@ -52,8 +56,8 @@ def _pick_server() -> URL:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if hasattr(config, "workerinput"):  # pragma: no cover - no xdist here, but stay correct under it
-        return
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        return  # the controller of ``pytest -n``: each worker process prepares a site of its own
     server = _pick_server()
     prefix = f"vftest_{os.getpid()}_{secrets.token_hex(3)}"
     root = Path(tempfile.mkdtemp(prefix="video-factory-tests-"))
@@ -72,6 +76,30 @@ def pytest_configure(config: pytest.Config) -> None:
     # scheduler would start last night's batch at once and make every pending row another test left)
     os.environ.update({"VIDEO_BATCH_POKE_S": "5", "VIDEO_BATCH_SCHEDULE": "none"})
     prepare_site(site)  # both schemas and the pools, as make demo prepares its site
+
+
+# Tiers, from the fixtures a test asks for (a module marks the stacks of its own: celery, the outage): ``stack``
+# needs a running Airflow, ``browser`` drives Chromium. Under ``pytest -n`` the tests of one stack share a worker
+# (one Airflow per stack, started once) and run first: they wait more than they compute, beside the other tests.
+_STACK_GROUPS = {"airflow_stack": "airflow", "celery_stack": "celery", "supervised_stack": "outage"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & {"browser", "browser_page"}:
+            item.add_marker(pytest.mark.browser)
+        for fixture, group in _STACK_GROUPS.items():
+            if fixture in fixtures:
+                item.add_marker(pytest.mark.stack)
+                item.add_marker(pytest.mark.xdist_group(group))
+    order = list(_STACK_GROUPS.values())
+
+    def rank(item: pytest.Item) -> int:
+        groups = [m.args[0] for m in item.iter_markers("xdist_group")]
+        return order.index(groups[0]) if groups else len(order)
+
+    items.sort(key=rank)  # stable: each group keeps its modules' order
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -335,19 +363,53 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def airflow_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the running Airflow's processes write their output (``scheduler.log``, ``api-server.log``, ...)."""
-    return tmp_path_factory.mktemp("airflow-logs")
+def airflow_stack(airflow_site: AirflowSite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A running Airflow (API server, scheduler, dag-processor, triggerer under supervisord, as ``make demo``
+    runs them), shared by the REST, CLI and browser tests."""
+    with running_stack(airflow_site, tmp_path_factory.mktemp("airflow-components"), wait_for_dag=DAG) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="session")
-def airflow(airflow_site: AirflowSite, airflow_logs: Path) -> Iterator[Any]:
-    """A running Airflow (API server, scheduler, dag-processor) and a client of its REST API, shared by the
-    REST and browser tests."""
-    from tests.airflow_processes import running_airflow
+def airflow_logs(airflow_stack: Stack) -> Path:
+    """Where the running Airflow's components write their output (``scheduler.log``, ``api-server.log``, ...)."""
+    return airflow_stack.folder
 
-    with running_airflow(airflow_site, airflow_logs) as client:
-        yield client
+
+@pytest.fixture(scope="session")
+def airflow(airflow_stack: Stack) -> Iterator[httpx.Client]:
+    """The REST API of the running Airflow (``/api/v2``), logged in as the admin."""
+    api = airflow_stack.site.api()
+    yield api.http
+    api.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright, one per test run (Playwright cannot download a browser here)."""
+    from playwright.sync_api import sync_playwright
+
+    if shutil.which("chromium") is None:
+        pytest.skip("Chromium is not installed (make test installs it)")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def browser_page(browser: Any, airflow_site: AirflowSite, airflow: httpx.Client) -> Iterator[Any]:
+    """A page logged in to the running Airflow's UI as the admin, shared by the browser tests."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(30_000)
+    page.goto(f"{airflow_site.api_url}/auth/login")
+    page.get_by_label("Username").fill(AIRFLOW_USER)
+    page.get_by_label("Password").fill(airflow_site.password())
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/auth/login" not in url)
+    yield page
+    page.close()
 
 
 SENDER = "video-factory@localhost"  # the verified SES identity of the paid-provider tests

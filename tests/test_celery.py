@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import os
 import secrets
-import shlex
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,11 +28,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
 from pipeline.db import connect
-from tests.airflow_processes import dump_logs, wait_for
+from tests.airflow_processes import DAG, PLAIN, wait_for
 from tools import supervise
 from tools.stack import (
-    AIRFLOW_USER,
-    PROJECT_ROOT,
     AirflowSite,
     ensure_database,
     free_port,
@@ -42,9 +38,9 @@ from tools.stack import (
     redis_reachable,
     start_private_redis,
 )
+from tools.supervise import Stack, running_stack
 
-pytestmark = pytest.mark.slow
-DAG = "video_production"
+pytestmark = [pytest.mark.stack, pytest.mark.celery, pytest.mark.fault]
 REDIS_DB = 13  # the machine's Redis is shared: this database number is the tests' own, flushed first
 ENDED = ("success", "failed")
 SCENE = "The lighthouse keeper climbs the stairs and lights the lamp before the storm arrives tonight."
@@ -52,11 +48,13 @@ SCENE = "The lighthouse keeper climbs the stairs and lights the lamp before the 
 
 @dataclass
 class CeleryStack:
-    site: AirflowSite
+    stack: Stack
     client: httpx.Client
-    workers: dict[str, subprocess.Popen[bytes]]
     engine: Engine
-    logs: Path
+
+    @property
+    def site(self) -> AirflowSite:
+        return self.stack.site
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +78,7 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def celery_stack(pg_server: URL, database_prefix: str, redis_url: str) -> Iterator[CeleryStack]:
+    """``make demo-celery``'s stack, except that a worker that dies stays dead (the test watches the other)."""
     folder = Path(tempfile.mkdtemp(prefix="vf-celery-"))
     site = AirflowSite(
         home=folder / "airflow",
@@ -91,44 +90,14 @@ def celery_stack(pg_server: URL, database_prefix: str, redis_url: str) -> Iterat
     )
     saved = dict(os.environ)
     os.environ.update({"VIDEO_RETRIES": "3", "VIDEO_RETRY_DELAY_S": "1", "VIDEO_MAX_RETRY_DELAY_S": "2"})
-    env = {**os.environ, **site.environment()}
     prepare_site(site)
-    logs = folder / "logs"
-    logs.mkdir()
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    for name, command in supervise.commands(site).items():
-        processes[name] = subprocess.Popen(
-            shlex.split(command),
-            env=env,
-            cwd=PROJECT_ROOT,
-            stdout=(logs / f"{name}.log").open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a worker's whole process group can be killed, as when its machine dies
-        )
     engine = connect(site.video_db)
+    api = site.api()
     try:
-        wait_for(lambda: not supervise.unhealthy(site.api_url), timeout_s=240, what="every component healthy")
-        token = httpx.post(
-            f"{site.api_url}/auth/token", json={"username": AIRFLOW_USER, "password": site.password()}, timeout=10
-        ).json()["access_token"]
-        client = httpx.Client(
-            base_url=f"{site.api_url}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=30
-        )
-        wait_for(lambda: client.get(f"/dags/{DAG}").status_code == 200, timeout_s=120, what="the DAG")
-        workers = {name: processes[name] for name in supervise.CELERY_WORKERS}
-        yield CeleryStack(site, client, workers, engine, logs)
-    except BaseException:
-        dump_logs(logs)
-        raise
+        with running_stack(site, folder / "logs", restart=False, wait_for_dag=DAG) as stack:
+            yield CeleryStack(stack, api.http, engine)
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes.values():
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        api.close()
         engine.dispose()
         os.environ.clear()
         os.environ.update(saved)
@@ -138,7 +107,7 @@ def celery_stack(pg_server: URL, database_prefix: str, redis_url: str) -> Iterat
 def _trigger(stack: CeleryStack, label: str, scenes: int) -> str:
     request_id = f"{label}-{secrets.token_hex(3)}"
     script = "\n\n".join(f"{SCENE} Scene {n + 1}." for n in range(scenes))
-    conf = {"request_id": request_id, "title": f"Celery {request_id}", "script": script}
+    conf = {"request_id": request_id, "title": f"Celery {request_id}", "script": script, **PLAIN}
     run_id = f"video__{request_id}"
     response = stack.client.post(
         f"/dags/{DAG}/dagRuns", json={"logical_date": None, "dag_run_id": run_id, "conf": conf}
@@ -186,25 +155,12 @@ def _assert_one_video_each(stack: CeleryStack, run_ids: list[str], scenes: int) 
         assert len(list((stack.site.data_dir / "storage" / "videos" / request_id).glob("*.mp4"))) == 1
 
 
-def test_three_videos_run_on_both_workers_and_every_render_on_the_render_worker(celery_stack: CeleryStack) -> None:
-    stack = celery_stack
-    run_ids = [_trigger(stack, f"celery-{n}", scenes=4) for n in range(3)]
-    states = _wait_until_ended(stack, run_ids, timeout_s=900)
-    assert set(states.values()) == {"success"}, states
-    _assert_one_video_each(stack, run_ids, scenes=4)
-    task_instances = [ti for run_id in run_ids for ti in _task_instances(stack, run_id)]
-    hosts = {ti["hostname"] for ti in task_instances}
-    print("task instances per worker:", {h: sum(ti["hostname"] == h for ti in task_instances) for h in hosts})
-    assert hosts == set(supervise.CELERY_WORKERS), hosts
-    renders = [ti for ti in task_instances if ti["task_id"] == "render"]
-    assert len(renders) == 3
-    assert {(ti["queue"], ti["hostname"]) for ti in renders} == {("render", "worker-render")}
-    assert {ti["queue"] for ti in task_instances if ti["task_id"] != "render"} == {"default"}
-
-
-def test_a_killed_worker_s_tasks_are_retried_on_the_other_and_the_videos_complete(
+def test_tasks_run_on_both_workers_renders_on_the_render_worker_and_a_killed_worker_s_tasks_run_again(
     celery_stack: CeleryStack,
 ) -> None:
+    """Videos run with their task instances spread over both workers and every render on the render worker, on
+    its own queue; worker-default, killed in the middle, has its task instances retried on the other worker, and
+    the videos complete once each."""
     stack = celery_stack
     run_ids = [_trigger(stack, f"kill-{n}", scenes=8) for n in range(2)]
 
@@ -217,10 +173,10 @@ def test_a_killed_worker_s_tasks_are_retried_on_the_other_and_the_videos_complet
         ]
 
     victims = wait_for(busy_on_default_worker, timeout_s=600, what="scenes made on worker-default", interval_s=0.5)
-    worker = stack.workers["worker-default"]
-    os.killpg(worker.pid, signal.SIGKILL)
+    worker = stack.stack.pid("worker-default")
+    os.killpg(worker, signal.SIGKILL)  # the worker's whole process group, as when its machine dies
     killed_at, killed_utc = time.monotonic(), datetime.now(UTC)
-    worker.wait(timeout=30)
+    wait_for(lambda: not Path(f"/proc/{worker}").exists() or _zombie(worker), timeout_s=30, what="the worker to die")
     # a task that reported success in the instant before the kill is not orphaned; the others are
     victims = [v for v in victims if _task_instance(stack, v)["state"] == "running"]
     assert victims, "every task on worker-default ended in the instant before the kill"
@@ -243,6 +199,15 @@ def test_a_killed_worker_s_tasks_are_retried_on_the_other_and_the_videos_complet
         assert ti["hostname"] == "worker-render", ti
         assert ti["try_number"] > victim["try_number"]
     _assert_one_video_each(stack, run_ids, scenes=8)
+    task_instances = [ti for run_id in run_ids for ti in _task_instances(stack, run_id)]
+    # where each task instance ran last, and the tries worker-default was running when it died
+    hosts = {ti["hostname"] for ti in task_instances} | {victim["hostname"] for victim in victims}
+    print("task instances per worker:", {h: sum(ti["hostname"] == h for ti in task_instances) for h in hosts})
+    assert hosts == set(supervise.CELERY_WORKERS), hosts
+    renders = [ti for ti in task_instances if ti["task_id"] == "render"]
+    assert len(renders) == len(run_ids)
+    assert {(ti["queue"], ti["hostname"]) for ti in renders} == {("render", "worker-render")}
+    assert {ti["queue"] for ti in task_instances if ti["task_id"] != "render"} == {"default"}
     # the other worker ran everything that started after the kill, the tasks the dead one had received included
     after = [
         ti
@@ -252,3 +217,10 @@ def test_a_killed_worker_s_tasks_are_retried_on_the_other_and_the_videos_complet
     ]
     assert {ti["task_id"] for ti in after} >= {"render", "check", "publish"}
     assert {ti["hostname"] for ti in after} == {"worker-render"}
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

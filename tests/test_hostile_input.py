@@ -20,11 +20,10 @@ import httpx
 import pytest
 
 from pipeline.request import VideoRequest
-from tests.airflow_processes import wait_for
+from tests.airflow_processes import DAG, wait_for
 from tests.dags.test_request_form import model_accepts, schema_accepts
 from tools.stack import AirflowSite
 
-DAG = "video_production"
 WORD_JOINER = "\u2060"  # the subtitles put one after a backslash or a brace, so they stay text
 
 
@@ -159,7 +158,6 @@ def _no_trace(site: AirflowSite, count_rows: Callable[..., int], request_id: str
     assert not [p for p in storage.rglob("*") if request_id in str(p)]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("case", REFUSED, ids=lambda c: c.name)
 def test_a_refused_request_gets_a_one_line_400_and_leaves_nothing(
     case: Refused, airflow: httpx.Client, airflow_site: AirflowSite, count_rows: Callable[..., int]
@@ -193,7 +191,6 @@ def _characters(text: str) -> str:
     return "".join(text.replace(WORD_JOINER, "").split())
 
 
-@pytest.mark.slow
 def test_accepted_hostile_text_becomes_videos_whose_subtitles_and_email_carry_it_intact(
     airflow: httpx.Client, airflow_site: AirflowSite, video_engine: Any
 ) -> None:

@@ -6,25 +6,21 @@ edits (split again), or reject (the project ends ``rejected``, no image or narra
 from __future__ import annotations
 
 import secrets
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.airflow_processes import DAG, wait_for
-from tests.test_trigger_form import CHROMIUM_ARGS, SCREENSHOTS
+from tests.airflow_processes import DAG, PLAIN, SCREENSHOTS, wait_for
 from tools.stack import AIRFLOW_USER, AirflowSite
 
-pytestmark = pytest.mark.slow
 SCRIPT = "The harbour wakes before dawn and the boats slip out.\n\nGulls follow them past the old lighthouse."
 
 
 def _submit(airflow: httpx.Client, label: str) -> tuple[str, str]:
     request_id = f"review-{label}-{secrets.token_hex(3)}"
-    conf = {"request_id": request_id, "title": f"Reviewed {request_id}", "script": SCRIPT, "review": True}
+    conf = {"request_id": request_id, "title": f"Reviewed {request_id}", "script": SCRIPT, "review": True, **PLAIN}
     body = {"dag_run_id": f"video__{request_id}", "logical_date": None, "conf": conf}
     assert airflow.post(f"/dags/{DAG}/dagRuns", json=body).status_code == 200, body
     return request_id, f"video__{request_id}"
@@ -156,26 +152,6 @@ def test_edits_are_split_again_and_a_rejection_pays_for_nothing(
 
     (mail,) = wait_for(told, timeout_s=60, what="the rejection email")
     assert "Wrong harbour" in mail
-
-
-@pytest.fixture(scope="module")
-def browser_page(airflow: httpx.Client, airflow_site: AirflowSite) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if shutil.which("chromium") is None:
-        pytest.skip("Chromium is not installed (make test installs it)")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(30_000)
-        page.goto(f"{airflow_site.api_url}/auth/login")
-        page.get_by_label("Username").fill(AIRFLOW_USER)
-        page.get_by_label("Password").fill(airflow_site.password())
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(lambda url: "/auth/login" not in url)
-        yield page
-        browser.close()
 
 
 def test_in_the_browser_from_the_videos_page_to_the_required_action(

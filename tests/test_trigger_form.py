@@ -2,47 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.airflow_processes import DAG, wait_for
-from tools.stack import AIRFLOW_USER, AirflowSite
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed (make test installs it)"),
-]
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-SCREENSHOTS = Path(os.environ.get("VIDEO_TEST_SCREENSHOTS", "/tmp/video-factory-screenshots"))
-
-
-@pytest.fixture(scope="module")
-def page(airflow: httpx.Client, airflow_site: AirflowSite) -> Iterator[Any]:
-    """A logged-in browser page on the Airflow UI."""
-    from playwright.sync_api import sync_playwright
-
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(30_000)
-        page.goto(f"{airflow_site.api_url}/auth/login")
-        page.get_by_label("Username").fill(AIRFLOW_USER)
-        page.get_by_label("Password").fill(airflow_site.password())
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(lambda url: "/auth/login" not in url)
-        yield page
-        browser.close()
+from tests.airflow_processes import DAG, SCREENSHOTS, wait_for
+from tools.stack import AirflowSite
 
 
 def _open_form(page: Any, airflow_site: AirflowSite) -> Any:
@@ -71,8 +38,9 @@ def _runs_titled(airflow: httpx.Client, title: str) -> list[dict[str, Any]]:
 
 
 def test_a_script_only_request_needs_nothing_but_a_title_and_succeeds(
-    page: Any, airflow: httpx.Client, airflow_site: AirflowSite
+    browser_page: Any, airflow: httpx.Client, airflow_site: AirflowSite
 ) -> None:
+    page = browser_page
     dialog = _open_form(page, airflow_site)
     submit = dialog.get_by_test_id("trigger-dag-submit")
     _shot(page, "form-empty")
@@ -98,8 +66,9 @@ def test_a_script_only_request_needs_nothing_but_a_title_and_succeeds(
     ],
 )
 def test_a_bad_value_is_refused_in_the_form_with_one_line_and_no_run(
-    page: Any, airflow: httpx.Client, airflow_site: AirflowSite, case: tuple[str, str, str]
+    browser_page: Any, airflow: httpx.Client, airflow_site: AirflowSite, case: tuple[str, str, str]
 ) -> None:
+    page = browser_page
     field, value, message = case
     dialog = _open_form(page, airflow_site)
     title = f"Refused {field} {secrets.token_hex(3)}"
@@ -121,8 +90,11 @@ def test_a_bad_value_is_refused_in_the_form_with_one_line_and_no_run(
     assert not _runs_titled(airflow, title)
 
 
-def test_a_crossfade_over_the_maximum_is_clamped_by_the_number_field(page: Any, airflow_site: AirflowSite) -> None:
+def test_a_crossfade_over_the_maximum_is_clamped_by_the_number_field(
+    browser_page: Any, airflow_site: AirflowSite
+) -> None:
     """Airflow's number field takes the schema's maximum: 5 s becomes 2 s when the field is left (no message)."""
+    page = browser_page
     dialog = _open_form(page, airflow_site)
     dialog.get_by_text("Look and sound", exact=True).click()
     field = dialog.locator("input[name='element_crossfade_s']")
@@ -145,9 +117,10 @@ NEW_VIDEO_CASES = [
 
 
 def test_the_new_video_page_checks_every_field_as_it_is_typed_and_submits(
-    page: Any, airflow: httpx.Client, airflow_site: AirflowSite
+    browser_page: Any, airflow: httpx.Client, airflow_site: AirflowSite
 ) -> None:
     """The plugin's "New video" page, generated from the model: inline messages, Submit disabled until fixed."""
+    page = browser_page
     page.goto(f"{airflow_site.api_url}/video-factory/new")
     submit = page.locator("#submit")
     assert page.locator("#error_title").inner_text() == "required" and submit.is_disabled()

@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import Engine, text
 
-from tests.airflow_processes import dump_logs, wait_for
+from pipeline.constants import DagId
+from tests.airflow_processes import DAG, dump_logs, wait_for
 from tools.stack import AIRFLOW_USER, AirflowSite
 
-pytestmark = pytest.mark.slow
 VIDEOCTL = Path(sys.executable).parent / "videoctl"
 SCRIPT = "Ships leave the harbour at dawn.\n\nGulls follow them out to sea.\n\nBy night the lamps are lit."
 
@@ -117,7 +116,7 @@ def test_cancel_stops_the_run_and_marks_the_request(
     )
     assert submitted.returncode == 0, submitted.stderr
     wait_for(
-        lambda: airflow.get(f"/dags/video_production/dagRuns/video__{request_id}").json()["state"] == "running",
+        lambda: airflow.get(f"/dags/{DAG}/dagRuns/video__{request_id}").json()["state"] == "running",
         timeout_s=120, what="the run to start",
     )  # fmt: skip
     cancelled = videoctl(airflow_site, "cancel", request_id)
@@ -125,8 +124,8 @@ def test_cancel_stops_the_run_and_marks_the_request(
     assert cancelled.stdout.strip() == f"Cancelled video__{request_id}."
     again = videoctl(airflow_site, "cancel", request_id)
     assert again.returncode == 4 and "has already ended (failed)" in _one_line_error(again)
-    run = airflow.get(f"/dags/video_production/dagRuns/video__{request_id}").json()
-    tis = airflow.get(f"/dags/video_production/dagRuns/video__{request_id}/taskInstances").json()["task_instances"]
+    run = airflow.get(f"/dags/{DAG}/dagRuns/video__{request_id}").json()
+    tis = airflow.get(f"/dags/{DAG}/dagRuns/video__{request_id}/taskInstances").json()["task_instances"]
     assert "render" in {ti["task_id"] for ti in tis if ti["state"] == "skipped"}  # it never rendered
     assert run["state"] == "failed" and run["note"].startswith("Cancelled by ")
     with video_engine.connect() as conn:
@@ -144,7 +143,7 @@ def test_a_schema_violating_submit_is_one_line_and_writes_nothing(
     assert refused.returncode == 3
     assert _one_line_error(refused) == "title: at most 200 characters (got 250)"
     assert count_rows("requests", "request_key = :k", k=request_id) == 0
-    assert airflow.get(f"/dags/video_production/dagRuns/video__{request_id}").status_code == 404
+    assert airflow.get(f"/dags/{DAG}/dagRuns/video__{request_id}").status_code == 404
 
     wrong = videoctl(airflow_site, "status", "anything", password="wrong-password")
     assert wrong.returncode == 6
@@ -195,7 +194,7 @@ def test_the_nightly_batch_through_the_scheduler_with_its_summary_and_deadline_a
         )
     assert statuses == {f"{prefix}one": "completed", f"{prefix}two": "completed", f"{prefix}bad": "rejected"}
     weights = {
-        name: airflow.get(f"/dags/video_production/dagRuns/video__{prefix}{name}__{night}/taskInstances/render").json()[
+        name: airflow.get(f"/dags/{DAG}/dagRuns/video__{prefix}{name}__{night}/taskInstances/render").json()[
             "priority_weight"
         ]
         for name in ("one", "two")
@@ -207,7 +206,7 @@ def test_the_nightly_batch_through_the_scheduler_with_its_summary_and_deadline_a
     assert sorted(ti["rendered_map_index"] for ti in labels["task_instances"]) == [
         f"{prefix}one: Batch one", f"{prefix}two: Batch two"
     ]  # fmt: skip
-    events = airflow.get("/assets/events", params={"source_dag_id": "nightly_batch", "source_run_id": run_id}).json()[
+    events = airflow.get("/assets/events", params={"source_dag_id": DagId.BATCH, "source_run_id": run_id}).json()[
         "asset_events"
     ]
     assert [event["extra"]["counts"] for event in events] == [{"completed": 2, "rejected": 1}]

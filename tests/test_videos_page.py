@@ -5,18 +5,15 @@ Chromium: the list, a detail whose video plays, and a delete with its confirmati
 from __future__ import annotations
 
 import secrets
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.airflow_processes import DAG, wait_for
-from tests.test_trigger_form import CHROMIUM_ARGS, SCREENSHOTS
+from tests.airflow_processes import DAG, PLAIN, SCREENSHOTS, run_state, wait_for
 from tools.stack import AIRFLOW_USER, VIEWER_USER, AirflowSite
 
-pytestmark = pytest.mark.slow
 PAGE = "/video-factory"
 SCRIPT = "The harbour wakes before dawn and the boats slip out.\n\nGulls follow them past the old lighthouse."
 
@@ -26,14 +23,11 @@ def _make_video(airflow: httpx.Client, title: str) -> str:
     request_id = f"page-{secrets.token_hex(4)}"
     title = f"{title} {request_id}"
     body = {"dag_run_id": f"video__{request_id}", "logical_date": None,
-            "conf": {"request_id": request_id, "title": title, "script": SCRIPT}}  # fmt: skip
+            "conf": {"request_id": request_id, "title": title, "script": SCRIPT, **PLAIN}}  # fmt: skip
     assert airflow.post(f"/dags/{DAG}/dagRuns", json=body).status_code == 200
 
-    def ended() -> str | None:
-        state = airflow.get(f"/dags/{DAG}/dagRuns/video__{request_id}").json()["state"]
-        return state if state in ("success", "failed") else None
-
-    assert wait_for(ended, timeout_s=600, what="the video", interval_s=3) == "success"
+    ended = wait_for(lambda: run_state(airflow, f"video__{request_id}"), timeout_s=600, what="the video", interval_s=1)
+    assert ended == "success"
     return request_id
 
 
@@ -42,14 +36,7 @@ def web(airflow: httpx.Client, airflow_site: AirflowSite) -> Iterator[dict[str, 
     """Clients of the plugin's routes: anonymous, as the viewer, as the admin."""
 
     def client(user: str | None) -> httpx.Client:
-        headers = {}
-        if user:
-            token = httpx.post(
-                f"{airflow_site.api_url}/auth/token",
-                json={"username": user, "password": airflow_site.password(user)},
-                timeout=10,
-            ).json()["access_token"]
-            headers["Authorization"] = f"Bearer {token}"
+        headers = {"Authorization": f"Bearer {airflow_site.api(user).access_token}"} if user else {}
         return httpx.Client(base_url=f"{airflow_site.api_url}{PAGE}", headers=headers, timeout=30)
 
     clients = {"anonymous": client(None), "viewer": client(VIEWER_USER), "admin": client(AIRFLOW_USER)}
@@ -106,29 +93,6 @@ def test_state_changes_need_edit_rights_and_cannot_be_forged_cross_site(
     assert foreign.status_code == 403
     assert web["viewer"].post(f"/api/videos/{video}/requeue", headers=page_header).status_code == 403
     assert count_rows("requests", "request_key = :k AND status = 'completed'", k=video) == 1
-
-
-@pytest.fixture(scope="module")
-def browser_page(airflow: httpx.Client, airflow_site: AirflowSite) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if shutil.which("chromium") is None:
-        pytest.skip("Chromium is not installed (make test installs it)")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=shutil.which("chromium"),
-            args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(30_000)
-        page.goto(f"{airflow_site.api_url}/auth/login")
-        page.get_by_label("Username").fill(AIRFLOW_USER)
-        page.get_by_label("Password").fill(airflow_site.password())
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(lambda url: "/auth/login" not in url)
-        yield page
-        browser.close()
 
 
 def test_in_the_browser_the_list_the_player_and_a_delete(

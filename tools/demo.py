@@ -15,7 +15,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -29,6 +28,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 
+from interface.airflow_api import Airflow, ApiProblem
+from pipeline.constants import DagId
 from pipeline.request import run_id_for
 from tools import supervise
 from tools.stack import (
@@ -46,9 +47,9 @@ from tools.stack import (
     start_private_redis,
     stop_embedded_postgres,
 )
-from tools.supervise import component_health, unhealthy
+from tools.supervise import component_health
 
-DAG_ID = "video_production"
+DAG_ID = DagId.VIDEO.value
 PGDATA = LOCAL_DIR / "pg" / "data"
 PID_FILE = LOCAL_DIR / "airflow" / "stack.pid"
 LOG_FILE = LOCAL_DIR / "airflow" / "supervisord.out"
@@ -116,74 +117,44 @@ def stack_pid() -> int | None:
     return pid
 
 
-def start_airflow(stack: AirflowSite, *, celery_workers: int = 2) -> None:
+def start_airflow(site: AirflowSite, *, celery_workers: int = 2) -> supervise.Stack:
     """Migrate both schemas and start the supervised components in the background, unless ours are running;
     either way, wait until the API server reports every component healthy."""
-    mode = f"celery-{celery_workers}" if stack.celery_broker else "local"
-    if stack_pid() is not None:
+    mode = f"celery-{celery_workers}" if site.celery_broker else "local"
+    pid = stack_pid()
+    if pid is not None:
         running = MODE_FILE.read_text().strip() if MODE_FILE.is_file() else "local"
         if running != mode:
             raise DemoError(f"the running stack is {running!r}, not {mode!r}: run make stop first")
-        wait_until_healthy(stack, f"Checking the running Airflow (pid {stack_pid()}) ...")
-        console.print(f"[green]Reusing the running Airflow[/] at {stack.api_url} (pid {stack_pid()})")
-        return
-    if component_health(stack.api_url):
-        raise DemoError(f"another server already answers on port {stack.port}: stop it or pass --port")
+        stack = supervise.Stack(site, COMPONENT_LOGS)
+        with console.status(f"Checking the running Airflow (pid {pid}) ..."):
+            stack.wait_healthy(timeout_s=180)
+        console.print(f"[green]Reusing the running Airflow[/] at {site.api_url} (pid {pid})")
+        return stack
+    if component_health(site.api_url):
+        raise DemoError(f"another server already answers on port {site.port}: stop it or pass --port")
     with console.status("Migrating Airflow's and the project's schemas, creating the pools ..."):
-        prepare_site(stack)
-    LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
-    process = supervise.start(stack, COMPONENT_LOGS, LOG_FILE, celery_workers=celery_workers)
-    PID_FILE.write_text(str(process.pid))
+        prepare_site(site)
+    stack = supervise.Stack.start(site, COMPONENT_LOGS, celery_workers=celery_workers)
+    assert stack.process is not None
+    PID_FILE.write_text(str(stack.process.pid))
     MODE_FILE.write_text(mode)
-    wait_until_healthy(stack, f"Starting Airflow (logs: {COMPONENT_LOGS.relative_to(PROJECT_ROOT)}/) ...", process)
+    with console.status(f"Starting Airflow (logs: {COMPONENT_LOGS.relative_to(PROJECT_ROOT)}/) ..."):
+        stack.wait_healthy(timeout_s=180)
     names = ", ".join(list(supervise.CELERY_WORKERS)[-celery_workers:])
-    workers = f"; Celery workers {names} on {stack.celery_broker}" if stack.celery_broker else ""
-    console.print(
-        f"[green]Airflow is up[/] at {stack.api_url}: " + ", ".join(supervise.HEALTH_NAMES.values()) + workers
-    )
+    workers = f"; Celery workers {names} on {site.celery_broker}" if site.celery_broker else ""
+    console.print(f"[green]Airflow is up[/] at {site.api_url}: " + ", ".join(supervise.HEALTH_NAMES.values()) + workers)
+    return stack
 
 
-def wait_until_healthy(
-    stack: AirflowSite, status: str, process: subprocess.Popen[bytes] | None = None, timeout_s: float = 180
-) -> None:
-    """Until the health endpoint reports the database, scheduler, dag-processor and triggerer healthy."""
-    with console.status(status):
-        deadline = time.monotonic() + timeout_s
-        while bad := unhealthy(stack.api_url):
-            if process is not None and process.poll() is not None:
-                raise DemoError(f"supervisord exited ({process.returncode}): see {LOG_FILE}")
-            if time.monotonic() > deadline:
-                logs = ", ".join(str(COMPONENT_LOGS / f"{name}.log") for name in bad if name != "database")
-                raise DemoError(
-                    f"not healthy after {timeout_s:.0f} s: {', '.join(bad)} (logs: {logs or LOG_FILE}); "
-                    "fix the cause, then run make stop and make demo"
-                )
-            time.sleep(2)
-
-
-def api_client(stack: AirflowSite) -> httpx.Client:
-    response = httpx.post(
-        f"{stack.api_url}/auth/token",
-        json={"username": AIRFLOW_USER, "password": stack.password()},
-        timeout=10,
-    )
-    if response.status_code != 201:
-        raise DemoError(f"could not log in to Airflow: {response.status_code} {response.text}")
-    return httpx.Client(
-        base_url=f"{stack.api_url}/api/v2",
-        headers={"Authorization": f"Bearer {response.json()['access_token']}"},
-        timeout=30,
-    )
-
-
-def submit(client: httpx.Client, sample: Path) -> tuple[str, str]:
+def submit(api: Airflow, sample: Path) -> tuple[str, str]:
     """Trigger one run for the sample; returns (request id, run id)."""
     with console.status("Waiting for the DAG to be parsed ..."):
-        deadline = time.monotonic() + 180
-        while client.get(f"/dags/{DAG_ID}").status_code != 200:
-            if time.monotonic() > deadline:
-                raise DemoError(f"the DAG {DAG_ID} did not appear; see {LOG_FILE}")
-            time.sleep(2)
+        try:
+            api.wait_for_dag(DAG_ID, timeout_s=180)
+        except ApiProblem:
+            raise DemoError(f"the DAG {DAG_ID} did not appear; see {COMPONENT_LOGS / 'dag-processor.log'}") from None
+    client = api.http
     client.patch(f"/dags/{DAG_ID}", json={"is_paused": False}).raise_for_status()
     conf = json.loads(sample.read_text(encoding="utf-8"))
     stem = re.sub(r"[^a-z0-9]+", "-", sample.stem.lower()).strip("-")
@@ -316,9 +287,14 @@ def main(argv: list[str] | None = None) -> int:
         stack = site(args.port, celery=args.celery)
         os.environ.update(stack.environment())
         start_airflow(stack)
-        with api_client(stack) as client:
-            request_id, run_id = submit(client, args.sample)
-            state, tis = follow(client, run_id)
+        api = stack.api()
+        try:
+            request_id, run_id = submit(api, args.sample)
+            state, tis = follow(api.http, run_id)
+        except ApiProblem as problem:
+            raise DemoError(problem.message) from None
+        finally:
+            api.close()
         return report(stack, request_id, run_id, state, tis)
     except (DemoError, SiteError) as exc:
         console.print(f"[red]{exc}[/]")

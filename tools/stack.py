@@ -19,6 +19,7 @@ import psycopg2
 from psycopg2 import sql
 from sqlalchemy.engine import URL, make_url
 
+from interface.airflow_api import Airflow
 from pipeline.atomic import write_atomic
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -160,6 +161,10 @@ class AirflowSite:
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
             "VIDEO_RENDER_QUEUE": RENDER_QUEUE,
         }
+
+    def api(self, user: str = AIRFLOW_USER) -> Airflow:
+        """The REST client of this site, logged in as ``user`` (``admin`` or ``viewer``)."""
+        return Airflow(url=self.api_url, token=None, username=user, password=self.password(user))
 
     def password(self, user: str = AIRFLOW_USER) -> str:
         """A user's password (``admin``'s, or ``viewer``'s), made once and kept in the site's home."""

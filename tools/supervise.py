@@ -9,13 +9,19 @@ the database is down), and stops them all, process groups included, on SIGTERM.
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from tools.stack import PROJECT_ROOT, RENDER_QUEUE, AirflowSite
+from tools.stack import PROJECT_ROOT, RENDER_QUEUE, AirflowSite, SiteError
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 # With the CeleryExecutor: two workers, named apart (their task instances' hostname, Celery's node name); the
@@ -45,9 +51,10 @@ def commands(site: AirflowSite, *, celery_workers: int = 2) -> dict[str, str]:
     return programs
 
 
-def write_config(folder: Path, programs: dict[str, str]) -> Path:
+def write_config(folder: Path, programs: dict[str, str], *, restart: bool = True) -> Path:
     """``supervisord.conf`` for Airflow's components, their logs in ``folder``; they inherit supervisord's
-    environment (the site's settings)."""
+    environment (the site's settings). ``restart=False``: a program that exits stays down (a test that kills a
+    worker watches what the others do without it)."""
     folder.mkdir(parents=True, exist_ok=True)
     sections = [
         "[supervisord]",
@@ -61,7 +68,7 @@ def write_config(folder: Path, programs: dict[str, str]) -> Path:
         sections += [
             f"[program:{component}]",
             f"command={command}",
-            "autorestart=true",  # restarted whenever it exits
+            f"autorestart={str(restart).lower()}",  # restarted whenever it exits
             "startsecs=10",  # an exit within 10 s counts as a failed start: the next waits 1 s longer each time
             "startretries=200",  # ~5.5 hours of retries before supervisord gives the component up
             "stopasgroup=true",
@@ -78,10 +85,12 @@ def write_config(folder: Path, programs: dict[str, str]) -> Path:
     return config
 
 
-def start(site: AirflowSite, folder: Path, log: Path, *, celery_workers: int = 2) -> subprocess.Popen[bytes]:
+def start(
+    site: AirflowSite, folder: Path, log: Path, *, celery_workers: int = 2, restart: bool = True
+) -> subprocess.Popen[bytes]:
     """supervisord, with ``site``'s environment, in its own session (it outlives the command that started it);
     SIGTERM stops it and every component."""
-    config = write_config(folder, commands(site, celery_workers=celery_workers))
+    config = write_config(folder, commands(site, celery_workers=celery_workers), restart=restart)
     with log.open("ab") as output:
         return subprocess.Popen(
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(config)],
@@ -92,6 +101,93 @@ def start(site: AirflowSite, folder: Path, log: Path, *, celery_workers: int = 2
             start_new_session=True,
             cwd=PROJECT_ROOT,
         )
+
+
+@dataclass
+class Stack:
+    """A site's Airflow under supervisord: the one way the demo and the tests start and watch a stack."""
+
+    site: AirflowSite
+    folder: Path  # supervisord.conf, supervisord.log and one log per component
+    process: subprocess.Popen[bytes] | None = None  # None: a supervisord started earlier (make demo reusing it)
+
+    @classmethod
+    def start(cls, site: AirflowSite, folder: Path, *, celery_workers: int = 2, restart: bool = True) -> Stack:
+        folder.mkdir(parents=True, exist_ok=True)
+        process = start(site, folder, folder / "supervisord.out", celery_workers=celery_workers, restart=restart)
+        return cls(site, folder, process)
+
+    def log(self, program: str) -> Path:
+        return self.folder / f"{program}.log"
+
+    def wait_healthy(self, timeout_s: float = 240) -> None:
+        """Until the health endpoint reports the database, scheduler, dag-processor and triggerer healthy."""
+        deadline = time.monotonic() + timeout_s
+        while bad := unhealthy(self.site.api_url):
+            if self.process is not None and self.process.poll() is not None:
+                raise SiteError(f"supervisord exited ({self.process.returncode}): see {self.folder}/supervisord.out")
+            if time.monotonic() > deadline:
+                logs = ", ".join(str(self.log(name)) for name in bad if name != "database")
+                raise SiteError(
+                    f"not healthy after {timeout_s:.0f} s: {', '.join(bad)} (logs: {logs or self.folder}); "
+                    "fix the cause, then start it again"
+                )
+            time.sleep(0.5)
+
+    def pid(self, program: str) -> int:
+        """The process id supervisord last gave ``program`` (each program leads its own process group)."""
+        spawned = re.findall(rf"spawned: '{re.escape(program)}' with pid (\d+)", self._supervisord_log())
+        if not spawned:
+            raise SiteError(f"supervisord has not started {program}")
+        return int(spawned[-1])
+
+    def restarts(self) -> int:
+        """How often supervisord started a program again after it exited."""
+        return self._supervisord_log().count("spawned: ") - len(commands(self.site))
+
+    def _supervisord_log(self) -> str:
+        path = self.folder / "supervisord.log"
+        return path.read_text(errors="replace") if path.is_file() else ""
+
+    def stop(self, timeout_s: float = 90) -> None:
+        """SIGTERM to supervisord, which stops every component's process group; SIGKILL to all if that hangs."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@contextmanager
+def running_stack(
+    site: AirflowSite, folder: Path, *, celery_workers: int = 2, restart: bool = True, wait_for_dag: str = ""
+) -> Iterator[Stack]:
+    """A started, healthy stack (and, given ``wait_for_dag``, with that DAG parsed), stopped on the way out; the
+    components' last log lines are printed when starting or the body fails."""
+    stack = Stack.start(site, folder, celery_workers=celery_workers, restart=restart)
+    try:
+        stack.wait_healthy()
+        if wait_for_dag:
+            api = site.api()
+            try:
+                api.wait_for_dag(wait_for_dag)
+            finally:
+                api.close()
+        yield stack
+    except BaseException:
+        print_logs(folder)
+        raise
+    finally:
+        stack.stop()
+
+
+def print_logs(folder: Path, chars: int = 4000) -> None:
+    """The end of every log in ``folder``: what a failed test or start shows of the components."""
+    for log in sorted(folder.glob("*.log")):
+        print(f"===== {log.name} =====\n{log.read_text(errors='replace')[-chars:]}")
 
 
 def component_health(api_url: str) -> dict[str, str]:

@@ -7,135 +7,23 @@ at once never share a row; a batch that asks again (its ``claim`` task retried) 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import Engine, and_, select
 
+from pipeline.constants import RequestStatus
 from pipeline.db.schema import projects, rendered_videos, requests
 from pipeline.request import run_id_for
 
-MAX_MAPPED = 1024  # Airflow's [core] max_map_length: a longer list for a mapped task fails it
-FINISHED = ("completed", "failed", "rejected", "cancelled")
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """One claimed row, as the batch's tasks pass it on (``as_dict`` for XCom)."""
-
-    id: int
-    request_key: str
-    title: str
-    priority: int
-    payload: dict[str, Any]
-    submitted_by: str | None
-    notify_emails: list[str]
-    scheduled_for: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    @classmethod
-    def of(cls, row: Any) -> Claimed:
-        when = row.scheduled_for.isoformat() if row.scheduled_for else None
-        return cls(
-            id=int(row.id), request_key=row.request_key, title=row.title, priority=int(row.priority),
-            payload=dict(row.payload or {}), submitted_by=row.submitted_by, notify_emails=list(row.notify_emails),
-            scheduled_for=when,
-        )  # fmt: skip
-
-
-_CLAIMED_COLUMNS = (
-    requests.c.id,
-    requests.c.request_key,
-    requests.c.title,
-    requests.c.priority,
-    requests.c.payload,
-    requests.c.submitted_by,
-    requests.c.notify_emails,
-    requests.c.scheduled_for,
-)
-
-
-def claim(engine: Engine, *, batch_run_id: str, due_by: datetime, limit: int) -> list[Claimed]:
-    """The rows this batch holds: those it claimed before (a retried ``claim``), else up to ``limit`` due
-    ``pending`` rows (``scheduled_for`` empty or not after ``due_by``), highest priority first, then oldest."""
-    if not 1 <= limit <= MAX_MAPPED:
-        raise ValueError(f"a batch claims 1 to {MAX_MAPPED} requests (got {limit}): set VIDEO_BATCH_SIZE")
-    with engine.begin() as conn:
-        held = conn.execute(
-            select(*_CLAIMED_COLUMNS)
-            .where(requests.c.batch_run_id == batch_run_id, requests.c.status == "claimed")
-            .order_by(requests.c.priority.desc(), requests.c.created_at, requests.c.id)
-        ).all()
-        if held:
-            return [Claimed.of(row) for row in held]
-        picked = (
-            select(requests.c.id)
-            .where(
-                requests.c.status == "pending",
-                or_(requests.c.scheduled_for.is_(None), requests.c.scheduled_for <= due_by),
-            )
-            .order_by(requests.c.priority.desc(), requests.c.created_at, requests.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            .cte("picked")
-        )
-        rows = conn.execute(
-            update(requests)
-            .where(requests.c.id == picked.c.id)
-            .values(status="claimed", batch_run_id=batch_run_id, claimed_at=func.now(), updated_at=func.now())
-            .returning(*_CLAIMED_COLUMNS, requests.c.created_at)
-        ).all()
-    ordered = sorted(rows, key=lambda row: (-row.priority, row.created_at, row.id))
-    return [Claimed.of(row) for row in ordered]
-
-
-def release_stale(engine: Engine, *, older_than: timedelta, run_is_active: Callable[[str], bool]) -> list[str]:
-    """Claims older than ``older_than`` whose batch run is no longer active go back to ``pending``; returns the
-    request keys released."""
-    with engine.begin() as conn:
-        stale = conn.execute(
-            select(requests.c.id, requests.c.request_key, requests.c.batch_run_id)
-            .where(requests.c.status == "claimed", requests.c.claimed_at < func.now() - older_than)
-            .with_for_update(skip_locked=True)
-        ).all()
-        gone = [row for row in stale if not (row.batch_run_id and run_is_active(row.batch_run_id))]
-        if gone:
-            conn.execute(
-                update(requests)
-                .where(requests.c.id.in_([row.id for row in gone]))
-                .values(status="pending", batch_run_id=None, claimed_at=None, updated_at=func.now())
-            )
-    return [row.request_key for row in gone]
+FINISHED = (RequestStatus.COMPLETED, RequestStatus.FAILED, RequestStatus.REJECTED, RequestStatus.CANCELLED)
 
 
 def trigger_run_id(request_key: str, night: str) -> str:
     """The run a batch triggers for a request on a night: the same on a second batch run of that night (so it is
     skipped), a new one when the request comes back on another night."""
     return f"{run_id_for(request_key)}__{night}"
-
-
-def mark_checked(
-    engine: Engine, *, batch_run_id: str, rejected: dict[int, list[dict[str, str]]], queued: dict[int, str]
-) -> None:
-    """Rejected rows get their reasons; valid rows become ``queued`` with the run that will make them. Only rows
-    this batch still holds change (a repeat changes nothing)."""
-    with engine.begin() as conn:
-        for row_id, reasons in rejected.items():
-            conn.execute(
-                update(requests)
-                .where(requests.c.id == row_id, requests.c.batch_run_id == batch_run_id, requests.c.status == "claimed")
-                .values(status="rejected", reject_reasons=reasons, updated_at=func.now())
-            )
-        for row_id, run_id in queued.items():
-            conn.execute(
-                update(requests)
-                .where(requests.c.id == row_id, requests.c.batch_run_id == batch_run_id, requests.c.status == "claimed")
-                .values(status="queued", dag_run_id=run_id, reject_reasons=[], updated_at=func.now())
-            )
 
 
 def batch_rows(engine: Engine, batch_run_id: str) -> list[dict[str, Any]]:
@@ -196,12 +84,12 @@ class BatchSummary:
             rejected=[
                 {"request_key": row["request_key"], "title": row["title"], "reasons": row["reject_reasons"]}
                 for row in rows
-                if row["status"] == "rejected"
+                if row["status"] == RequestStatus.REJECTED
             ],
             failed=[
                 {"request_key": row["request_key"], "title": row["title"], "error": row["error"] or "see its run"}
                 for row in rows
-                if row["status"] == "failed"
+                if row["status"] == RequestStatus.FAILED
             ],
             video_minutes=round(sum(row["duration_s"] or 0 for row in rows) / 60, 2),
             wall_s=round(wall_s, 1),

@@ -11,14 +11,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, func, insert, select, true
+from sqlalchemy import Engine, func, select, true
 from sqlalchemy.sql import Select
 
 from pipeline.config import Settings
+from pipeline.constants import ProjectStatus
 from pipeline.costs import price_usd
+from pipeline.db.queue import delete_request
 from pipeline.db.schema import (
     audio_assets,
-    audit_log,
     media_assets,
     projects,
     provider_calls,
@@ -30,7 +31,7 @@ from pipeline.storage import Storage
 
 PAGE_SIZES = (10, 25, 50, 100)
 # what the list can be filtered by: the project's status, and the request's when it never became a project
-LIST_STATUSES = ("processing", "review", "completed", "failed", "rejected")
+LIST_STATUSES = tuple(s.value for s in ProjectStatus if s != ProjectStatus.PENDING)
 
 
 @dataclass(frozen=True)
@@ -280,95 +281,17 @@ def file_key(engine: Engine, request_key: str, name: str) -> str | None:
     return str(key) if key else None
 
 
-def stored_keys(conn: Any, project_id: int) -> set[str]:
-    """Every storage key a project's rows point at."""
-    keys: set[str] = set()
-    for table in (media_assets, audio_assets):
-        query = select(table.c.storage_key).join(scenes, scenes.c.id == table.c.scene_id)
-        keys |= set(conn.execute(query.where(scenes.c.project_id == project_id)).scalars())
-    renders = conn.execute(
-        select(rendered_videos.c.video_key, rendered_videos.c.subtitles_key, rendered_videos.c.thumbnail_key).where(
-            rendered_videos.c.project_id == project_id
-        )
-    )
-    for row in renders:
-        keys |= {key for key in row if key}
-    return keys
-
-
 def delete_video(engine: Engine, storage: Storage, request_key: str, *, actor: str) -> dict[str, Any] | None:
     """Delete a project and its request, and the stored files no other project uses; write an audit line.
 
     The rows go first, in one transaction (with the audit line); the files after it commits, so a failure in
     between leaves an unreferenced file, never a row pointing at a missing one. Content-addressed assets another
-    project also uses stay. The provider-call ledger stays (its project becomes null): money spent is history.
-    Returns what was deleted, or None when there is no such project.
+    project also uses stay. Returns what was deleted, or None when there is no such project.
     """
-    with engine.begin() as conn:
-        row = (
-            conn.execute(
-                select(projects.c.id, projects.c.title, requests.c.id.label("request_id"))
-                .join(requests)
-                .where(requests.c.request_key == request_key)
-                .with_for_update(of=requests)
-            )
-            .mappings()
-            .one_or_none()
-        )
-        if row is None:
-            return None
-        mine = stored_keys(conn, row["id"])
-        shared: set[str] = set()
-        if mine:
-            for table in (media_assets, audio_assets):
-                shared |= set(
-                    conn.execute(
-                        select(table.c.storage_key)
-                        .join(scenes, scenes.c.id == table.c.scene_id)
-                        .where(and_(scenes.c.project_id != row["id"], table.c.storage_key.in_(sorted(mine))))
-                    ).scalars()
-                )
-        removed = sorted(mine - shared)
-        conn.execute(requests.delete().where(requests.c.id == row["request_id"]))  # cascades to the project's rows
-        conn.execute(
-            insert(audit_log).values(
-                actor=actor,
-                action="delete",
-                request_key=request_key,
-                detail={"title": row["title"], "files_removed": len(removed), "files_kept_shared": len(shared)},
-            )
-        )
-    for key in removed:
+    deleted = delete_request(engine, request_key, actor=actor)
+    for key in deleted["files_removed"] if deleted else ():
         storage.delete(key)
-    return {"request_key": request_key, "title": row["title"], "files_removed": removed, "files_kept": sorted(shared)}
-
-
-def requeue(engine: Engine, request_key: str, *, actor: str) -> bool:
-    """Send a request back to the nightly batch (``pending``, due at the next batch; a finished video is re-rendered);
-    False when there is no such request or a run of it is under way."""
-    completed = select(projects.c.id).where(projects.c.request_id == requests.c.id, projects.c.status == "completed")
-    with engine.begin() as conn:
-        updated = conn.execute(
-            requests.update()
-            .where(requests.c.request_key == request_key, requests.c.status.not_in(("claimed", "queued", "running")))
-            .values(
-                status="pending",
-                scheduled_for=None,
-                batch_run_id=None,
-                claimed_at=None,
-                reject_reasons=[],
-                # a finished video is made again only when asked to: the batch's run then re-renders it
-                payload=case(
-                    (completed.exists(), requests.c.payload.concat({"rerender": True})), else_=requests.c.payload
-                ),
-                updated_at=func.now(),
-            )
-            .returning(requests.c.id)
-        ).first()
-        if updated is None:
-            return False
-        conn.execute(insert(audit_log).values(actor=actor, action="requeue", request_key=request_key, detail={}))
-    return True
+    return deleted
 
 
 def _jsonable(value: Any) -> Any:

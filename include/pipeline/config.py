@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline.constants import ConnId
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -78,7 +80,7 @@ class KubernetesSettings(BaseSettings):
     k8s_memory_limit: str = "1536Mi"
     k8s_data_pvc: str = Field(default="", description="PVC holding VIDEO_DATA_DIR when storage is local.")
     k8s_data_dir: str = "/data"
-    k8s_conn_id: str = "kubernetes_default"
+    k8s_conn_id: str = ConnId.KUBERNETES.value
 
 
 class EmailSettings(BaseSettings):

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from pipeline.config import Settings
+from pipeline.constants import ImageProviderId, ScriptSource, VoiceProviderId
 from pipeline.db.schema import projects, provider_calls, requests
 
 
@@ -20,7 +21,7 @@ def price_usd(provider: str, model: str, unit_kind: str, units: float, settings:
 
     Polly's ledger model is ``engine/voice``; its price per character depends on the engine.
     """
-    if provider == "polly" and unit_kind == "characters":
+    if provider == VoiceProviderId.POLLY and unit_kind == "characters":
         per_million = {
             "neural": settings.prices.price_polly_neural_per_mchar,
             "standard": settings.prices.price_polly_standard_per_mchar,
@@ -29,8 +30,8 @@ def price_usd(provider: str, model: str, unit_kind: str, units: float, settings:
         }.get(model.split("/", 1)[0], settings.prices.price_polly_neural_per_mchar)
         return units * per_million / 1_000_000
     rate = {
-        ("gemini", "tokens"): settings.prices.price_gemini_per_mtoken / 1_000_000,
-        ("stability", "credits"): settings.prices.price_stability_per_credit,
+        (ScriptSource.GEMINI.value, "tokens"): settings.prices.price_gemini_per_mtoken / 1_000_000,
+        (ImageProviderId.STABILITY.value, "credits"): settings.prices.price_stability_per_credit,
     }.get((provider, unit_kind), 0.0)
     return units * rate
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from pipeline.config import Settings
+from pipeline.constants import ScriptSource
 from pipeline.errors import InvalidRequest
 from pipeline.models import AudioAsset, Frozen, MediaAsset, RenderResult, RenderSpec, Scene
 from pipeline.render.probe import check_output
@@ -23,7 +24,7 @@ from pipeline.storage.base import Storage
 if TYPE_CHECKING:
     from pipeline.segment import SceneText
 
-GIVEN = "given"
+GIVEN = ScriptSource.GIVEN.value
 
 
 class Job(Frozen):

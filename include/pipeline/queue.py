@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.dialects.postgresql import insert
 
+from pipeline.db.queue import insert_pending
 from pipeline.db.repository import request_columns
-from pipeline.db.schema import requests
 from pipeline.request import VideoRequest, checked_request, form_fields
 
 QUEUE_COLUMNS = ("scheduled_for", "submitted_by")
@@ -101,33 +100,18 @@ def enqueue(engine: Engine, queued: Iterable[QueuedRequest]) -> list[Problem]:
     rows = [
         {
             "request_key": item.request.key,
-            "status": "pending",
             "scheduled_for": item.scheduled_for,
             "submitted_by": item.submitted_by,
             **request_columns(item.request),
         }
         for item in items
     ]
-    try:
-        with engine.begin() as conn:
-            statement = insert(requests).values(rows).on_conflict_do_nothing(index_elements=[requests.c.request_key])
-            inserted = set(conn.execute(statement.returning(requests.c.request_key)).scalars())
-            taken = [
-                Problem(item.row, "request_id", f"{item.request.key!r} is already in the request table")
-                for item in items
-                if item.request.key not in inserted
-            ]
-            if taken:
-                raise _Rollback(taken)
-    except _Rollback as stop:
-        return stop.problems
-    return []
-
-
-class _Rollback(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(f"{len(problems)} problems")
-        self.problems = problems
+    taken = set(insert_pending(engine, rows))
+    return [
+        Problem(item.row, "request_id", f"{item.request.key!r} is already in the request table")
+        for item in items
+        if item.request.key in taken
+    ]
 
 
 def _check_row(

@@ -12,10 +12,10 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from pipeline.constants import DagId
 from pipeline.errors import InvalidRequest
 from pipeline.request import VideoRequest, without_unknown_keys
 
-VIDEO_DAGS = frozenset({"video_production"})
 _TRIGGER = re.compile(r"^/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/?$")
 FALLBACK_CHARS = 300
 
@@ -25,7 +25,7 @@ class ShortRequestErrors(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         match = _TRIGGER.match(request.url.path)
-        if request.method != "POST" or not match or match["dag_id"] not in VIDEO_DAGS:
+        if request.method != "POST" or not match or match["dag_id"] != DagId.VIDEO:
             return await call_next(request)
         body = await request.body()
         response = await call_next(request)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from pipeline.config import Settings, load_settings
+from pipeline.constants import DagId, RequestStatus
 from pipeline.names import safe_name
 from video_factory.runs import run_url
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:  # the DAG file imports this module: the database layer is imp
     from pipeline.batch import BatchSummary
 
 log = logging.getLogger(__name__)
-BATCH_DAG, VIDEO_DAG = "nightly_batch", "video_production"
+BATCH_DAG, VIDEO_DAG = DagId.BATCH.value, DagId.VIDEO.value  # as Airflow takes them: plain strings
 EMAIL_ADDRESS = "@"
 
 
@@ -64,7 +65,9 @@ def email_rejections(
         by_recipient[recipients].append(f"{row['title']} ({row['request_key']}): {reasons_text(reasons)}")
     repository = video_repository()
     for recipients, items in by_recipient.items():
-        fingerprint = hashlib.sha256("\0".join([batch_run_id, "rejected", *recipients]).encode()).hexdigest()
+        fingerprint = hashlib.sha256(
+            "\0".join([batch_run_id, RequestStatus.REJECTED, *recipients]).encode()
+        ).hexdigest()
         if not repository.claim_notification(
             f"batch:{batch_run_id}", dag_run_id=batch_run_id, outcome="failure", fingerprint=fingerprint
         ):
@@ -93,7 +96,7 @@ def summarize(batch_run_id: str, *, started: datetime | None, ended: datetime, s
 
     engine = video_repository().engine
     rows = batch_rows(engine, batch_run_id)
-    keys = [row["request_key"] for row in rows if row["status"] != "rejected"]
+    keys = [row["request_key"] for row in rows if row["status"] != RequestStatus.REJECTED]
     cost = report(ledger_rows(engine, request_keys=keys), settings)["batch_usd"] if keys else 0.0
     wall = (ended - started).total_seconds() if started else 0.0
     return BatchSummary.of(batch_run_id, rows, wall_s=wall, cost_usd=cost, validation_key=validation_key(batch_run_id))

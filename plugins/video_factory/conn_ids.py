@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pipeline.constants import ConnId, ImageProviderId, ScriptSource, VoiceProviderId
+
 if TYPE_CHECKING:
     from pipeline.config import Settings
 
-VIDEO_DB_CONN_ID = "video_db"
-AWS_CONN_ID = "aws_default"
-GEMINI_CONN_ID = "gemini_default"
-STABILITY_CONN_ID = "stability_default"
-SMTP_CONN_ID = "smtp_default"
+VIDEO_DB_CONN_ID = ConnId.VIDEO_DB.value
+AWS_CONN_ID = ConnId.AWS.value
+GEMINI_CONN_ID = ConnId.GEMINI.value
+STABILITY_CONN_ID = ConnId.STABILITY.value
+SMTP_CONN_ID = ConnId.SMTP.value
 
 
 def required_connections(settings: Settings) -> set[str]:
@@ -19,12 +21,12 @@ def required_connections(settings: Settings) -> set[str]:
     reads it): the project's database, and each configured provider's."""
     needed = {VIDEO_DB_CONN_ID}
     providers = settings.providers
-    if providers.script_provider == "gemini":
+    if providers.script_provider == ScriptSource.GEMINI:
         needed.add(GEMINI_CONN_ID)
-    if providers.image_provider == "stability":
+    if providers.image_provider == ImageProviderId.STABILITY:
         needed.add(STABILITY_CONN_ID)
     if (
-        providers.voice_provider == "polly"
+        providers.voice_provider == VoiceProviderId.POLLY
         or settings.storage.storage_backend == "s3"
         or settings.email.email_backend == "ses"
     ):

@@ -17,11 +17,12 @@ from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
+from pipeline.constants import DagId
 from pipeline.request import GENERATION, LOOK, PROVIDERS, TRACKING, form_fields, pattern_rule, run_id_for
 
 URL_PREFIX = "/video-factory"
 PAGE = (Path(__file__).with_name("new_video.html")).read_text(encoding="utf-8")
-DAG_ID = "video_production"
+DAG_ID = DagId.VIDEO.value
 SECTIONS = ("", GENERATION, PROVIDERS, LOOK, TRACKING)
 
 app = FastAPI(title="Video factory", docs_url=None, redoc_url=None, openapi_url=None)

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk import BaseNotifier
 
-from video_factory.conn_ids import AWS_CONN_ID, VIDEO_DB_CONN_ID
+from pipeline.constants import ProjectStatus
+from video_factory.conn_ids import AWS_CONN_ID, SMTP_CONN_ID, VIDEO_DB_CONN_ID
 from video_factory.runs import request_key, run_url, task_label
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class VideoOutcomeNotifier(BaseNotifier):
         *,
         outcome: Literal["success", "failure"],
         backend: Backend | None = None,
-        smtp_conn_id: str = "smtp_default",
+        smtp_conn_id: str = SMTP_CONN_ID,
         aws_conn_id: str = AWS_CONN_ID,
         video_db_conn_id: str = VIDEO_DB_CONN_ID,
     ) -> None:
@@ -61,9 +62,15 @@ class VideoOutcomeNotifier(BaseNotifier):
         from pipeline.notify import build_message
         from video_factory.connections import video_repository
 
+        run_id = context["run_id"]
+        if "params" not in context and "dag_run" not in context:
+            # Airflow hands a DAG callback no task instance when none succeeded or failed: every task of this run
+            # was skipped at register, because another run makes the request's video or it is made already
+            self.log.info("Run %s does not make a video (every task was skipped): no email from it", run_id)
+            return
         settings = load_settings()
         params = dict(context.get("params") or {}) or dict(context["dag_run"].conf or {})
-        key, run_id = request_key(params, context["run_id"]), context["run_id"]
+        key = request_key(params, run_id)
         repository = video_repository(self.video_db_conn_id)
         summary = repository.project_summary(key)
         owner = (summary or {}).get("dag_run_id")
@@ -100,7 +107,7 @@ class VideoOutcomeNotifier(BaseNotifier):
         run_id, dag_id = context["run_id"], context["dag"].dag_id
         key = request_key(params, run_id)
         link = run_url(dag_id, run_id)
-        if summary is not None and summary["status"] == "rejected":  # the run succeeded in not making it
+        if summary is not None and summary["status"] == ProjectStatus.REJECTED:  # the run succeeded in not making it
             content = rejection_email(title=summary["title"], reason=summary["error"] or "rejected", run_url=link)
             what: tuple[str, ...] = ("review", summary["error"] or "")
         elif self.outcome == "success" and summary is not None:
@@ -111,7 +118,7 @@ class VideoOutcomeNotifier(BaseNotifier):
             ti = context.get("ti")
             task = task_label(ti) if ti is not None else "unknown"
             error = (summary or {}).get("error") or f"{task} failed: open its log (link below) for the reason"
-            if summary is not None and summary["status"] != "failed":
+            if summary is not None and summary["status"] != ProjectStatus.FAILED:
                 repository.mark_failed(key, task_id=task, error=error, dag_run_id=run_id)
             content = failure_email(
                 title=(summary or {}).get("title") or params.get("title") or key,
@@ -145,7 +152,7 @@ def send_email(
     settings: Settings,
     *,
     backend: Backend | None = None,
-    smtp_conn_id: str = "smtp_default",
+    smtp_conn_id: str = SMTP_CONN_ID,
     aws_conn_id: str = AWS_CONN_ID,
 ) -> str:
     """Send ``message`` by the configured backend; returns which one (``smtp``, ``ses`` or ``outbox``)."""

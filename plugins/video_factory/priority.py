@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-VIDEO_DAGS = frozenset({"video_production"})
+from pipeline.constants import DagId
+
 PRIORITY_STEP = 100  # above any run's own spread of weights (its downstream sums): a higher priority goes first
 
 
 def task_instance_mutation_hook(task_instance: Any, dag_run: Any = None) -> None:
     """Weight = Airflow's own weight (kept below ``PRIORITY_STEP``) + ``PRIORITY_STEP`` x the request's priority;
     the same on every call, so a retried or reconciled instance is not raised twice."""
-    if dag_run is None or task_instance.dag_id not in VIDEO_DAGS:
+    if dag_run is None or task_instance.dag_id != DagId.VIDEO:
         return
     own = (task_instance.priority_weight or 1) % PRIORITY_STEP
     task_instance.priority_weight = own + PRIORITY_STEP * request_priority(dag_run.conf)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipeline.config import Settings
+from pipeline.constants import ImageProviderId, ScriptSource, VoiceProviderId
 from pipeline.images import ImageProvider, open_image_provider
 from pipeline.scriptgen import ScriptProvider, open_script_provider
 from pipeline.voice import VoiceProvider, open_voice_provider
@@ -12,16 +13,20 @@ from video_factory.connections import api_key, aws_client
 
 def image_provider(settings: Settings, name: str | None = None) -> ImageProvider:
     chosen = name or settings.providers.image_provider
-    key = api_key(STABILITY_CONN_ID) if chosen == "stability" else None
+    key = api_key(STABILITY_CONN_ID) if chosen == ImageProviderId.STABILITY else None
     return open_image_provider(settings, chosen, stability=key)
 
 
 def voice_provider(settings: Settings, name: str | None = None) -> VoiceProvider:
     chosen = name or settings.providers.voice_provider
-    client = aws_client("polly", read_timeout_s=settings.providers.provider_timeout_s) if chosen == "polly" else None
+    client = (
+        aws_client("polly", read_timeout_s=settings.providers.provider_timeout_s)
+        if chosen == VoiceProviderId.POLLY
+        else None
+    )
     return open_voice_provider(settings, chosen, polly_client=client)
 
 
 def script_provider(settings: Settings) -> ScriptProvider:
-    key = api_key(GEMINI_CONN_ID) if settings.providers.script_provider == "gemini" else None
+    key = api_key(GEMINI_CONN_ID) if settings.providers.script_provider == ScriptSource.GEMINI else None
     return open_script_provider(settings, gemini=key)

@@ -11,19 +11,18 @@ from typing import Any
 
 from airflow.listeners import hookimpl
 
+from pipeline.constants import DagId
 from pipeline.notify import one_line
 from video_factory.runs import request_key
 
 log = logging.getLogger(__name__)
-VIDEO_DAGS = frozenset({"video_production"})
-BATCH_DAG = "nightly_batch"
 MAX_NOTE_CHARS = 1000
 
 
 @hookimpl
 def on_dag_run_running(dag_run: Any, msg: str) -> None:
     """A run without a note gets the video's title."""
-    if dag_run.dag_id not in VIDEO_DAGS or dag_run.note:
+    if dag_run.dag_id != DagId.VIDEO or dag_run.note:
         return
     title = (dag_run.conf or {}).get("title")
     if isinstance(title, str) and title.strip():
@@ -33,10 +32,10 @@ def on_dag_run_running(dag_run: Any, msg: str) -> None:
 @hookimpl
 def on_dag_run_failed(dag_run: Any, msg: str) -> None:
     """A failed run's note: the title, the failed task and the stored one-line reason (a batch: its summary)."""
-    if dag_run.dag_id == BATCH_DAG:
+    if dag_run.dag_id == DagId.BATCH:
         _note_batch(dag_run)
         return
-    if dag_run.dag_id not in VIDEO_DAGS:
+    if dag_run.dag_id != DagId.VIDEO:
         return
     from video_factory.connections import video_repository
 
@@ -57,10 +56,10 @@ def on_dag_run_failed(dag_run: Any, msg: str) -> None:
 def on_dag_run_success(dag_run: Any, msg: str) -> None:
     """A run that ended early because another run makes (or made) its request's video says so; a batch's note is
     its summary."""
-    if dag_run.dag_id == BATCH_DAG:
+    if dag_run.dag_id == DagId.BATCH:
         _note_batch(dag_run)
         return
-    if dag_run.dag_id not in VIDEO_DAGS:
+    if dag_run.dag_id != DagId.VIDEO:
         return
     from video_factory.connections import video_repository
     from video_factory.task import not_made_again

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import get_current_context
 
 from pipeline.config import Settings, load_settings
+from pipeline.constants import DagId, ProjectStatus, ScriptSource
 from pipeline.request import VideoRequest, without_unknown_keys
 from video_factory.runs import request_id_from_run
 
@@ -39,7 +40,7 @@ class VideoTask:
     """
 
     def __init__(
-        self, *, settings: Settings, run_id: str, conf: dict[str, Any], dag_id: str = "video_production",
+        self, *, settings: Settings, run_id: str, conf: dict[str, Any], dag_id: str = DagId.VIDEO,
         try_number: int = 1,
     ) -> None:  # fmt: skip
         self.settings = settings
@@ -84,7 +85,7 @@ class VideoTask:
         from pipeline.scriptgen import GivenScript
         from video_factory.providers import script_provider
 
-        return GivenScript() if source == "given" else script_provider(self.settings)
+        return GivenScript() if source == ScriptSource.GIVEN else script_provider(self.settings)
 
     def ledger(self, project_id: int, scene_index: int | None = None) -> FailedCallSink:
         """Where a failed provider call is written, before the task fails or retries."""
@@ -172,7 +173,7 @@ def run_state(dag_id: str, run_id: str) -> str | None:
 def run_is_active(dag_id: str, run_id: str) -> bool:
     """Whether a run is still queued or running (a run that is gone is not): another run of a request takes its
     project over, a batch takes back its stale claims."""
-    return run_state(dag_id, run_id) in {"queued", "running"}
+    return run_state(dag_id, run_id) in {"queued", "running"}  # Airflow's run states
 
 
 def describe_call(scene: Scene, call: ProviderCall) -> str:
@@ -186,7 +187,7 @@ def describe_call(scene: Scene, call: ProviderCall) -> str:
 
 def not_made_again(request_key: str, owner: str, owner_status: str) -> str:
     """Why a run of a request ends at ``register``: the one line its log and its note show."""
-    if owner_status == "completed":
+    if owner_status == ProjectStatus.COMPLETED:
         return (
             f"Request {request_key} already has its video (made by run {owner}); nothing is made again. "
             "Set rerender to make it again."

@@ -38,15 +38,16 @@ from pipeline.catalog import (
     delete_video,
     file_key,
     list_videos,
-    requeue,
     video_detail,
 )
 from pipeline.config import Settings, load_settings
+from pipeline.constants import DagId
+from pipeline.db.queue import requeue
 from pipeline.errors import MissingAsset
 from pipeline.request import run_id_for
 from pipeline.storage import Storage
 
-DAG_ID = "video_production"
+DAG_ID = DagId.VIDEO.value
 STATE_HEADER = "X-Video-Factory"  # sent by the page's own script; a cross-site form cannot set it
 PAGE = (Path(__file__).with_name("videos.html")).read_text(encoding="utf-8")
 

@@ -6,10 +6,11 @@ from typing import Any
 
 from airflow.dag_processing.dagbag import DagBag
 
+from pipeline.constants import DagId
 from tools.stack import PROJECT_ROOT
 
 
-def parse_dag(dag_id: str = "video_production") -> Any:
+def parse_dag(dag_id: str = DagId.VIDEO) -> Any:
     """A freshly parsed DAG (settings read now); fails on any import error."""
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     assert bag.import_errors == {}

@@ -10,6 +10,7 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk.definitions.mappedoperator import MappedOperator
 from airflow.sdk.exceptions import ParamValidationError
 
+from pipeline.constants import DagId
 from tests.dags.parsing import parse_dag
 from tools.stack import PROJECT_ROOT
 from video_factory.errors import ProviderRetryPolicy
@@ -32,7 +33,7 @@ def dag() -> Any:
 def test_every_dag_file_imports_without_errors() -> None:
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     assert bag.import_errors == {}
-    assert "video_production" in bag.dags
+    assert DagId.VIDEO in bag.dags
 
 
 def test_pipeline_shape(dag: Any) -> None:

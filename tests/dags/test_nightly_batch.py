@@ -15,8 +15,10 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
-from pipeline.batch import claim, release_stale, trigger_run_id
+from pipeline.batch import trigger_run_id
+from pipeline.constants import DagId
 from pipeline.db import connect, upgrade
+from pipeline.db.queue import claim, release_stale
 from pipeline.db.repository import request_columns
 from pipeline.request import VideoRequest
 from tests.dags.parsing import parse_dag
@@ -97,16 +99,16 @@ def forget_triggered_runs() -> Iterator[list[str]]:
 
     with create_session() as session:
         for prefix in prefixes:
-            session.query(DagRun).filter(
-                DagRun.dag_id == "video_production", DagRun.run_id.like(f"video__{prefix}%")
-            ).delete(synchronize_session=False)
+            session.query(DagRun).filter(DagRun.dag_id == DagId.VIDEO, DagRun.run_id.like(f"video__{prefix}%")).delete(
+                synchronize_session=False
+            )
 
 
 def _batch_dag() -> Any:
     """The batch DAG for ``dag.test()``, without its deadline: Airflow 3.3.2's ``dag.test()`` looks the SDK DAG's
     alerts up as if they were stored ids and fails (``can't adapt type 'dict'``). The deadline is tested against
     the scheduler in tests/test_batch_rest.py."""
-    dag = parse_dag("nightly_batch")
+    dag = parse_dag(DagId.BATCH)
     dag.deadline = None
     return dag
 
@@ -132,7 +134,7 @@ def _video_runs(prefix: str) -> list[str]:
 
     with create_session() as session:
         runs = session.query(DagRun.run_id).filter(
-            DagRun.dag_id == "video_production", DagRun.run_id.like(f"video__{prefix}%")
+            DagRun.dag_id == DagId.VIDEO, DagRun.run_id.like(f"video__{prefix}%")
         )
         return sorted(run_id for (run_id,) in runs)
 
@@ -247,11 +249,11 @@ def test_the_batch_dag_is_scheduled_nightly_with_one_active_run_and_a_deadline(
 ) -> None:
     monkeypatch.setenv("VIDEO_BATCH_SCHEDULE", "30 2 * * *")
     monkeypatch.setenv("VIDEO_BATCH_TIMEZONE", "Europe/Berlin")
-    dag = parse_dag("nightly_batch")
+    dag = parse_dag(DagId.BATCH)
     assert dag.max_active_runs == 1 and not dag.catchup
     assert dag.timetable.summary == "30 2 * * *" and str(dag.timetable._timezone) == "Europe/Berlin"
     monkeypatch.setenv("VIDEO_BATCH_SCHEDULE", "none")
-    assert type(parse_dag("nightly_batch").timetable).__name__ == "NullTimetable"  # triggered only
+    assert type(parse_dag(DagId.BATCH).timetable).__name__ == "NullTimetable"  # triggered only
     assert [task.task_id for task in dag.topological_sort()] == [
         "claim", "validate", "trigger", "wait_for_videos", "summarize"
     ]  # fmt: skip

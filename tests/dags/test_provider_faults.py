@@ -17,7 +17,7 @@ from tests.dags.parsing import parse_dag
 from tests.dags.test_real_providers import THREE_SCENES, _conf, _ledger, _ses_mails
 from tests.outage_proxy import OutageProxy
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.fault
 OUTAGE_S = 60
 
 

@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from pipeline.assets import ProviderCall
-from pipeline.catalog import VideoFilter, delete_video, file_key, list_videos, requeue, video_detail
+from pipeline.catalog import VideoFilter, delete_video, file_key, list_videos, video_detail
 from pipeline.config import Settings
 from pipeline.db import VideoRepository
+from pipeline.db.queue import requeue
 from pipeline.models import AudioAsset, MediaAsset, OutputFacts, RenderResult, WordTiming
 from pipeline.request import VideoRequest
 from pipeline.segment import SceneText

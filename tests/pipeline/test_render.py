@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import itertools
 import json
 import math
@@ -147,29 +149,34 @@ def test_subtitle_cues_are_short_ordered_and_within_the_scene() -> None:
     assert srt.startswith("1\n00:00:10,000 --> 00:00:")
 
 
+@pytest.fixture(scope="session")
+def render_venv() -> Path:
+    """A venv holding exactly ``requirements-render.txt`` (the render image's packages), kept between test runs
+    under ``~/.cache/video-factory`` by a hash of what it was built from: a change to either file builds anew."""
+    inputs = [PROJECT_ROOT / "requirements-render.txt", PROJECT_ROOT / "constraints.txt"]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in inputs) + sys.version.encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "video-factory"
+    venv = cache / f"render-venv-{digest}"
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / f"render-venv-{digest}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another test run building the same venv: wait for it, then use it
+        if not (venv / ".complete").is_file():  # built whole, or built again from nothing
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+            subprocess.run(
+                [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                 "-r", str(inputs[0]), "-c", str(inputs[1])],
+                check=True, capture_output=True,
+            )  # fmt: skip
+            (venv / ".complete").touch()
+    return venv
+
+
 @pytest.mark.slow
 def test_entry_point_needs_only_the_render_requirements(
-    settings: Settings, make_render_spec: Any, run_render: Any, tmp_path: Path
+    settings: Settings, make_render_spec: Any, run_render: Any, render_venv: Path
 ) -> None:
     """What the render image installs (requirements-render.txt, no Airflow) is enough to render."""
-    venv = tmp_path / "render-venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run(
-        [
-            str(venv / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-            str(PROJECT_ROOT / "requirements-render.txt"),
-            "-c",
-            str(PROJECT_ROOT / "constraints.txt"),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    venv = render_venv
     spec_path = make_render_spec(TEXTS[:2], ken_burns=True, crossfade_s=0.4, burn_subtitles=True)
     env = {
         "PATH": os.environ["PATH"],

@@ -19,6 +19,7 @@ from pipeline.config import Settings
 from pipeline.errors import RenderError
 from pipeline.render.runner import render_environment_from, render_in_subprocess
 
+pytestmark = pytest.mark.fault
 LONG = " ".join(["The harbour wakes slowly while the boats go out and the gulls circle above the water."] * 6)
 
 

@@ -99,3 +99,14 @@ def test_a_refused_trigger_is_explained_by_the_field_airflow_refused_in_one_shor
     # a conf the model accepts (nothing to say about it): Airflow's first line, cut short
     accepted = json.dumps({"conf": {"title": "T"}}).encode()
     assert short_reason(long_detail, accepted) == long_detail.splitlines()[0][:299] + "…"
+
+
+def test_a_run_whose_every_task_was_skipped_sends_no_email_and_does_not_fail(settings: Any) -> None:
+    """Airflow passes a DAG callback no task instance (no params, no dag_run) when every task was skipped: a run
+    that another run's video stands for. Its callback ends quietly (it raised KeyError in the dag-processor)."""
+    from video_factory.notifiers import VideoOutcomeNotifier
+
+    VideoOutcomeNotifier(outcome="success", backend="outbox").notify(
+        {"dag": None, "run_id": "video__dup-1__7", "reason": "success"}
+    )
+    assert not list(settings.outbox_dir.glob("*.eml"))

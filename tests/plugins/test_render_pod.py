@@ -9,6 +9,7 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
 from pipeline.config import Settings
+from pipeline.constants import DagId
 from tools.stack import PROJECT_ROOT
 from video_factory.render_pod import RENDER_USER, render_pod_operator
 
@@ -89,7 +90,7 @@ def test_with_s3_storage_the_pod_is_told_the_bucket_and_gets_the_keys_from_its_s
 def test_dag_renders_in_a_pod_when_configured(pod_settings: Settings) -> None:
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     assert bag.import_errors == {}
-    dag = bag.dags["video_production"]
+    dag = bag.dags[DagId.VIDEO]
     render = dag.get_task("render")
     assert isinstance(render, KubernetesPodOperator)
     assert render.do_xcom_push and render.on_finish_action.value == "delete_pod"

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.pool import NullPool
 
 from pipeline.assets import ProviderCall
+from pipeline.constants import ProjectStatus, RequestStatus
 from pipeline.db.schema import (
     audio_assets,
     media_assets,
@@ -51,9 +52,9 @@ class Registration:
         return self.owner == run_id
 
 
-REQUEST_STATUS_OF = {
-    "processing": "running",
-    "review": "running",
+REQUEST_STATUS_OF: dict[str, str] = {
+    ProjectStatus.PROCESSING: RequestStatus.RUNNING,
+    ProjectStatus.REVIEW: RequestStatus.RUNNING,
 }  # a project's status, as its request's row in the queue says it
 
 
@@ -107,7 +108,7 @@ class VideoRepository:
         with self.engine.begin() as conn:
             conn.execute(
                 insert(requests)
-                .values(request_key=request.key, status="running", **values)
+                .values(request_key=request.key, status=RequestStatus.RUNNING, **values)
                 .on_conflict_do_nothing(index_elements=[requests.c.request_key])
             )
             request_id = conn.execute(
@@ -119,23 +120,29 @@ class VideoRepository:
                 )
             ).one_or_none()
             if current is not None and current.dag_run_id != dag_run_id:
-                done = current.status == "completed" and not request.rerender
-                busy = current.status == "processing" and current.dag_run_id and run_is_active(current.dag_run_id)
+                done = current.status == RequestStatus.COMPLETED and not request.rerender
+                busy = (
+                    current.status == ProjectStatus.PROCESSING
+                    and current.dag_run_id
+                    and run_is_active(current.dag_run_id)
+                )
                 if done or busy:
                     return Registration(current.id, owner=current.dag_run_id, owner_status=current.status)
             conn.execute(
                 update(requests)
                 .where(requests.c.id == request_id)
-                .values(**values, status="running", dag_run_id=dag_run_id, updated_at=func.now())
+                .values(**values, status=RequestStatus.RUNNING, dag_run_id=dag_run_id, updated_at=func.now())
             )
             project_id = conn.execute(
                 insert(projects)
-                .values(request_id=request_id, title=request.title, status="processing", dag_run_id=dag_run_id)
+                .values(
+                    request_id=request_id, title=request.title, status=ProjectStatus.PROCESSING, dag_run_id=dag_run_id
+                )
                 .on_conflict_do_update(
                     index_elements=[projects.c.request_id],
                     set_={
                         "title": request.title,
-                        "status": "processing",
+                        "status": ProjectStatus.PROCESSING,
                         "error": None,
                         "failed_task": None,
                         "completed_at": None,
@@ -146,7 +153,7 @@ class VideoRepository:
                 )
                 .returning(projects.c.id)
             ).scalar_one()
-            return Registration(project_id, owner=dag_run_id, owner_status="processing")
+            return Registration(project_id, owner=dag_run_id, owner_status=ProjectStatus.PROCESSING)
 
     def claim_render(self, project_id: int, *, dag_run_id: str, attempt: int) -> None:
         """Make ``attempt`` the project's render attempt; refused (``NotOwner``) when another run owns the
@@ -272,7 +279,7 @@ class VideoRepository:
             ).rowcount
             if published != 1:
                 raise LookupError(f"no rendered video of project {project_id} for run {dag_run_id!r}")
-            self._set_status(conn, project_id, "completed")
+            self._set_status(conn, project_id, ProjectStatus.COMPLETED)
 
     def mark_failed(self, request_key: str, *, task_id: str, error: str, dag_run_id: str) -> int | None:
         """Record why the run failed; returns the project id (None if the request has no project this run owns:
@@ -284,7 +291,9 @@ class VideoRepository:
                 .where(requests.c.request_key == request_key, projects.c.dag_run_id == dag_run_id)
             ).scalar_one_or_none()
             if project_id is not None:
-                self._set_status(conn, project_id, "failed", error=error[:MAX_ERROR_CHARS], failed_task=task_id)
+                self._set_status(
+                    conn, project_id, ProjectStatus.FAILED, error=error[:MAX_ERROR_CHARS], failed_task=task_id
+                )
             return project_id
 
     def set_reviewing(self, project_id: int, *, dag_run_id: str, waiting: bool) -> bool:
@@ -295,7 +304,7 @@ class VideoRepository:
                 select(projects.c.id).where(projects.c.id == project_id, projects.c.dag_run_id == dag_run_id)
             ).scalar_one_or_none()
             if owned is not None:
-                self._set_status(conn, project_id, "review" if waiting else "processing")
+                self._set_status(conn, project_id, ProjectStatus.REVIEW if waiting else ProjectStatus.PROCESSING)
             return owned is not None
 
     def reject(self, project_id: int, *, dag_run_id: str, reason: str) -> bool:
@@ -307,7 +316,9 @@ class VideoRepository:
             ).scalar_one_or_none()
             if owned is None:
                 return False
-            self._set_status(conn, project_id, "rejected", error=reason[:MAX_ERROR_CHARS], failed_task="review")
+            self._set_status(
+                conn, project_id, ProjectStatus.REJECTED, error=reason[:MAX_ERROR_CHARS], failed_task="review"
+            )
             conn.execute(
                 update(requests)
                 .where(requests.c.id == owned)
@@ -321,14 +332,19 @@ class VideoRepository:
         with self.engine.begin() as conn:
             project_id = conn.execute(
                 update(projects)
-                .where(projects.c.dag_run_id == dag_run_id, projects.c.status == "processing")
-                .values(status="failed", error=reason[:MAX_ERROR_CHARS], failed_task=None, updated_at=func.now())
+                .where(projects.c.dag_run_id == dag_run_id, projects.c.status == ProjectStatus.PROCESSING)
+                .values(
+                    status=ProjectStatus.FAILED, error=reason[:MAX_ERROR_CHARS], failed_task=None, updated_at=func.now()
+                )
                 .returning(projects.c.id)
             ).scalar_one_or_none()
             cancelled = conn.execute(
                 update(requests)
-                .where(requests.c.dag_run_id == dag_run_id, requests.c.status.not_in(["completed", "rejected"]))
-                .values(status="cancelled", updated_at=func.now())
+                .where(
+                    requests.c.dag_run_id == dag_run_id,
+                    requests.c.status.not_in([RequestStatus.COMPLETED, RequestStatus.REJECTED]),
+                )
+                .values(status=RequestStatus.CANCELLED, updated_at=func.now())
                 .returning(requests.c.id)
             ).scalar_one_or_none()
         return project_id is not None or cancelled is not None
@@ -429,7 +445,7 @@ class VideoRepository:
     def _set_status(
         conn: Any, project_id: int, status: str, *, error: str | None = None, failed_task: str | None = None
     ) -> None:
-        done = func.now() if status == "completed" else None
+        done = func.now() if status == ProjectStatus.COMPLETED else None
         conn.execute(
             update(projects)
             .where(projects.c.id == project_id)

@@ -22,11 +22,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from pipeline.constants import ProjectStatus, RequestStatus
+
 SCHEMA = "video"
-STATUSES = ("pending", "processing", "review", "completed", "failed", "rejected")  # of a project
+STATUSES = tuple(s.value for s in ProjectStatus)  # of a project
 # of a request in the queue: pending -> claimed (by a batch) -> queued (its run triggered) -> running -> completed,
 # failed, rejected (by the batch's checks) or cancelled
-REQUEST_STATUSES = ("pending", "claimed", "queued", "running", "completed", "failed", "rejected", "cancelled")
+REQUEST_STATUSES = tuple(s.value for s in RequestStatus)
 OUTCOMES = ("ok", "cached", "error_retryable", "error_final")
 
 metadata = MetaData(schema=SCHEMA)
@@ -48,7 +50,7 @@ requests = Table(
     Column("aspect", Text, nullable=False),
     Column("resolution", Integer, nullable=False),
     Column("notify_emails", JSONB, nullable=False, server_default="[]"),
-    Column("status", Text, nullable=False, server_default="pending"),
+    Column("status", Text, nullable=False, server_default=RequestStatus.PENDING.value),
     _created(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("payload", JSONB, nullable=False, server_default="{}"),  # the flat conf, as the model accepted it

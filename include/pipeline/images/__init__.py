@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipeline.config import Settings
+from pipeline.constants import ImageProviderId
 from pipeline.credentials import ApiKey
 from pipeline.images.base import ImageProvider, ImageUsage
 from pipeline.images.procedural import ProceduralImages
@@ -24,9 +25,9 @@ def open_image_provider(
 ) -> ImageProvider:
     """The image provider ``name`` (default: the configured one)."""
     chosen = name or settings.providers.image_provider
-    if chosen == "procedural":
+    if chosen == ImageProviderId.PROCEDURAL:
         return ProceduralImages()
-    if chosen == "stability":
+    if chosen == ImageProviderId.STABILITY:
         if stability is None:
             raise ValueError("the stability image provider needs an API key")
         return StabilityImages(

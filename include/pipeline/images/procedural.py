@@ -14,6 +14,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFilter
 
 from pipeline.atomic import atomic_path
+from pipeline.constants import ImageProviderId
 from pipeline.fonts import FontStack, load_font
 from pipeline.images.base import ImageUsage
 from pipeline.render.frame import card_text_box
@@ -22,7 +23,7 @@ from pipeline.render.frame import card_text_box
 class ProceduralImages:
     """Title cards at the output resolution; free, deterministic and instant."""
 
-    name = "procedural"
+    name = ImageProviderId.PROCEDURAL.value
     model = "titlecard-v3"  # v3: text above the subtitles' band at any Ken Burns zoom
     extension = "png"
     unit_kind = "images"

@@ -15,6 +15,7 @@ import httpx
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipeline.atomic import atomic_path
+from pipeline.constants import ImageProviderId
 from pipeline.errors import ProviderError, http_status_error
 from pipeline.images.base import ImageUsage
 
@@ -42,7 +43,7 @@ def aspect_ratio_for(width: int, height: int) -> str:
 class StabilityImages:
     """``POST {base}/v2beta/stable-image/generate/{core|ultra|sd3}`` with the scene's prompt."""
 
-    name = "stability"
+    name = ImageProviderId.STABILITY.value
     extension = "png"
     unit_kind = "credits"
 
@@ -153,7 +154,9 @@ def _fit(data: bytes, width: int, height: int, dest: Path) -> None:
             picture = image.convert("RGB")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise ProviderError(
-            f"malformed response: the answer is not an image ({exc})", provider="stability", retryable=False
+            f"malformed response: the answer is not an image ({exc})",
+            provider=ImageProviderId.STABILITY,
+            retryable=False,
         ) from None
     fitted = ImageOps.fit(picture, (width, height), method=Image.Resampling.LANCZOS)
     with atomic_path(dest) as tmp:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipeline.config import Settings
+from pipeline.constants import ScriptSource
 from pipeline.credentials import ApiKey
 from pipeline.scriptgen.base import Script, ScriptProvider, ScriptScene
 from pipeline.scriptgen.gemini import GeminiScript
@@ -13,9 +14,9 @@ __all__ = ["GeminiScript", "GivenScript", "Script", "ScriptProvider", "ScriptSce
 
 def open_script_provider(settings: Settings, *, gemini: ApiKey | None = None) -> ScriptProvider:
     """The configured script generator (``given`` makes nothing: the request must bring its script)."""
-    if settings.providers.script_provider == "given":
+    if settings.providers.script_provider == ScriptSource.GIVEN:
         return GivenScript()
-    if settings.providers.script_provider == "gemini":
+    if settings.providers.script_provider == ScriptSource.GEMINI:
         if gemini is None:
             raise ValueError("the gemini script provider needs an API key")
         return GeminiScript(

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, Field, ValidationError
 
+from pipeline.constants import ScriptSource
 from pipeline.errors import ProviderError, http_status_error
 from pipeline.request import VideoRequest
 from pipeline.scriptgen.base import Script, ScriptScene
@@ -45,7 +46,7 @@ class GeneratedScript(BaseModel):
 class GeminiScript:
     """One ``generateContent`` call per distinct request (the caller caches the result by content hash)."""
 
-    name = "gemini"
+    name = ScriptSource.GEMINI.value
     paid = True
     prompt_version = PROMPT_VERSION
     unit_kind = "tokens"
@@ -129,13 +130,15 @@ class GeminiScript:
 def _parse(response: Any) -> GeneratedScript:
     feedback = getattr(response, "prompt_feedback", None)
     if feedback is not None and getattr(feedback, "block_reason", None):
-        raise ProviderError(f"the prompt was blocked ({feedback.block_reason})", provider="gemini", retryable=False)
+        raise ProviderError(
+            f"the prompt was blocked ({feedback.block_reason})", provider=ScriptSource.GEMINI, retryable=False
+        )
     candidates = response.candidates or []
     if not candidates:
-        raise ProviderError("malformed response: no candidates", provider="gemini", retryable=False)
+        raise ProviderError("malformed response: no candidates", provider=ScriptSource.GEMINI, retryable=False)
     reason = str(getattr(candidates[0], "finish_reason", "") or "")
     if reason and not reason.endswith("STOP"):
-        raise ProviderError(f"generation stopped early ({reason})", provider="gemini", retryable=False)
+        raise ProviderError(f"generation stopped early ({reason})", provider=ScriptSource.GEMINI, retryable=False)
     try:
         text = response.text or ""
         return GeneratedScript.model_validate(json.loads(text))
@@ -143,7 +146,7 @@ def _parse(response: Any) -> GeneratedScript:
         detail = str(exc).splitlines()[0][:300]
         raise ProviderError(
             f"malformed response: the script is not valid JSON of the schema ({detail})",
-            provider="gemini",
+            provider=ScriptSource.GEMINI,
             retryable=False,
         ) from None
 
@@ -153,7 +156,7 @@ def _api_error(exc: Any) -> ProviderError:
     retry_after = headers.get("retry-after") if hasattr(headers, "get") else None
     if retry_after is None:
         retry_after = _retry_info_delay(exc.details)
-    return http_status_error("gemini", int(exc.code or 0), exc.message or str(exc), retry_after=retry_after)
+    return http_status_error(ScriptSource.GEMINI, int(exc.code or 0), exc.message or str(exc), retry_after=retry_after)
 
 
 def _retry_info_delay(details: Any) -> str | None:

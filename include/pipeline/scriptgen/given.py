@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pipeline.constants import ScriptSource
 from pipeline.errors import InvalidRequest
 from pipeline.request import VideoRequest
 from pipeline.scriptgen.base import Script
 
 
 class GivenScript:
-    name = "given"
+    name = ScriptSource.GIVEN.value
     model = ""
     paid = False
     prompt_version = ""

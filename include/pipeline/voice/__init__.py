@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.config import Settings
+from pipeline.constants import VoiceProviderId
 from pipeline.request import VOICE_PROVIDERS
 from pipeline.voice.base import Speech, VoiceProvider
 from pipeline.voice.espeak import EspeakVoice
@@ -25,9 +26,9 @@ __all__ = [
 def open_voice_provider(settings: Settings, name: str | None = None, *, polly_client: Any = None) -> VoiceProvider:
     """The voice provider ``name`` (default: the configured one); Polly uses the given boto3 client."""
     chosen = name or settings.providers.voice_provider
-    if chosen == "espeak":
+    if chosen == VoiceProviderId.ESPEAK:
         return EspeakVoice(binary=settings.espeak_bin)
-    if chosen == "polly":
+    if chosen == VoiceProviderId.POLLY:
         if polly_client is None:
             raise ValueError("the polly voice provider needs a boto3 Polly client")
         return PollyVoice(

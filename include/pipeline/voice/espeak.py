@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipeline.atomic import atomic_path
 from pipeline.commands import run_program
+from pipeline.constants import VoiceProviderId
 from pipeline.errors import InvalidRequest, ProviderError
 from pipeline.voice.base import Speech
 from pipeline.voice.timing import estimate_word_timings, wav_speech_span
@@ -18,7 +19,7 @@ _ALTERNATIVE = re.compile(r"\((\S+) \d+\)")
 class EspeakVoice:
     """Runs ``espeak-ng`` once per scene; text goes through stdin, never through the command line."""
 
-    name = "espeak"
+    name = VoiceProviderId.ESPEAK.value
     model = "espeak-ng"
     extension = "wav"
 

@@ -20,6 +20,7 @@ from typing import Any
 from pipeline.atomic import atomic_path, write_atomic
 from pipeline.aws import aws_error
 from pipeline.commands import run_program, stderr_tail
+from pipeline.constants import VoiceProviderId
 from pipeline.errors import InvalidRequest, ProviderError
 from pipeline.models import WordTiming
 from pipeline.segment import split_sentences
@@ -33,7 +34,7 @@ VOICES_TTL_S = 24 * 3600
 class PollyVoice:
     """One ``synthesize_speech`` for the audio and one for the word marks, per part of the text."""
 
-    name = "polly"
+    name = VoiceProviderId.POLLY.value
     extension = "wav"
 
     def __init__(
@@ -215,7 +216,7 @@ def parse_word_marks(data: bytes, *, offset_s: float, duration_s: float) -> list
             if mark.get("type") == "word":
                 marks.append((float(mark["time"]) / 1000.0, html.unescape(str(mark["value"]))))
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ProviderError(f"malformed speech marks: {exc}", provider="polly", retryable=False) from None
+        raise ProviderError(f"malformed speech marks: {exc}", provider=VoiceProviderId.POLLY, retryable=False) from None
     timings = []
     for i, (said_at, word) in enumerate(marks):
         end = marks[i + 1][0] if i + 1 < len(marks) else duration_s

@@ -33,18 +33,17 @@ from rich.console import Console
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from pipeline.api import (
-    BATCH_DAG,
+from interface.airflow_api import (
     EXIT_CONFLICT,
     EXIT_FAILED,
     EXIT_INVALID,
     EXIT_NOT_FOUND,
     EXIT_UNREACHABLE,
-    VIDEO_DAG,
     Airflow,
     ApiProblem,
 )
 from pipeline.config import PROJECT_ROOT
+from pipeline.constants import DagId
 from pipeline.names import safe_name
 
 if TYPE_CHECKING:
@@ -174,7 +173,7 @@ def list_runs(
     """The newest video runs."""
     with _api() as api:
         found = api.call(
-            "list the runs", api.runs.get_dag_runs, VIDEO_DAG, limit=limit, order_by=["-run_after"],
+            "list the runs", api.runs.get_dag_runs, DagId.VIDEO, limit=limit, order_by=["-run_after"],
             state=[state] if state else None, run_after_gte=_moment(since) if since else None,
         )  # fmt: skip
     runs = [
@@ -203,7 +202,7 @@ def retry(run: RunArgument) -> None:
     run_id = _run_id(run)
     with _api() as api:
         body = DAGRunClearBody(dry_run=False, only_failed=True)
-        cleared = api.call("retry the run", api.runs.clear_dag_run, VIDEO_DAG, run_id, body)
+        cleared = api.call("retry the run", api.runs.clear_dag_run, DagId.VIDEO, run_id, body)
     instance = getattr(cleared, "actual_instance", cleared)
     count = len(getattr(instance, "task_instances", []) or [])
     out.print(f"Retrying {count} task(s) of {run_id}: videoctl status {run_id}", markup=False)
@@ -216,14 +215,14 @@ def cancel(run: RunArgument, db: DbOption = DEMO_DB) -> None:
 
     run_id, who = _run_id(run), getpass.getuser()
     with _api() as api:
-        state = str(_state_of(api.call(f"read run {run_id}", api.runs.get_dag_run, VIDEO_DAG, run_id)))
+        state = str(_state_of(api.call(f"read run {run_id}", api.runs.get_dag_run, DagId.VIDEO, run_id)))
         if state in ENDED:
             raise ApiProblem(f"{run_id} has already ended ({state}): nothing to cancel", EXIT_CONFLICT)
         body = DAGRunPatchBody(state="failed", note=f"Cancelled by {who}")
         for attempt in range(CANCEL_CHECKS):
             try:
                 api.call(
-                    "cancel the run", api.runs.patch_dag_run, VIDEO_DAG, run_id, body, update_mask=["state", "note"]
+                    "cancel the run", api.runs.patch_dag_run, DagId.VIDEO, run_id, body, update_mask=["state", "note"]
                 )
             except ApiProblem as problem:
                 # the scheduler may hold the run's row at that moment: Airflow 3.3.2 then answers 500; try again
@@ -232,7 +231,7 @@ def cancel(run: RunArgument, db: DbOption = DEMO_DB) -> None:
             time.sleep(CANCEL_SETTLE_S)
             # The scheduler may have been deciding on the run as it was cancelled: with no task running at that
             # moment every task is skipped, and its decision ("all done") can still land as success. Again then.
-            if _state_of(api.call(f"read run {run_id}", api.runs.get_dag_run, VIDEO_DAG, run_id)) == "failed":
+            if _state_of(api.call(f"read run {run_id}", api.runs.get_dag_run, DagId.VIDEO, run_id)) == "failed":
                 break
     with _database(db) as engine:
         from pipeline.db import VideoRepository
@@ -252,12 +251,12 @@ def batch(
         if night:
             day = datetime.combine(date.fromisoformat(night), datetime.min.time(), tzinfo=UTC)
             query.update(run_after_gte=day, run_after_lt=day + timedelta(days=1))
-        runs = api.call("list the batches", api.runs.get_dag_runs, BATCH_DAG, **query).dag_runs
+        runs = api.call("list the batches", api.runs.get_dag_runs, DagId.BATCH, **query).dag_runs
         if not runs:
             raise ApiProblem(f"no nightly batch ran {'on ' + night if night else 'yet'}", EXIT_NOT_FOUND)
         summaries = [
             {"run_id": r.dag_run_id, "state": _state_of(r), "note": r.note,
-             "summary": api.return_value(BATCH_DAG, r.dag_run_id, "summarize")}
+             "summary": api.return_value(DagId.BATCH, r.dag_run_id, "summarize")}
             for r in runs
         ]  # fmt: skip
     if as_json:
@@ -356,7 +355,7 @@ def submit(*, script_file: str | None = None, wait: bool = False, **fields: Any)
             dag_run_id=run_id, logical_date=None, conf={**conf, "request_id": request.key}, note=request.title
         )
         try:
-            api.call("submit the video", api.runs.trigger_dag_run, VIDEO_DAG, body)
+            api.call("submit the video", api.runs.trigger_dag_run, DagId.VIDEO, body)
         except ApiProblem as problem:
             if problem.exit_code == EXIT_CONFLICT:
                 problem.message = (
@@ -380,10 +379,10 @@ def follow(api: Airflow, run_id: str, *, poll_s: float = 2.0) -> dict[str, Any]:
     with Progress(*columns, console=err, transient=True) as progress:
         bar = progress.add_task("waiting for the scheduler", total=None)
         while True:
-            run = api.call("follow the run", api.runs.get_dag_run, VIDEO_DAG, run_id)
+            run = api.call("follow the run", api.runs.get_dag_run, DagId.VIDEO, run_id)
             state = _state_of(run)
             tis = api.call(
-                "follow the run", api.task_instances.get_task_instances, VIDEO_DAG, run_id, limit=1000
+                "follow the run", api.task_instances.get_task_instances, DagId.VIDEO, run_id, limit=1000
             ).task_instances
             scenes = [ti for ti in tis if ti.task_id in ("media", "voice") and (ti.map_index or 0) >= 0]
             done = sum(1 for ti in scenes if _state_of(ti) == "success")
@@ -410,7 +409,7 @@ def _label(ti: Any) -> str:
 
 
 def _run_facts(api: Airflow, run_id: str) -> dict[str, Any]:
-    run = api.call(f"read run {run_id}", api.runs.get_dag_run, VIDEO_DAG, run_id)
+    run = api.call(f"read run {run_id}", api.runs.get_dag_run, DagId.VIDEO, run_id)
     state = _state_of(run)
     conf = run.conf or {}
     facts: dict[str, Any] = {
@@ -418,7 +417,7 @@ def _run_facts(api: Airflow, run_id: str) -> dict[str, Any]:
         "note": run.note, "video_url": None, "duration_s": None,
     }  # fmt: skip
     if state == "success":
-        published = api.return_value(VIDEO_DAG, run_id, "publish") or {}
+        published = api.return_value(DagId.VIDEO, run_id, "publish") or {}
         facts.update(video_url=published.get("video_url"), duration_s=published.get("duration_s"))
     return facts
 

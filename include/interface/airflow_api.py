@@ -1,14 +1,17 @@
-"""Airflow's REST API (``/api/v2``) as ``videoctl`` uses it, through the official ``apache-airflow-client``.
+"""Airflow's REST API (``/api/v2``): the one client of ``videoctl``, ``make demo``, the benchmarks and the tests.
 
-Configured by the environment: ``AIRFLOW_API_URL`` (default ``http://localhost:8080``, where ``make demo`` serves),
-and ``AIRFLOW_API_TOKEN`` or ``AIRFLOW_USERNAME``/``AIRFLOW_PASSWORD`` (default: the demo's ``admin`` and the
-password it generated in ``.local/airflow/passwords.json``). The token comes from ``POST /auth/token``.
+Typed calls go through the official ``apache-airflow-client``; :attr:`Airflow.http` is the same login as a plain
+HTTP client, for raw JSON. Configured by its fields or the environment: ``AIRFLOW_API_URL`` (default
+``http://localhost:8080``, where ``make demo`` serves), and ``AIRFLOW_API_TOKEN`` or
+``AIRFLOW_USERNAME``/``AIRFLOW_PASSWORD`` (default: the demo's ``admin`` and the password it generated in
+``.local/airflow/passwords.json``). The token comes from ``POST /auth/token``, once per client.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -17,7 +20,6 @@ import httpx
 
 from pipeline.config import PROJECT_ROOT
 
-VIDEO_DAG, BATCH_DAG = "video_production", "nightly_batch"
 DEMO_PASSWORDS = PROJECT_ROOT / ".local" / "airflow" / "passwords.json"
 # exit codes of videoctl, one per kind of trouble (documented in its --help and the README)
 EXIT_FAILED, EXIT_INVALID, EXIT_CONFLICT, EXIT_UNREACHABLE, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_FORBIDDEN = (
@@ -47,13 +49,47 @@ class Airflow:
 
     url: str = field(default_factory=lambda: os.environ.get("AIRFLOW_API_URL", "http://localhost:8080").rstrip("/"))
     token: str | None = field(default_factory=lambda: os.environ.get("AIRFLOW_API_TOKEN"))
+    username: str = field(default_factory=lambda: os.environ.get("AIRFLOW_USERNAME", "admin"))
+    password: str | None = field(default_factory=lambda: os.environ.get("AIRFLOW_PASSWORD"), repr=False)
+
+    @cached_property
+    def access_token(self) -> str:
+        """The token given, else one from ``POST /auth/token`` (asked once per client)."""
+        return self.token or self._login()
 
     @cached_property
     def client(self) -> Any:
         import airflow_client.client as airflow_client
 
-        config = airflow_client.Configuration(host=self.url, access_token=self.token or self._login())
+        config = airflow_client.Configuration(host=self.url, access_token=self.access_token)
         return airflow_client.ApiClient(config)
+
+    @cached_property
+    def http(self) -> httpx.Client:
+        """The same login as an HTTP client of ``/api/v2``, for the calls read or sent as raw JSON."""
+        return httpx.Client(
+            base_url=f"{self.url}/api/v2", headers={"Authorization": f"Bearer {self.access_token}"}, timeout=30
+        )
+
+    def wait_for_dag(self, dag_id: str, timeout_s: float = 180) -> None:
+        """Until the dag-processor has parsed ``dag_id`` and the API serves it."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                if self.http.get(f"/dags/{dag_id}").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise ApiProblem(
+                    f"the DAG {dag_id} did not appear within {timeout_s:.0f} s: see the dag-processor's log",
+                    EXIT_NOT_FOUND,
+                )
+            time.sleep(0.5)
+
+    def close(self) -> None:
+        if "http" in self.__dict__:
+            self.http.close()
 
     @cached_property
     def runs(self) -> Any:
@@ -100,8 +136,8 @@ class Airflow:
         return getattr(value, "actual_instance", value)
 
     def _login(self) -> str:
-        user = os.environ.get("AIRFLOW_USERNAME", "admin")
-        password = os.environ.get("AIRFLOW_PASSWORD") or _demo_password(user)
+        user = self.username
+        password = self.password or _demo_password(user)
         if not password:
             raise ApiProblem(
                 "no Airflow credentials: set AIRFLOW_API_TOKEN, or AIRFLOW_USERNAME and AIRFLOW_PASSWORD", EXIT_AUTH

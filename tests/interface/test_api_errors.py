@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipeline.api import problem_of
+from interface.airflow_api import problem_of
 
 
 @pytest.mark.parametrize(
