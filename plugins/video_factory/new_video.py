@@ -8,20 +8,20 @@ cookie, so it adds no state-changing route of its own; the API still validates t
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import Any
 
 from airflow.api_fastapi.core_api.security import GetUserDep
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
 
 from pipeline.constants import DagId
 from pipeline.request import GENERATION, LOOK, PROVIDERS, TRACKING, form_fields, pattern_rule, run_id_for
 
 URL_PREFIX = "/video-factory"
-PAGE = (Path(__file__).with_name("new_video.html")).read_text(encoding="utf-8")
+TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))  # autoescaped: user text stays text
 DAG_ID = DagId.VIDEO.value
 SECTIONS = ("", GENERATION, PROVIDERS, LOOK, TRACKING)
 
@@ -29,57 +29,57 @@ app = FastAPI(title="Video factory", docs_url=None, redoc_url=None, openapi_url=
 
 
 @app.get("/new", response_class=HTMLResponse)
-def new_video(user: GetUserDep) -> str:
+def new_video(request: Request, user: GetUserDep) -> HTMLResponse:
     """The form (only for a logged-in user: the UI's cookie or a bearer token)."""
     fields = form_fields()
     for schema in (*fields.values(), *(f["items"] for f in fields.values() if "items" in f)):
         if "pattern" in schema:
             schema["patternMessage"] = pattern_rule(schema["pattern"])  # the model's own words
-    sections = []
-    for section in SECTIONS:
-        rows = "".join(_row(name, schema) for name, schema in fields.items() if schema.get("section", "") == section)
-        title = html.escape(section or "The video")
-        sections.append(f"<fieldset><legend>{title}</legend>{rows}</fieldset>")
-    values = {
-        "SECTIONS": "".join(sections),
-        "SCHEMA": json.dumps(fields).replace("<", "\\u003c"),  # JSON inside <script>: no "</script>" can form
-        "DAG_ID": DAG_ID,
-        "RUN_PREFIX": run_id_for(""),
-        "USER": html.escape(user.get_name()),
-    }
-    page = PAGE
-    for marker, value in values.items():
-        page = page.replace(f"%%{marker}%%", value)
-    return page
-
-
-def _row(name: str, schema: dict[str, Any]) -> str:
-    label = html.escape(schema.get("title", name)) + (" *" if "default" not in schema else "")
-    help_text = html.escape(schema.get("description", ""))
-    return (
-        f'<div class="row"><label for="field_{name}">{label}</label><div>{_widget(name, schema)}'
-        f'<small>{help_text}</small><div class="error" id="error_{name}" role="alert"></div></div></div>'
+    sections = [
+        {
+            "title": section or "The video",
+            "fields": [_field(name, schema) for name, schema in fields.items() if schema.get("section", "") == section],
+        }
+        for section in SECTIONS
+    ]
+    return TEMPLATES.TemplateResponse(
+        request,
+        "new_video.html",
+        {
+            "user": user.get_name(),
+            "sections": sections,
+            "fields": fields,
+            "dag_id": DAG_ID,
+            "run_prefix": run_id_for(""),
+        },
     )
 
 
-def _widget(name: str, schema: dict[str, Any]) -> str:
+def _field(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """What the template needs to draw one field: its label, help, widget kind and value (the template escapes)."""
     kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
     kind = next(k for k in kinds if k != "null")
     default = schema.get("default")
-    attrs = f'id="field_{name}" name="{name}"'
+    field: dict[str, Any] = {
+        "name": name,
+        "label": schema.get("title", name) + (" *" if "default" not in schema else ""),
+        "help": schema.get("description", ""),
+        "kind": kind,
+        "value": "" if default is None else default,
+    }
     if "enum" in schema:
         shown = schema.get("values_display", {})
-        options = "".join(
-            f'<option value="{html.escape(json.dumps(v))}"{" selected" if v == default else ""}>'
-            f"{html.escape(shown.get(str(v), 'the default' if v is None else str(v)))}</option>"
+        field["options"] = [
+            {
+                "value": json.dumps(v),
+                "label": shown.get(str(v), "the default" if v is None else str(v)),
+                "selected": v == default,
+            }
             for v in schema["enum"]
-        )
-        return f"<select {attrs}>{options}</select>"
-    if kind == "boolean":
-        return f'<input type="checkbox" {attrs}{" checked" if default else ""}>'
-    if kind in ("integer", "number"):
-        return f'<input type="text" inputmode="decimal" {attrs} value="{html.escape(str(default))}">'
-    if kind == "array" or schema.get("format") == "multiline":
+        ]
+    elif kind in ("integer", "number"):
+        field.update(kind="number", value=str(default))
+    elif kind == "array" or schema.get("format") == "multiline":
         text = "\n".join(default) if isinstance(default, list) else (default or "")
-        return f'<textarea rows="{8 if kind == "string" else 3}" {attrs}>{html.escape(text)}</textarea>'
-    return f'<input type="text" {attrs} value="{html.escape(default or "")}">'
+        field.update(kind="text", value=text, rows=8 if kind == "string" else 3)
+    return field

@@ -18,10 +18,7 @@ instances, or a new run with the edited request), which checks the same permissi
 from __future__ import annotations
 
 import datetime as dt
-import html
-import json
 from functools import cache
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -46,10 +43,10 @@ from pipeline.db.queue import requeue
 from pipeline.errors import MissingAsset
 from pipeline.request import run_id_for
 from pipeline.storage import Storage
+from video_factory.new_video import TEMPLATES
 
 DAG_ID = DagId.VIDEO.value
 STATE_HEADER = "X-Video-Factory"  # sent by the page's own script; a cross-site form cannot set it
-PAGE = (Path(__file__).with_name("videos.html")).read_text(encoding="utf-8")
 
 CanRead = Depends(requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=DAG_ID))
 CanEdit = Depends(requires_access_dag("PUT", DagAccessEntity.RUN, param_dag_id=DAG_ID))
@@ -80,23 +77,15 @@ def same_site(request: Request) -> None:
 
 
 @router.get("/videos", response_class=HTMLResponse, dependencies=[CanRead])
-def videos_page(user: GetUserDep) -> str:
-    values = {
-        "USER": html.escape(user.get_name()),
-        "CONFIG": json.dumps(
-            {
-                "statuses": list(LIST_STATUSES),
-                "pageSizes": list(PAGE_SIZES),
-                "dagId": DAG_ID,
-                "runPrefix": run_id_for(""),
-                "stateHeader": STATE_HEADER,
-            }
-        ).replace("<", "\\u003c"),
+def videos_page(request: Request, user: GetUserDep) -> HTMLResponse:
+    config = {
+        "statuses": list(LIST_STATUSES),
+        "pageSizes": list(PAGE_SIZES),
+        "dagId": DAG_ID,
+        "runPrefix": run_id_for(""),
+        "stateHeader": STATE_HEADER,
     }
-    page = PAGE
-    for marker, value in values.items():
-        page = page.replace(f"%%{marker}%%", value)
-    return page
+    return TEMPLATES.TemplateResponse(request, "videos.html", {"user": user.get_name(), "config": config})
 
 
 def _day(value: str | None, name: str) -> dt.datetime | None:
