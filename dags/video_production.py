@@ -103,35 +103,25 @@ def video_production() -> None:
         the project ends `rejected`, the rest of the run is skipped, nothing is paid for)."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from pipeline.production import Job, scenes_of
+        from pipeline.models import Scene
+        from pipeline.production import Job, review_scenes
         from pipeline.scriptgen import Script
-        from pipeline.segment import segment_script
-        from video_factory.review import EDIT, REJECT
+        from video_factory.review import answer_of
 
-        env, work = VideoTask.current(), Job.model_validate(job)
-        if not answer.get("asked"):
-            return drafted
-        env.repository.set_reviewing(work.project_id, dag_run_id=env.run_id, waiting=False)
-        chosen, given = answer["chosen_options"][0], dict(answer.get("params_input") or {})
-        editor = (answer.get("responded_by_user") or {}).get("name")
-        if chosen == REJECT:
-            if editor is None:
-                reason = f"no review within {env.settings.batch.review_timeout_s / 3600:g} h"
-            else:
-                reason = f"rejected in review by {editor}: {(given.get('reason') or '').strip() or 'no reason given'}"
-            env.repository.reject(work.project_id, dag_run_id=env.run_id, reason=reason)
-            raise AirflowSkipException(f"Not made: {reason}")
-        edited = (given.get("script") or "").strip()
-        original = Script.model_validate(written)
-        if chosen != EDIT or not edited or edited == original.body.strip():
-            log.info("Script approved by %s as it was", editor)
-            return drafted
-        text = Script(body=edited, source="review", model=f"edited by {editor}")
-        scenes = segment_script(text.body, max_words=env.settings.max_scene_words, max_scenes=env.settings.max_scenes)
-        env.repository.save_script(work.project_id, script=text)
-        env.repository.save_scenes(work.project_id, scenes)
-        log.info("Script edited by %s: split again into %d scenes", editor, len(scenes))
-        return [scene.model_dump(mode="json") for scene in scenes_of(work, scenes)]
+        env = VideoTask.current()
+        outcome = review_scenes(
+            Job.model_validate(job),
+            Script.model_validate(written),
+            [Scene.model_validate(scene) for scene in drafted],
+            answer_of(answer),
+            repository=env.repository,
+            settings=env.settings,
+        )
+        if outcome.rejected is not None:
+            raise AirflowSkipException(f"Not made: {outcome.rejected}")
+        if outcome.note:
+            log.info("%s", outcome.note)
+        return [scene.model_dump(mode="json") for scene in outcome.scenes]
 
     @task(map_index_template="{{ scene_label }}", max_active_tis_per_dagrun=4, pool=IMAGE_POOL)
     def media(scene: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,6 @@
-"""The nightly batch's work on the request table: claim due rows, mark them rejected or queued, and sum up.
+"""The nightly batch's reading of the request table: its rows, the run it triggers for each, and its summary.
 
-Every function is one transaction. ``claim`` takes rows with ``FOR UPDATE SKIP LOCKED``, so two batches running
-at once never share a row; a batch that asks again (its ``claim`` task retried) gets back the rows it holds.
+Its writes (claim, release, mark) are ``pipeline.db.queue``'s.
 """
 
 from __future__ import annotations

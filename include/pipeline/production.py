@@ -8,7 +8,7 @@ carries those decisions to every later task.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -19,9 +19,11 @@ from pipeline.models import AudioAsset, Frozen, MediaAsset, RenderResult, Render
 from pipeline.render.probe import check_output
 from pipeline.render.spec import build_render_spec, music_key, spec_key
 from pipeline.request import VideoRequest
+from pipeline.scriptgen.base import Script
 from pipeline.storage.base import Storage
 
 if TYPE_CHECKING:
+    from pipeline.db import VideoRepository
     from pipeline.segment import SceneText
 
 GIVEN = ScriptSource.GIVEN.value
@@ -145,3 +147,55 @@ def check_render(job: Job, result: RenderResult) -> None:
         expected_duration_s=result.expected_duration_s,
         subtitle_streams=1 if result.soft_subtitles else 0,
     )
+
+
+class ReviewAnswer(Frozen):
+    """An editor's answer to the script review (the DAG layer reads it from Airflow's human-in-the-loop task)."""
+
+    asked: bool = True  # False: the request did not ask for a review
+    decision: Literal["approve", "edit", "reject"] = "approve"
+    editor: str | None = None  # None on a rejection: nobody answered in time
+    script: str = ""  # the edited script, with "edit"
+    reason: str = ""  # why, with "reject"
+
+
+class Reviewed(Frozen):
+    """The scenes the review let through, or the reason it rejected the script; ``note`` says what happened."""
+
+    scenes: list[Scene]
+    rejected: str | None = None
+    note: str = ""
+
+
+def review_scenes(
+    job: Job,
+    written: Script,
+    drafted: Sequence[Scene],
+    answer: ReviewAnswer,
+    *,
+    repository: VideoRepository,
+    settings: Settings,
+) -> Reviewed:
+    """The scenes as drafted, split again from the edited script, or none: a rejected project ends ``rejected``
+    (the caller skips the rest of the run, so nothing is paid for)."""
+    from pipeline.segment import segment_script
+
+    if not answer.asked:
+        return Reviewed(scenes=list(drafted))
+    repository.set_reviewing(job.project_id, dag_run_id=job.run_id, waiting=False)
+    if answer.decision == "reject":
+        if answer.editor is None:
+            reason = f"no review within {settings.batch.review_timeout_s / 3600:g} h"
+        else:
+            reason = f"rejected in review by {answer.editor}: {answer.reason.strip() or 'no reason given'}"
+        repository.reject(job.project_id, dag_run_id=job.run_id, reason=reason)
+        return Reviewed(scenes=[], rejected=reason, note=reason)
+    edited = answer.script.strip()
+    if answer.decision != "edit" or not edited or edited == written.body.strip():
+        return Reviewed(scenes=list(drafted), note=f"Script approved by {answer.editor} as it was")
+    text = Script(body=edited, source=ScriptSource.REVIEW.value, model=f"edited by {answer.editor}")
+    texts = segment_script(text.body, max_words=settings.max_scene_words, max_scenes=settings.max_scenes)
+    repository.save_script(job.project_id, script=text)
+    repository.save_scenes(job.project_id, texts)
+    note = f"Script edited by {answer.editor}: split again into {len(texts)} scenes"
+    return Reviewed(scenes=scenes_of(job, texts), note=note)

@@ -12,11 +12,14 @@ with ``{"chosen_options": ["Approve"], "params_input": {"script": "...", "reason
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param
 from airflow.sdk.definitions.param import ParamsDict
+
+if TYPE_CHECKING:
+    from pipeline.production import ReviewAnswer
 
 APPROVE, EDIT, REJECT = "Approve", "Approve my edits", "Reject"
 MAX_BODY_SCENES = 60  # the review page shows this many scenes; the script field holds all of it
@@ -80,3 +83,18 @@ class ScriptReview(HITLOperator):
         answer["asked"] = True
         answer["responded_at"] = str(answer.get("responded_at") or "")
         return answer
+
+
+def answer_of(answer: dict[str, Any]) -> ReviewAnswer:
+    """The review task's return value (Airflow's HITL answer, or ours when nobody was asked) as the core reads it."""
+    from pipeline.production import ReviewAnswer
+
+    chosen = (answer.get("chosen_options") or [APPROVE])[0]
+    given = dict(answer.get("params_input") or {})
+    return ReviewAnswer(
+        asked=bool(answer.get("asked")),
+        decision={REJECT: "reject", EDIT: "edit"}.get(chosen, "approve"),
+        editor=(answer.get("responded_by_user") or {}).get("name"),
+        script=given.get("script") or "",
+        reason=given.get("reason") or "",
+    )
