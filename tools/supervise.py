@@ -141,6 +141,10 @@ class Stack:
             raise SiteError(f"supervisord has not started {program}")
         return int(spawned[-1])
 
+    def exits(self, program: str) -> int:
+        """How often ``program`` has exited (supervisord's ``exited: NAME (...)`` lines)."""
+        return self._supervisord_log().count(f"exited: {program} (")
+
     def restarts(self) -> int:
         """How often supervisord started a program again after it exited."""
         return self._supervisord_log().count("spawned: ") - len(commands(self.site))
