@@ -27,7 +27,7 @@ sys.path[:0] = [str(ROOT / "include"), str(ROOT)]
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from pipeline.catalog import VideoFilter, list_videos, video_detail  # noqa: E402
+from interface.catalog import VideoFilter, list_videos, video_detail  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
 from pipeline.db import connect, upgrade  # noqa: E402
 from tools.stack import drop_database, ensure_database  # noqa: E402

@@ -84,6 +84,7 @@ def pytest_configure(config: pytest.Config) -> None:
 _STACK_GROUPS = {"airflow_stack": "airflow", "celery_stack": "celery", "supervised_stack": "outage"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (it suffixes each test id with its group)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))

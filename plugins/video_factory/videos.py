@@ -28,7 +28,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 
-from pipeline.catalog import (
+from interface.catalog import (
     LIST_STATUSES,
     PAGE_SIZES,
     VideoFilter,

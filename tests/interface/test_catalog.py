@@ -10,8 +10,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Engine, text
 
+from interface.catalog import VideoFilter, delete_video, file_key, list_videos, video_detail
 from pipeline.assets import ProviderCall
-from pipeline.catalog import VideoFilter, delete_video, file_key, list_videos, video_detail
 from pipeline.config import Settings
 from pipeline.db import VideoRepository
 from pipeline.db.queue import requeue
