@@ -17,11 +17,12 @@ demo-celery: install  ## the same on the CeleryExecutor: two workers (one for re
 stop:  ## stop what `make demo` started
 	@if [ -x $(PY) ]; then $(PY) -m tools.demo stop; else echo "nothing to stop"; fi
 
-# Two pytest workers: the tests of each Airflow stack share one (started once, run first), the rest spread over both.
+# Two pytest workers: the tests of each Airflow stack share one (started once, run first), the rest spread over both
+# (tests/conftest.py schedules them).
 PYTEST_WORKERS ?= 2
 
 test: test-system-deps install-dev lint typecheck  ## lint, type checks and the whole test suite
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
 test-fast: test-system-deps install-dev  ## the edit-test loop: everything that needs no Airflow stack and is quick
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not stack and not slow" --durations=10

@@ -78,29 +78,59 @@ def pytest_configure(config: pytest.Config) -> None:
     prepare_site(site)  # both schemas and the pools, as make demo prepares its site
 
 
-# Tiers, from the fixtures a test asks for (a module marks the stacks of its own: celery, the outage): ``stack``
-# needs a running Airflow, ``browser`` drives Chromium. Under ``pytest -n`` the tests of one stack share a worker
-# (one Airflow per stack, started once) and run first: they wait more than they compute, beside the other tests.
-_STACK_GROUPS = {"airflow_stack": "airflow", "celery_stack": "celery", "supervised_stack": "outage"}
+# Tiers, from the fixtures a test asks for: ``stack`` needs a running Airflow, ``browser`` drives Chromium (a module
+# marks the rest itself: celery, fault, slow). Under ``pytest -n`` each stack's modules are one unit of work, so
+# its tests share one worker and one Airflow; the largest unit goes first (xdist's own ``xdist_group`` does not
+# work with pytest 9: it renames ``item._nodeid``, which pytest 9 no longer reads).
+_STACK_FIXTURES = {"airflow_stack": "airflow", "celery_stack": "celery", "supervised_stack": "outage"}
+STACK_MODULES = {
+    **dict.fromkeys(
+        [
+            "tests/test_faults.py",
+            "tests/test_hostile_input.py",
+            "tests/test_rest_api.py",
+            "tests/test_review.py",
+            "tests/test_trigger_form.py",
+            "tests/test_videoctl.py",
+            "tests/test_videos_page.py",
+        ],
+        "airflow",
+    ),
+    "tests/test_celery.py": "celery",
+    "tests/test_outage.py": "outage",
+}
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (it suffixes each test id with its group)
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & {"browser", "browser_page"}:
             item.add_marker(pytest.mark.browser)
-        for fixture, group in _STACK_GROUPS.items():
+        for fixture, group in _STACK_FIXTURES.items():
             if fixture in fixtures:
                 item.add_marker(pytest.mark.stack)
-                item.add_marker(pytest.mark.xdist_group(group))
-    order = list(_STACK_GROUPS.values())
+                module = item.nodeid.split("::", 1)[0]
+                if STACK_MODULES.get(module) != group:
+                    raise pytest.UsageError(f"{module} uses the {group} stack: add it to STACK_MODULES in conftest.py")
+    order = list(_STACK_FIXTURES.values())
 
     def rank(item: pytest.Item) -> int:
-        groups = [m.args[0] for m in item.iter_markers("xdist_group")]
-        return order.index(groups[0]) if groups else len(order)
+        group = STACK_MODULES.get(item.nodeid.split("::", 1)[0])
+        return order.index(group) if group else len(order)
 
     items.sort(key=rank)  # stable: each group keeps its modules' order
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's scope scheduling with a stack's modules as one scope, and every other test a scope of its own."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class StackScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return STACK_MODULES.get(nodeid.split("::", 1)[0], nodeid)
+
+    return StackScheduling(config, log)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
