@@ -65,8 +65,18 @@ def requests_for(prefix: str, count: int, scenes: int) -> list[tuple[int, dict[s
         script = "\n\n".join(
             f"{SENTENCES[(n + i) % len(SENTENCES)]} Part {i + 1} of film {n + 1}." for i in range(scenes)
         )
-        rows.append((n + 1, {"request_id": f"{prefix}{n:02}", "title": f"Bench film {n + 1}", "script": script,
-                             "aspect": ASPECTS[n % 3], "voice": ["en-us", "en-gb"][n % 2]}))  # fmt: skip
+        rows.append(
+            (
+                n + 1,
+                {
+                    "request_id": f"{prefix}{n:02}",
+                    "title": f"Bench film {n + 1}",
+                    "script": script,
+                    "aspect": ASPECTS[n % 3],
+                    "voice": ["en-us", "en-gb"][n % 2],
+                },
+            )
+        )
     return rows
 
 
@@ -208,14 +218,20 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
     else:
         print(f"{args.requests} requests x {args.scenes} scenes: batch {run['state']}, statuses {result['statuses']}")
-        print(f"wall {result['wall_s'] / 60:.1f} min, {result['videos_per_hour']} videos/hour, "
-              f"{result['video_minutes']} min of video")  # fmt: skip
+        print(
+            f"wall {result['wall_s'] / 60:.1f} min, {result['videos_per_hour']} videos/hour, "
+            f"{result['video_minutes']} min of video"
+        )
         print(f"busy {result['busy_s'] / 60:.1f} min; outside task bodies {result['outside_task_bodies_share']:.0%}")
-        print(f"{result['executor']}: task start-up {result['task_startup_s']} s, "
-              f"Airflow's share of task-instance time {result['airflow_share_of_task_time']:.0%}")  # fmt: skip
+        print(
+            f"{result['executor']}: task start-up {result['task_startup_s']} s, "
+            f"Airflow's share of task-instance time {result['airflow_share_of_task_time']:.0%}"
+        )
         for name, figures in result["tasks"].items():
-            print(f"  {name:16} x{figures['count']:4}  run {figures['mean_run_s']:6.2f} s  "
-                  f"queued->running {figures['mean_queue_wait_s']:6.2f} s")  # fmt: skip
+            print(
+                f"  {name:16} x{figures['count']:4}  run {figures['mean_run_s']:6.2f} s  "
+                f"queued->running {figures['mean_queue_wait_s']:6.2f} s"
+            )
     with (ROOT / "benchmarks" / f"results-batch-{datetime.now(UTC):%Y-%m-%d}.jsonl").open("a") as log:
         log.write(json.dumps(result) + "\n")
     return 0 if run["state"] == "success" else 1

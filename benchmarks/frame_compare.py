@@ -48,8 +48,13 @@ LOOKS = {
 def render(code: Path, spec_path: Path, data_dir: Path, dest: Path) -> None:
     spec = RenderSpec.model_validate_json(spec_path.read_text())
     env = {**os.environ, "VIDEO_DATA_DIR": str(data_dir), "PYTHONPATH": str(code / "include")}
-    subprocess.run([sys.executable, "-m", "pipeline.render", "--spec", str(spec_path)], env=env, check=True,
-                   stdout=subprocess.DEVNULL, cwd=code)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "pipeline.render", "--spec", str(spec_path)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        cwd=code,
+    )
     shutil.move(LocalStorage(data_dir / "storage").local_path(spec.output_key), dest)
 
 
@@ -72,8 +77,24 @@ def compare(before: Path, after: Path, work: Path) -> dict:
 
 def side_by_side(before: Path, after: Path, frame: int, dest: Path) -> None:
     graph = f"[0:v]select=eq(n\\,{frame})[a];[1:v]select=eq(n\\,{frame})[b];[a][b]hstack"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(before), "-i", str(after), "-lavfi", graph,
-                    "-frames:v", "1", str(dest)], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(before),
+            "-i",
+            str(after),
+            "-lavfi",
+            graph,
+            "-frames:v",
+            "1",
+            str(dest),
+        ],
+        check=True,
+    )
 
 
 def main() -> None:
@@ -93,9 +114,15 @@ def main() -> None:
                 data = work / "data"
                 texts = [f"{SENTENCES[i % len(SENTENCES)]} Scene {i + 1}." for i in range(args.scenes)]
                 spec = sample_render_spec(
-                    texts, storage=LocalStorage(data / "storage"), work_dir=data / "work", width=WIDTHS[args.height],
-                    height=args.height, look=LOOKS[look], run_id=f"compare-{look}", title="Frame comparison",
-                )  # fmt: skip
+                    texts,
+                    storage=LocalStorage(data / "storage"),
+                    work_dir=data / "work",
+                    width=WIDTHS[args.height],
+                    height=args.height,
+                    look=LOOKS[look],
+                    run_id=f"compare-{look}",
+                    title="Frame comparison",
+                )
                 spec_path = work / f"{look}.json"
                 spec_path.write_text(spec.model_dump_json())
                 before, after = work / f"{look}-before.mp4", work / f"{look}-after.mp4"

@@ -113,11 +113,34 @@ def floor(video: Path, width: int, height: int, fps: int) -> Measured:
         stdout=subprocess.PIPE,
     )
     encoder = [
-        "ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{width}x{height}",
-        "-r", str(fps), "-i", "-", "-c:v", VIDEO_OPTIONS["vcodec"], "-preset", str(VIDEO_OPTIONS["preset"]),
-        "-crf", str(VIDEO_OPTIONS["crf"]), "-pix_fmt", "yuv420p", "-f", "mp4", "-movflags", "+faststart",
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "yuv420p",
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        str(fps),
+        "-i",
+        "-",
+        "-c:v",
+        VIDEO_OPTIONS["vcodec"],
+        "-preset",
+        str(VIDEO_OPTIONS["preset"]),
+        "-crf",
+        str(VIDEO_OPTIONS["crf"]),
+        "-pix_fmt",
+        "yuv420p",
+        "-f",
+        "mp4",
+        "-movflags",
+        "+faststart",
         str(video.with_suffix(".floor.mp4")),
-    ]  # fmt: skip
+    ]
     result = measure(encoder, stdin=decoder.stdout)
     assert decoder.stdout is not None
     decoder.stdout.close()
@@ -171,8 +194,12 @@ def run_case(
     spec_path = make_spec(storage, work, scenes, height, mode)
     spec = RenderSpec.model_validate_json(spec_path.read_text())
     env = {**os.environ, "VIDEO_DATA_DIR": str(storage.root.parent), "PYTHONPATH": str(ROOT / "include")}
-    lossless = subprocess.run([sys.executable, "-c", LOSSLESS_RENDER, "--spec", str(spec_path)], check=False,
-                              env=env, stdout=subprocess.DEVNULL)  # fmt: skip
+    lossless = subprocess.run(
+        [sys.executable, "-c", LOSSLESS_RENDER, "--spec", str(spec_path)],
+        check=False,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     if lossless.returncode != 0:
         raise SystemExit(f"lossless render failed for {scenes}x{height} {mode}")
     output = storage.local_path(spec.output_key)
@@ -182,8 +209,11 @@ def run_case(
     floors: list[Measured] = []
     exact: list[Measured] = []
     for _ in range(repeat):  # each render beside its own floor, so both see the same state of the machine
-        runs.append(measure([sys.executable, "-m", "pipeline.render", "--spec", str(spec_path)], env=env,
-                            stdout=subprocess.DEVNULL))  # fmt: skip
+        runs.append(
+            measure(
+                [sys.executable, "-m", "pipeline.render", "--spec", str(spec_path)], env=env, stdout=subprocess.DEVNULL
+            )
+        )
         if runs[-1].returncode != 0:
             raise SystemExit(f"render failed for {scenes}x{height} {mode}")
         floors.append(floor(output, spec.width, spec.height, spec.fps))
@@ -241,9 +271,14 @@ def main() -> None:
             for height in args.heights:
                 for mode in args.modes:
                     row = run_case(
-                        storage, settings.work_dir, scenes=scenes, height=height, mode=mode, moviepy=args.moviepy,
+                        storage,
+                        settings.work_dir,
+                        scenes=scenes,
+                        height=height,
+                        mode=mode,
+                        moviepy=args.moviepy,
                         repeat=args.repeat,
-                    )  # fmt: skip
+                    )
                     rows.append(row)
                     print(json.dumps(row) if args.json else _line(row), flush=True)
 

@@ -119,11 +119,18 @@ def nightly_batch() -> None:
             email_rejections(rows, verdict.rejected, batch_run_id=run_id, settings=settings)
         log.info("%d valid, %d rejected", len(valid), len(verdict.rejected))
         return [
-            {"trigger_run_id": queued[row_id], "note": row["title"],
-             "conf": {**row["payload"], "request_id": row["request_key"], "priority": row["priority"],
-                      "review": bool(row["payload"].get("review")) or settings.batch.batch_review}}
+            {
+                "trigger_run_id": queued[row_id],
+                "note": row["title"],
+                "conf": {
+                    **row["payload"],
+                    "request_id": row["request_key"],
+                    "priority": row["priority"],
+                    "review": bool(row["payload"].get("review")) or settings.batch.batch_review,
+                },
+            }
             for row_id, row in valid.items()
-        ]  # fmt: skip
+        ]
 
     triggers = validate(claim())
     trigger = TriggerDagRunOperator.partial(
@@ -159,9 +166,11 @@ def nightly_batch() -> None:
 
         context, settings = get_current_context(), load_settings()
         summary = batch_summary(
-            context["run_id"], started=context["dag_run"].start_date, ended=dt.datetime.now(dt.UTC),
+            context["run_id"],
+            started=context["dag_run"].start_date,
+            ended=dt.datetime.now(dt.UTC),
             settings=settings,
-        )  # fmt: skip
+        )
         log.info("%s", summary.line())
         email_summary(summary, settings, storage(settings))
         context["outlet_events"][VIDEO_BATCHES].extra = summary.as_dict()

@@ -88,9 +88,11 @@ def video_production() -> None:
 
         env, work, text = VideoTask.current(), Job.model_validate(job), Script.model_validate(written)
         scenes = segment_script(
-            text.body, max_words=env.settings.max_scene_words, max_scenes=env.settings.max_scenes,
+            text.body,
+            max_words=env.settings.max_scene_words,
+            max_scenes=env.settings.max_scenes,
             visuals=text.visuals,
-        )  # fmt: skip
+        )
         env.repository.save_scenes(work.project_id, scenes)
         log.info("Script split into %d scenes", len(scenes))
         return [scene.model_dump(mode="json") for scene in scenes_of(work, scenes)]
@@ -170,9 +172,13 @@ def video_production() -> None:
         env, work = VideoTask.current(), Job.model_validate(job)
         env.repository.claim_render(work.project_id, dag_run_id=env.run_id, attempt=env.try_number)
         result = render_in_subprocess(
-            spec_location, work_dir=env.settings.work_dir, timeout_s=env.settings.render_timeout_s,
-            extra_env=render_environment(env.settings), run_name=env.run_id, attempt=env.try_number,
-        )  # fmt: skip
+            spec_location,
+            work_dir=env.settings.work_dir,
+            timeout_s=env.settings.render_timeout_s,
+            extra_env=render_environment(env.settings),
+            run_name=env.run_id,
+            attempt=env.try_number,
+        )
         log.info("Rendered %s (%.2f s)", result.video_url, result.facts.duration_s)
         return result.model_dump(mode="json")
 

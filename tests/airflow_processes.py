@@ -18,10 +18,16 @@ DAG = DagId.VIDEO.value
 ENDED = ("success", "failed")
 # as the machine's probe starts it: no background connections (this machine reaches no other host)
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
-]  # fmt: skip
+]
 SCREENSHOTS = Path(os.environ.get("VIDEO_TEST_SCREENSHOTS", "/tmp/video-factory-screenshots"))
 # the stack videos that do not test the render are made plain (one default-look video runs end to end)
 PLAIN = {"ken_burns": False, "crossfade_s": 0, "burn_subtitles": False}

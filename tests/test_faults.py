@@ -78,8 +78,10 @@ def test_fifty_concurrent_triggers_of_one_request_make_one_video(
     others = [f"Run {run_id} does not make " for run_id in run_ids if run_id != owner]
     wait_for(
         lambda: all(line in logs_text(callback_logs(airflow_site.home)) for line in others),
-        timeout_s=180, what="every run's success callback", interval_s=2,
-    )  # fmt: skip
+        timeout_s=180,
+        what="every run's success callback",
+        interval_s=2,
+    )
     assert len(_outbox(airflow_site, title)) == 1
 
 
@@ -133,8 +135,10 @@ def test_a_killed_worker_is_retried_within_a_minute_and_makes_one_video(
     retried_s = time.monotonic() - killed_at
     run = wait_for(
         lambda: (r := airflow.get(f"/dags/{DAG}/dagRuns/{run_id}").json())["state"] in ENDED and r,
-        timeout_s=600, what="the run to end", interval_s=2,
-    )  # fmt: skip
+        timeout_s=600,
+        what="the run to end",
+        interval_s=2,
+    )
     print(f"render group stopped {stopped_s:.1f} s and second try running {retried_s:.0f} s after the kill")
     assert run["state"] == "success"
     assert not Path(f"/proc/{task}").exists() or "Z" in Path(f"/proc/{task}/stat").read_text().split()[2]

@@ -137,6 +137,7 @@ def test_a_postgresql_outage_ends_every_running_video(supervised_stack: tuple[St
         assert statuses[request_id] == ("completed" if runs[request_id]["state"] == "success" else "failed")
         mails = wait_for(
             lambda t=title: [p for p in (site.data_dir / "outbox").glob("*.eml") if t in p.read_text(errors="replace")],
-            timeout_s=120, what=f"the email of {request_id}",
-        )  # fmt: skip
+            timeout_s=120,
+            what=f"the email of {request_id}",
+        )
         assert len(mails) == 1

@@ -89,14 +89,16 @@ def test_conf_violating_the_schema_is_refused_with_400_and_leaves_no_rows(
     ("conf", "expected"),
     [
         ({"title": "Long", "script": "x" * 30_000}, "script: at most 20,000 characters (got 30,000)"),
-        ({"title": "Many", "script": "Hi.", "notify_emails": [f"{'a' * 200}{i}@example.com" for i in range(40)]},
-         "notify_emails: at most 20 items (got 40)"),
+        (
+            {"title": "Many", "script": "Hi.", "notify_emails": [f"{'a' * 200}{i}@example.com" for i in range(40)]},
+            "notify_emails: at most 20 items (got 40)",
+        ),
         ({"script": "Hi."}, "title: required"),
         ({"title": "Fade", "script": "Hi.", "crossfade_s": 5}, "crossfade_s: must be less than or equal to 2 (got 5)"),
         ({"title": "Nul", "script": "a\u0000b"}, "script: must not contain NUL characters"),
         ({"title": "Two\nlines", "script": "Hi."}, "title: must be some text on one line, without control characters"),
     ],
-)  # fmt: skip
+)
 def test_a_schema_error_is_one_short_line_naming_the_field_and_the_limit(
     airflow: httpx.Client, conf: dict[str, Any], expected: str
 ) -> None:
@@ -137,9 +139,12 @@ def test_a_request_refused_at_register_says_why_in_one_line_once(
     assert run["note"] == f"{title} — failed at register: {reason} (the fields are listed in README.md, 'Requests')"
     with video_engine.connect() as conn:
         error, task = conn.execute(
-            text("SELECT p.error, p.failed_task FROM video.projects p JOIN video.requests r ON r.id = p.request_id"
-                 " WHERE r.request_key = :k"), {"k": request_id},
-        ).one()  # fmt: skip
+            text(
+                "SELECT p.error, p.failed_task FROM video.projects p JOIN video.requests r ON r.id = p.request_id"
+                " WHERE r.request_key = :k"
+            ),
+            {"k": request_id},
+        ).one()
     assert reason in error and "\n" not in error and task == "register"
     (mail,) = _outbox(airflow_site, title)
     assert reason in mail
@@ -150,15 +155,21 @@ def test_a_request_refused_at_register_says_why_in_one_line_once(
     )
     assert cleared.status_code == 200, cleared.text
     wait_for(
-        lambda: airflow.get(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/register").json()["try_number"] >= 2
-        and airflow.get(f"/dags/{DAG}/dagRuns/{run_id}").json()["state"] == "failed",
-        timeout_s=180, what="the cleared task to fail again", interval_s=2,
-    )  # fmt: skip
+        lambda: (
+            airflow.get(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/register").json()["try_number"] >= 2
+            and airflow.get(f"/dags/{DAG}/dagRuns/{run_id}").json()["state"] == "failed"
+        ),
+        timeout_s=180,
+        what="the cleared task to fail again",
+        interval_s=2,
+    )
 
     # the DAG's failure callback runs in the dag-processor seconds after the state change: once it has logged
     # that this email went out already, it has run and sent nothing
     wait_for(
         lambda: f"The failure email of run {run_id} went out already" in logs_text(callback_logs(airflow_site.home)),
-        timeout_s=180, what="the second failure callback", interval_s=2,
-    )  # fmt: skip
+        timeout_s=180,
+        what="the second failure callback",
+        interval_s=2,
+    )
     assert len(_outbox(airflow_site, title)) == 1

@@ -125,8 +125,12 @@ def test_the_new_video_page_checks_every_field_as_it_is_typed_and_submits(
     submit = page.locator("#submit")
     assert page.locator("#error_title").inner_text() == "required" and submit.is_disabled()
     title = f"From the page {secrets.token_hex(3)}"
-    good = {"title": title, "script": "The page works.\n\nEvery other field keeps its default.",
-            "notify_emails": "ops@example.com", "crossfade_s": "0.5"}  # fmt: skip
+    good = {
+        "title": title,
+        "script": "The page works.\n\nEvery other field keeps its default.",
+        "notify_emails": "ops@example.com",
+        "crossfade_s": "0.5",
+    }
     for field, value in good.items():
         page.fill(f"#field_{field}", value)
     assert submit.is_enabled()

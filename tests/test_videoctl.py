@@ -52,9 +52,21 @@ def test_submit_wait_status_and_list(airflow: httpx.Client, airflow_site: Airflo
     script = tmp_path / "harbour.txt"
     script.write_text(SCRIPT)
     submitted = videoctl(
-        airflow_site, "submit", str(script), "--title", "From the terminal", "--request-id", request_id,
-        "--aspect", "9:16", "--voice", "en-gb", "--no-ken-burns", "--wait", timeout=600,
-    )  # fmt: skip
+        airflow_site,
+        "submit",
+        str(script),
+        "--title",
+        "From the terminal",
+        "--request-id",
+        request_id,
+        "--aspect",
+        "9:16",
+        "--voice",
+        "en-gb",
+        "--no-ken-burns",
+        "--wait",
+        timeout=600,
+    )
     if submitted.returncode != 0:
         dump_logs(airflow_site.home / "logs")
     assert submitted.returncode == 0, submitted.stderr
@@ -80,9 +92,19 @@ def test_retry_after_fixing_the_cause_makes_the_video(
 ) -> None:
     request_id, track = f"retry-{secrets.token_hex(4)}", f"tune-{secrets.token_hex(3)}.wav"
     failed = videoctl(
-        airflow_site, "submit", "--script", SCRIPT, "--title", "Needs its music", "--request-id", request_id,
-        "--music", track, "--wait", timeout=600,
-    )  # fmt: skip
+        airflow_site,
+        "submit",
+        "--script",
+        SCRIPT,
+        "--title",
+        "Needs its music",
+        "--request-id",
+        request_id,
+        "--music",
+        track,
+        "--wait",
+        timeout=600,
+    )
     assert failed.returncode == 1, failed.stderr
     assert "failed at register" in failed.stdout and track in failed.stdout
 
@@ -117,8 +139,9 @@ def test_cancel_stops_the_run_and_marks_the_request(
     assert submitted.returncode == 0, submitted.stderr
     wait_for(
         lambda: airflow.get(f"/dags/{DAG}/dagRuns/video__{request_id}").json()["state"] == "running",
-        timeout_s=120, what="the run to start",
-    )  # fmt: skip
+        timeout_s=120,
+        what="the run to start",
+    )
     cancelled = videoctl(airflow_site, "cancel", request_id)
     assert cancelled.returncode == 0, cancelled.stderr
     assert cancelled.stdout.strip() == f"Cancelled video__{request_id}."
@@ -157,13 +180,27 @@ def test_the_nightly_batch_through_the_scheduler_with_its_summary_and_deadline_a
 ) -> None:
     prefix = f"nb{secrets.token_hex(3)}-"
     rows = [
-        {"request_id": f"{prefix}one", "title": "Batch one", "script": "One small film.",
-         "submitted_by": "ana@example.com"},
-        {"request_id": f"{prefix}two", "title": "Batch two", "script": "Another small film.", "aspect": "1:1",
-         "priority": 90},
-        {"request_id": f"{prefix}bad", "title": "Batch bad", "script": "A voice nobody has.", "voice": "xx-none",
-         "submitted_by": "ana@example.com"},
-    ]  # fmt: skip
+        {
+            "request_id": f"{prefix}one",
+            "title": "Batch one",
+            "script": "One small film.",
+            "submitted_by": "ana@example.com",
+        },
+        {
+            "request_id": f"{prefix}two",
+            "title": "Batch two",
+            "script": "Another small film.",
+            "aspect": "1:1",
+            "priority": 90,
+        },
+        {
+            "request_id": f"{prefix}bad",
+            "title": "Batch bad",
+            "script": "A voice nobody has.",
+            "voice": "xx-none",
+            "submitted_by": "ana@example.com",
+        },
+    ]
     with video_engine.begin() as conn:  # other tests' pending rows wait for a later night, not this batch
         conn.execute(text("UPDATE video.requests SET scheduled_for = '2100-01-01' WHERE status = 'pending'"))
     import_file = airflow_site.data_dir / f"{prefix}batch.jsonl"
@@ -204,8 +241,9 @@ def test_the_nightly_batch_through_the_scheduler_with_its_summary_and_deadline_a
     assert note.startswith("Batch: 2 completed, 1 rejected;"), note
     labels = airflow.get(f"/dags/nightly_batch/dagRuns/{run_id}/taskInstances/trigger/listMapped").json()
     assert sorted(ti["rendered_map_index"] for ti in labels["task_instances"]) == [
-        f"{prefix}one: Batch one", f"{prefix}two: Batch two"
-    ]  # fmt: skip
+        f"{prefix}one: Batch one",
+        f"{prefix}two: Batch two",
+    ]
     events = airflow.get("/assets/events", params={"source_dag_id": DagId.BATCH, "source_run_id": run_id}).json()[
         "asset_events"
     ]
@@ -227,8 +265,9 @@ def test_the_nightly_batch_through_the_scheduler_with_its_summary_and_deadline_a
     assert any(s.startswith("Nightly batch: 2 completed, 1 rejected") for s in subjects), subjects
     late = wait_for(
         lambda: [s for s in _subjects_with(airflow_site, run_id) if s.startswith("Nightly batch late")],
-        timeout_s=120, what="the deadline alert's email",
-    )  # fmt: skip
+        timeout_s=120,
+        what="the deadline alert's email",
+    )
     assert late
 
 

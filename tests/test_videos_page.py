@@ -22,8 +22,11 @@ def _make_video(airflow: httpx.Client, title: str) -> str:
     """A real video of two scenes, made by the running Airflow; the title ends with its request id."""
     request_id = f"page-{secrets.token_hex(4)}"
     title = f"{title} {request_id}"
-    body = {"dag_run_id": f"video__{request_id}", "logical_date": None,
-            "conf": {"request_id": request_id, "title": title, "script": SCRIPT, **PLAIN}}  # fmt: skip
+    body = {
+        "dag_run_id": f"video__{request_id}",
+        "logical_date": None,
+        "conf": {"request_id": request_id, "title": title, "script": SCRIPT, **PLAIN},
+    }
     assert airflow.post(f"/dags/{DAG}/dagRuns", json=body).status_code == 200
 
     ended = wait_for(lambda: run_state(airflow, f"video__{request_id}"), timeout_s=600, what="the video", interval_s=1)

@@ -31,8 +31,12 @@ CELERY_WORKERS = {"worker-default": "default", "worker-render": f"{RENDER_QUEUE}
 # server reads the task logs from the shared log folder, so the components that would start it do not.
 SKIP_SERVE_LOGS = {"scheduler": " --skip-serve-logs", "triggerer": " --skip-serve-logs"}
 # the components the health endpoint reports, by its names
-HEALTH_NAMES = {"metadatabase": "database", "scheduler": "scheduler", "dag_processor": "dag-processor",
-                "triggerer": "triggerer"}  # fmt: skip
+HEALTH_NAMES = {
+    "metadatabase": "database",
+    "scheduler": "scheduler",
+    "dag_processor": "dag-processor",
+    "triggerer": "triggerer",
+}
 
 
 def commands(site: AirflowSite, *, celery_workers: int = 2) -> dict[str, str]:

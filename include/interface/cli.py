@@ -173,14 +173,23 @@ def list_runs(
     """The newest video runs."""
     with _api() as api:
         found = api.call(
-            "list the runs", api.runs.get_dag_runs, DagId.VIDEO, limit=limit, order_by=["-run_after"],
-            state=[state] if state else None, run_after_gte=_moment(since) if since else None,
-        )  # fmt: skip
+            "list the runs",
+            api.runs.get_dag_runs,
+            DagId.VIDEO,
+            limit=limit,
+            order_by=["-run_after"],
+            state=[state] if state else None,
+            run_after_gte=_moment(since) if since else None,
+        )
     runs = [
-        {"run_id": r.dag_run_id, "state": _state_of(r), "title": r.note or "",
-         "run_after": r.run_after.isoformat() if r.run_after else None}
+        {
+            "run_id": r.dag_run_id,
+            "state": _state_of(r),
+            "title": r.note or "",
+            "run_after": r.run_after.isoformat() if r.run_after else None,
+        }
         for r in found.dag_runs
-    ]  # fmt: skip
+    ]
     if as_json:
         _print_json(runs)
         return
@@ -255,10 +264,14 @@ def batch(
         if not runs:
             raise ApiProblem(f"no nightly batch ran {'on ' + night if night else 'yet'}", EXIT_NOT_FOUND)
         summaries = [
-            {"run_id": r.dag_run_id, "state": _state_of(r), "note": r.note,
-             "summary": api.return_value(DagId.BATCH, r.dag_run_id, "summarize")}
+            {
+                "run_id": r.dag_run_id,
+                "state": _state_of(r),
+                "note": r.note,
+                "summary": api.return_value(DagId.BATCH, r.dag_run_id, "summarize"),
+            }
             for r in runs
-        ]  # fmt: skip
+        ]
     if as_json:
         _print_json(summaries)
         return
@@ -300,14 +313,18 @@ def _submit_signature() -> inspect.Signature:
 
     params = [
         inspect.Parameter(
-            "script_file", inspect.Parameter.KEYWORD_ONLY, default=None,
+            "script_file",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
             annotation=Annotated[str | None, typer.Argument(help="The narration: a text file, or - for stdin.")],
         ),
         inspect.Parameter(
-            "wait", inspect.Parameter.KEYWORD_ONLY, default=False,
+            "wait",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=False,
             annotation=Annotated[bool, typer.Option("--wait", help="Follow the run to its end with a progress bar.")],
         ),
-    ]  # fmt: skip
+    ]
     for name, schema in form_fields().items():
         params.append(
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=_option(name, schema))
@@ -391,8 +408,9 @@ def follow(api: Airflow, run_id: str, *, poll_s: float = 2.0) -> dict[str, Any]:
             text = ", ".join(going) or state
             if retried:
                 text += f" (retried: {', '.join(retried)})"
-            progress.update(bar, description=f"scenes imaged and voiced · {text}", completed=done,
-                            total=len(scenes) or None)  # fmt: skip
+            progress.update(
+                bar, description=f"scenes imaged and voiced · {text}", completed=done, total=len(scenes) or None
+            )
             if state in ENDED:
                 break
             time.sleep(poll_s)
@@ -413,9 +431,14 @@ def _run_facts(api: Airflow, run_id: str) -> dict[str, Any]:
     state = _state_of(run)
     conf = run.conf or {}
     facts: dict[str, Any] = {
-        "run_id": run_id, "state": state, "title": conf.get("title"), "request_id": conf.get("request_id"),
-        "note": run.note, "video_url": None, "duration_s": None,
-    }  # fmt: skip
+        "run_id": run_id,
+        "state": state,
+        "title": conf.get("title"),
+        "request_id": conf.get("request_id"),
+        "note": run.note,
+        "video_url": None,
+        "duration_s": None,
+    }
     if state == "success":
         published = api.return_value(DagId.VIDEO, run_id, "publish") or {}
         facts.update(video_url=published.get("video_url"), duration_s=published.get("duration_s"))

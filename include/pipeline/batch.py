@@ -74,9 +74,14 @@ class BatchSummary:
 
     @classmethod
     def of(
-        cls, batch_run_id: str, rows: Sequence[dict[str, Any]], *, wall_s: float, cost_usd: float,
+        cls,
+        batch_run_id: str,
+        rows: Sequence[dict[str, Any]],
+        *,
+        wall_s: float,
+        cost_usd: float,
         validation_key: str | None,
-    ) -> BatchSummary:  # fmt: skip
+    ) -> BatchSummary:
         return cls(
             batch_run_id=batch_run_id,
             counts=dict(Counter(row["status"] for row in rows)),

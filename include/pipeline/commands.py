@@ -42,8 +42,10 @@ def run_program(
     except subprocess.TimeoutExpired:
         raise error(f"{program} did not finish within {timeout_s:.0f} s", retryable=True) from None
     if check and completed.returncode != 0:
-        raise error(f"{program} failed (exit {completed.returncode}): {stderr_tail(completed.stderr)}",
-                    retryable=completed.returncode < 0)  # fmt: skip
+        raise error(
+            f"{program} failed (exit {completed.returncode}): {stderr_tail(completed.stderr)}",
+            retryable=completed.returncode < 0,
+        )
     return completed
 
 

@@ -111,9 +111,16 @@ def report(rows: Iterable[dict[str, Any]], settings: Settings) -> dict[str, Any]
 def _add(totals: dict[tuple[str, str], dict[str, Any]], row: dict[str, Any], usd: float) -> None:
     total = totals.setdefault(
         (row["provider"], row["unit_kind"]),
-        {"provider": row["provider"], "unit_kind": row["unit_kind"], "calls": 0, "cached": 0, "failed": 0,
-         "units": 0.0, "usd": 0.0},
-    )  # fmt: skip
+        {
+            "provider": row["provider"],
+            "unit_kind": row["unit_kind"],
+            "calls": 0,
+            "cached": 0,
+            "failed": 0,
+            "units": 0.0,
+            "usd": 0.0,
+        },
+    )
     for field in ("calls", "cached", "failed"):
         total[field] += row[field]
     total["units"] += float(row["units"])

@@ -68,8 +68,11 @@ def _fontconfig_face(code_point: int) -> FontFile | None:
     try:
         found = subprocess.run(
             ["fc-match", "--format=%{file}\n%{index}", f"sans-serif:bold:charset={code_point:x}"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.split("\n")  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.split("\n")
     except (OSError, subprocess.SubprocessError):
         return None
     face = FontFile(found[0], int(found[1] or 0)) if len(found) == 2 and found[0] else None
@@ -140,8 +143,16 @@ class FontStack:
         x = xy[0] - {"left": 0, "center": sum(widths) / 2, "right": sum(widths)}[align]
         baseline = xy[1] + self.ascent
         for (run, font), width in zip(runs, widths, strict=True):
-            draw.text((x, baseline), run, font=font, fill=fill, anchor="ls", direction=direction,
-                      stroke_width=stroke_width, stroke_fill=stroke_fill)  # fmt: skip
+            draw.text(
+                (x, baseline),
+                run,
+                font=font,
+                fill=fill,
+                anchor="ls",
+                direction=direction,
+                stroke_width=stroke_width,
+                stroke_fill=stroke_fill,
+            )
             x += width
 
     def draw_lines(
@@ -158,8 +169,9 @@ class FontStack:
         """Lines centred on ``xy[0]``, the first one's top at ``xy[1]``."""
         for number, line in enumerate(lines):
             y = xy[1] + number * (self.line_height + spacing)
-            self.draw(draw, (xy[0], y), line, fill=fill, align="center", stroke_width=stroke_width,
-                      stroke_fill=stroke_fill)  # fmt: skip
+            self.draw(
+                draw, (xy[0], y), line, fill=fill, align="center", stroke_width=stroke_width, stroke_fill=stroke_fill
+            )
 
     def block_height(self, lines: int, spacing: int) -> int:
         return lines * self.line_height + max(0, lines - 1) * spacing

@@ -134,9 +134,13 @@ class VideoOutcomeNotifier(BaseNotifier):
 
     def deliver(self, message: EmailMessage, recipients: list[str], settings: Settings) -> None:
         how = send_email(
-            message, recipients, settings, backend=self.backend, smtp_conn_id=self.smtp_conn_id,
+            message,
+            recipients,
+            settings,
+            backend=self.backend,
+            smtp_conn_id=self.smtp_conn_id,
             aws_conn_id=self.aws_conn_id,
-        )  # fmt: skip
+        )
         self.log.info(
             "%s the %s email to %d recipient(s) (%s)",
             "Sent" if how != "outbox" else "Wrote",

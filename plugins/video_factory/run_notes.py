@@ -87,9 +87,11 @@ def _note_batch(dag_run: Any) -> None:
 
     try:
         summary = summarize(
-            dag_run.run_id, started=dag_run.start_date, ended=dag_run.end_date or dt.datetime.now(dt.UTC),
+            dag_run.run_id,
+            started=dag_run.start_date,
+            ended=dag_run.end_date or dt.datetime.now(dt.UTC),
             settings=load_settings(),
-        )  # fmt: skip
+        )
     except Exception:  # the note is a courtesy: never let it break the scheduler's loop
         log.exception("could not sum up batch %s for its note", dag_run.run_id)
         return

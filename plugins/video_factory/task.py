@@ -40,9 +40,14 @@ class VideoTask:
     """
 
     def __init__(
-        self, *, settings: Settings, run_id: str, conf: dict[str, Any], dag_id: str = DagId.VIDEO,
+        self,
+        *,
+        settings: Settings,
+        run_id: str,
+        conf: dict[str, Any],
+        dag_id: str = DagId.VIDEO,
         try_number: int = 1,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.settings = settings
         self.run_id = run_id
         self.conf = conf
@@ -54,9 +59,12 @@ class VideoTask:
         context = get_current_context()
         ti = context["ti"]
         return cls(
-            settings=load_settings(), run_id=context["run_id"], conf=dict(context["params"]), dag_id=ti.dag_id,
+            settings=load_settings(),
+            run_id=context["run_id"],
+            conf=dict(context["params"]),
+            dag_id=ti.dag_id,
             try_number=ti.try_number or 1,
-        )  # fmt: skip
+        )
 
     @cached_property
     def storage(self) -> Storage:

@@ -125,8 +125,14 @@ def video(request_key: str) -> dict[str, Any]:
     return detail
 
 
-MEDIA_TYPES = {".mp4": "video/mp4", ".srt": "application/x-subrip", ".jpg": "image/jpeg", ".png": "image/png",
-               ".mp3": "audio/mpeg", ".wav": "audio/wav"}  # fmt: skip
+MEDIA_TYPES = {
+    ".mp4": "video/mp4",
+    ".srt": "application/x-subrip",
+    ".jpg": "image/jpeg",
+    ".png": "image/png",
+    ".mp3": "audio/mpeg",
+    ".wav": "audio/wav",
+}
 
 
 @router.get("/api/videos/{request_key}/files/{name}", dependencies=[CanRead])
@@ -155,8 +161,11 @@ def delete(request_key: str, user: GetUserDep) -> dict[str, Any]:
     deleted = delete_video(_engine(), _storage(settings), request_key, actor=user.get_name())
     if deleted is None:
         raise HTTPException(404, f"no video for request {request_key!r}")
-    return {"deleted": request_key, "files_removed": len(deleted["files_removed"]),
-            "files_kept": len(deleted["files_kept"])}  # fmt: skip
+    return {
+        "deleted": request_key,
+        "files_removed": len(deleted["files_removed"]),
+        "files_kept": len(deleted["files_kept"]),
+    }
 
 
 @router.post("/api/videos/{request_key}/requeue", dependencies=[CanEdit, Depends(same_site)])

@@ -62,8 +62,15 @@ def batch_db(fresh_database: URL, monkeypatch: pytest.MonkeyPatch) -> Iterator[E
     engine.dispose()
 
 
-def _insert(engine: Engine, key: str, *, priority: int = 0, submitted_by: str | None = None,
-            scheduled_for: dt.datetime | None = None, **fields: Any) -> None:  # fmt: skip
+def _insert(
+    engine: Engine,
+    key: str,
+    *,
+    priority: int = 0,
+    submitted_by: str | None = None,
+    scheduled_for: dt.datetime | None = None,
+    **fields: Any,
+) -> None:
     """A row as another tool would write it to the table: the payload is not checked on the way in."""
     conf = {"request_id": key, "title": f"Fact {key}", "script": "Hello.", "voice": "en-us", **fields}
     columns = request_columns(VideoRequest.from_conf({**conf, "title": "t", "notify_emails": None}))
@@ -76,10 +83,19 @@ def _insert(engine: Engine, key: str, *, priority: int = 0, submitted_by: str | 
                 "'', :voice, :aspect, :resolution, CAST(:emails AS jsonb), CAST(:payload AS jsonb), 'pending', :p, "
                 ":by, :at)"
             ),
-            {"k": key, "title": conf["title"], "voice": columns["voice"], "aspect": columns["aspect"],
-             "resolution": columns["resolution"], "emails": _json(columns["notify_emails"]),
-             "payload": _json(conf), "p": priority, "by": submitted_by, "at": scheduled_for},
-        )  # fmt: skip
+            {
+                "k": key,
+                "title": conf["title"],
+                "voice": columns["voice"],
+                "aspect": columns["aspect"],
+                "resolution": columns["resolution"],
+                "emails": _json(columns["notify_emails"]),
+                "payload": _json(conf),
+                "p": priority,
+                "by": submitted_by,
+                "at": scheduled_for,
+            },
+        )
 
 
 def _json(value: object) -> str:
@@ -255,8 +271,12 @@ def test_the_batch_dag_is_scheduled_nightly_with_one_active_run_and_a_deadline(
     monkeypatch.setenv("VIDEO_BATCH_SCHEDULE", "none")
     assert type(parse_dag(DagId.BATCH).timetable).__name__ == "NullTimetable"  # triggered only
     assert [task.task_id for task in dag.topological_sort()] == [
-        "claim", "validate", "trigger", "wait_for_videos", "summarize"
-    ]  # fmt: skip
+        "claim",
+        "validate",
+        "trigger",
+        "wait_for_videos",
+        "summarize",
+    ]
     assert dag.get_task("wait_for_videos").mode == "reschedule"
     [alert] = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
     assert alert.interval == dt.timedelta(hours=6)
@@ -271,10 +291,16 @@ def test_video_tasks_run_in_the_pools_the_settings_size(monkeypatch: pytest.Monk
     assert dag.max_active_runs == 3
     pools = {task.task_id: task.pool for task in dag.tasks}
     assert (pools["script"], pools["media"], pools["voice"], pools["render"]) == (
-        "video_scripts", "video_images", "video_voices", "video_render"
-    )  # fmt: skip
+        "video_scripts",
+        "video_images",
+        "video_voices",
+        "video_render",
+    )
     with create_session() as session:  # made by `python -m video_factory.pools` after the migration
         slots = {pool.pool: pool.slots for pool in session.query(Pool)}
     assert {name: slots[name] for name in set(pools.values()) - {"default_pool"}} == {
-        "video_scripts": 2, "video_images": 4, "video_voices": 4, "video_render": 2
-    }  # fmt: skip
+        "video_scripts": 2,
+        "video_images": 4,
+        "video_voices": 4,
+        "video_render": 2,
+    }

@@ -115,8 +115,11 @@ def test_importing_a_dag_file_imports_no_heavy_library(dag_file: str) -> None:
     )
     loaded = subprocess.run(
         [sys.executable, "-c", probe, str(PROJECT_ROOT / "dags" / dag_file)],
-        capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     assert json.loads(loaded.stdout.strip().splitlines()[-1]) == []
 
 

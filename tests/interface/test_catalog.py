@@ -22,8 +22,17 @@ from pipeline.storage import open_storage
 
 
 def _call(provider: str = "stability", units: float = 3, unit_kind: str = "credits") -> ProviderCall:
-    return ProviderCall(provider=provider, model="core", operation="image", content_hash=secrets.token_hex(4),
-                        units=units, unit_kind=unit_kind, cached=False, duration_ms=5, outcome="ok")  # fmt: skip
+    return ProviderCall(
+        provider=provider,
+        model="core",
+        operation="image",
+        content_hash=secrets.token_hex(4),
+        units=units,
+        unit_kind=unit_kind,
+        cached=False,
+        duration_ms=5,
+        outcome="ok",
+    )
 
 
 def _project(
@@ -139,13 +148,30 @@ def test_each_file_of_the_detail_view_by_name(
 ) -> None:
     key, project = titled("Files", scenes=2)
     assert file_key(video_engine, key, "video") is None  # not rendered yet
-    facts = OutputFacts(duration_s=2, width=1280, height=720, video_codec="h264", audio_codec="aac",
-                        video_streams=1, audio_streams=1, subtitle_streams=1, size_bytes=9, faststart=True)  # fmt: skip
+    facts = OutputFacts(
+        duration_s=2,
+        width=1280,
+        height=720,
+        video_codec="h264",
+        audio_codec="aac",
+        video_streams=1,
+        audio_streams=1,
+        subtitle_streams=1,
+        size_bytes=9,
+        faststart=True,
+    )
     for attempt in (1, 2):  # the newer attempt is published
         repository.claim_render(project, dag_run_id=f"video__{key}", attempt=attempt)
-        result = RenderResult(project_id=project, video_key=f"videos/{key}/{attempt}.mp4",
-                              subtitles_key=f"videos/{key}/{attempt}.srt", thumbnail_key=f"videos/{key}/{attempt}.jpg",
-                              video_url="file:///v", facts=facts, expected_duration_s=2, attempt=attempt)  # fmt: skip
+        result = RenderResult(
+            project_id=project,
+            video_key=f"videos/{key}/{attempt}.mp4",
+            subtitles_key=f"videos/{key}/{attempt}.srt",
+            thumbnail_key=f"videos/{key}/{attempt}.jpg",
+            video_url="file:///v",
+            facts=facts,
+            expected_duration_s=2,
+            attempt=attempt,
+        )
         repository.save_render(result, dag_run_id=f"video__{key}")
     repository.publish(project, dag_run_id=f"video__{key}")
     detail = video_detail(video_engine, settings, key)

@@ -72,9 +72,14 @@ def test_card_text_stays_where_ken_burns_never_crops(tmp_path: Path, width: int,
     title = "A very long title about the harbour, its boats and its people at every hour of the day"
     prompt = "harbour at dawn"
     ProceduralImages().generate(
-        prompt=prompt, title=title, keywords=("harbour", "fishermen", "lighthouse"), scene_number=12,
-        width=width, height=height, dest=tmp_path / "card.png",
-    )  # fmt: skip
+        prompt=prompt,
+        title=title,
+        keywords=("harbour", "fishermen", "lighthouse"),
+        scene_number=12,
+        width=width,
+        height=height,
+        dest=tmp_path / "card.png",
+    )
     background = card_background(title=title, prompt=prompt, width=width, height=height).convert("RGB")
     with Image.open(tmp_path / "card.png") as card:
         # 1 - 1/1.2 of each side may be cut by the deepest zoom anchored at that edge: no text may be there

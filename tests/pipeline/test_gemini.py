@@ -47,8 +47,11 @@ def test_gemini_writes_a_validated_script_with_a_visual_per_scene(gemini_stub: A
     assert script.source == "gemini" and script.model == "gemini-test"
     assert (script.units, script.unit_kind) == (300, "tokens")
     assert script.body.split("\n\n")[0] == "Here is the fish market, seen from the harbour at dawn."
-    assert script.visuals == ("the fish market at dawn, wide shot", "crowded the fish market at noon",
-                              "harbour lights at dusk")  # fmt: skip
+    assert script.visuals == (
+        "the fish market at dawn, wide shot",
+        "crowded the fish market at noon",
+        "harbour lights at dusk",
+    )
 
 
 @pytest.mark.parametrize(
@@ -61,13 +64,21 @@ def test_gemini_writes_a_validated_script_with_a_visual_per_scene(gemini_stub: A
         (Fail(401), False, "HTTP 401"),
         (Fail(403), False, "HTTP 403"),
         (Fail(malformed=True), False, "malformed response"),
-        (Fail(200, body={"candidates": [{"content": {"parts": [{"text": '{"scenes": []}'}]}, "finishReason": "STOP"}]}),
-         False, "not valid JSON of the schema"),
-        (Fail(200, body={"candidates": [{"content": {"parts": [{"text": "{}"}]}, "finishReason": "SAFETY"}]}),
-         False, "stopped early"),
+        (
+            Fail(
+                200, body={"candidates": [{"content": {"parts": [{"text": '{"scenes": []}'}]}, "finishReason": "STOP"}]}
+            ),
+            False,
+            "not valid JSON of the schema",
+        ),
+        (
+            Fail(200, body={"candidates": [{"content": {"parts": [{"text": "{}"}]}, "finishReason": "SAFETY"}]}),
+            False,
+            "stopped early",
+        ),
         (Fail(delay_s=2.5), True, "timed out"),
     ],
-)  # fmt: skip
+)
 def test_gemini_failures_are_classified_and_never_retried_inside(
     gemini_stub: Any, failure: Fail, retryable: bool, message: str
 ) -> None:
@@ -103,11 +114,15 @@ def test_a_given_script_makes_no_call_and_no_ledger_line(gemini_stub: Any, tmp_p
 
     request = _request(script="Our own words.\n\nSecond scene.")
     job = plan_job(
-        request, project_id=1, run_id="r",
+        request,
+        project_id=1,
+        run_id="r",
         settings=Settings(data_dir=tmp_path, providers=ProviderSettings(script_provider="gemini")),
-        storage=LocalStorage(tmp_path), voices=lambda name: frozenset({request.voice.lower()}),
-        check_image_provider=lambda name: None, check_script_provider=lambda source: None,
-    )  # fmt: skip
+        storage=LocalStorage(tmp_path),
+        voices=lambda name: frozenset({request.voice.lower()}),
+        check_image_provider=lambda name: None,
+        check_script_provider=lambda source: None,
+    )
     assert job.script_source == "given"  # a script of its own: the generator is configured but not used
     script, call = make_script(request, provider=GivenScript(), storage=LocalStorage(tmp_path))
     assert (script.body, script.source, call) == (request.script, "given", None)

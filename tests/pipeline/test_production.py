@@ -24,9 +24,13 @@ def drafted(repository: VideoRepository, settings: Settings) -> tuple[Job, Scrip
     run_id = f"video__{request.key}"
     project_id = repository.register(request, dag_run_id=run_id).project_id
     job = Job(
-        project_id=project_id, run_id=run_id, request=request, script_source="given",
-        image_provider="procedural", voice_provider="espeak",
-    )  # fmt: skip
+        project_id=project_id,
+        run_id=run_id,
+        request=request,
+        script_source="given",
+        image_provider="procedural",
+        voice_provider="espeak",
+    )
     written = Script(body=SCRIPT, source="given")
     texts = segment_script(SCRIPT, max_words=settings.max_scene_words, max_scenes=settings.max_scenes)
     repository.save_script(project_id, script=written)

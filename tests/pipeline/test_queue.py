@@ -24,8 +24,12 @@ SAMPLE = PROJECT_ROOT / "samples" / "batch.csv"
 def videoctl(*args: str, db: URL, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(VIDEOCTL), *args, "--db", db.render_as_string(hide_password=False)],
-        input=stdin, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _rows(engine: Engine, prefix: str) -> list[dict[str, object]]:
@@ -112,10 +116,22 @@ def test_json_lines_and_a_single_enqueue(tmp_path: Path, airflow_site: AirflowSi
     assert [row["payload"]["burn_subtitles"] for row in _rows(video_engine, "jl-")] == [True, False]
 
     queued = videoctl(
-        "enqueue", "--title", "From stdin", "--script-file", "-", "--request-id", "jl-three", "--set", "aspect=9:16",
-        "--set", "notify_emails=a@example.com;b@example.com", "--priority", "70", db=airflow_site.video_db,
+        "enqueue",
+        "--title",
+        "From stdin",
+        "--script-file",
+        "-",
+        "--request-id",
+        "jl-three",
+        "--set",
+        "aspect=9:16",
+        "--set",
+        "notify_emails=a@example.com;b@example.com",
+        "--priority",
+        "70",
+        db=airflow_site.video_db,
         stdin="A scene typed into the terminal.\n\nAnd a second one.",
-    )  # fmt: skip
+    )
     assert queued.returncode == 0, queued.stderr
     assert queued.stdout.strip() == "Queued jl-three for the next batch."
     (row,) = [r for r in _rows(video_engine, "jl-three")]

@@ -163,10 +163,21 @@ def render_venv() -> Path:
         if not (venv / ".complete").is_file():  # built whole, or built again from nothing
             subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
             subprocess.run(
-                [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                 "-r", str(inputs[0]), "-c", str(inputs[1])],
-                check=True, capture_output=True,
-            )  # fmt: skip
+                [
+                    str(venv / "bin" / "python"),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "-r",
+                    str(inputs[0]),
+                    "-c",
+                    str(inputs[1]),
+                ],
+                check=True,
+                capture_output=True,
+            )
             (venv / ".complete").touch()
     return venv
 

@@ -358,10 +358,21 @@ def _render_with_clip(
     clip = settings.data_dir / "clip.mp4"
     clip.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=s=640x360:r=25:d={seconds}", "-pix_fmt",
-         "yuv420p", str(clip)],
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=s=640x360:r=25:d={seconds}",
+            "-pix_fmt",
+            "yuv420p",
+            str(clip),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     open_storage(settings).put_file("media/clip.mp4", clip)
     spec_path = make_render_spec(texts, media=dict.fromkeys(scenes, "media/clip.mp4"), crossfade_s=0.4, ken_burns=True)
     completed = run_render(spec_path)

@@ -36,8 +36,11 @@ def test_a_flat_conf_round_trips_and_fills_in_the_request_id() -> None:
     conf = {"title": "  Harbour  ", "script": "One.", "crossfade_s": 1, "ken_burns": False, "aspect": "9:16"}
     request = VideoRequest.from_conf(conf, default_id="manual__2026")
     assert (request.title, request.key, request.look.crossfade_s, request.look.ken_burns) == (
-        "Harbour", "manual__2026", 1.0, False,
-    )  # fmt: skip
+        "Harbour",
+        "manual__2026",
+        1.0,
+        False,
+    )
     assert VideoRequest.from_conf(request.to_conf()) == request
     assert VideoRequest.from_conf({**conf, "request_id": "mine"}, default_id="other").key == "mine"
 

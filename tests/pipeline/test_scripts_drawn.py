@@ -64,8 +64,13 @@ def test_a_card_in_every_script_draws_its_title_and_keywords() -> None:
         card = background.copy()
         draw_card_text(card, title=text, heading=text.split(), joiner=" · ", scene_number=1)
         boxes = background.copy()
-        draw_card_text(boxes, title=MISSING * len(text), heading=[MISSING * len(w) for w in text.split()],
-                       joiner=" · ", scene_number=1)  # fmt: skip
+        draw_card_text(
+            boxes,
+            title=MISSING * len(text),
+            heading=[MISSING * len(w) for w in text.split()],
+            joiner=" · ",
+            scene_number=1,
+        )
         assert _changed_pixels(card, boxes) > 500, f"the {script} card looks like missing-glyph boxes"
 
 
@@ -76,10 +81,28 @@ def _burned(text: str, tmp_path: Path) -> tuple[Image.Image, str]:
     ass.write_text(to_ass([Cue(0, 5, (text,))], width=1280, height=720, style=style), encoding="utf-8")
     frame = tmp_path / "frame.png"
     completed = subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "verbose", "-y", "-f", "lavfi", "-i", "color=c=0x203040:s=1280x720:d=1",
-         "-vf", f"subtitles={ass.name}", "-frames:v", "1", frame.name],
-        cwd=tmp_path, capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "verbose",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=0x203040:s=1280x720:d=1",
+            "-vf",
+            f"subtitles={ass.name}",
+            "-frames:v",
+            "1",
+            frame.name,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     with Image.open(frame) as image:
         return image.convert("RGB"), completed.stderr
 

@@ -24,9 +24,14 @@ def test_stability_image_fits_the_frame_exactly(
     provider = StabilityImages(api_key="sk-test", base_url=stability_stub.url, negative_prompt="blurry, text")
     dest = tmp_path / "scene.png"
     usage = provider.generate(
-        prompt="fishing boats at dawn", title="Harbour", keywords=("boats", "dawn"), scene_number=1,
-        width=width, height=height, dest=dest,
-    )  # fmt: skip
+        prompt="fishing boats at dawn",
+        title="Harbour",
+        keywords=("boats", "dawn"),
+        scene_number=1,
+        width=width,
+        height=height,
+        dest=dest,
+    )
     with Image.open(dest) as image:
         assert (image.format, image.size) == ("PNG", (width, height))
     assert (usage.units, usage.unit_kind) == (3.0, "credits")
@@ -42,9 +47,14 @@ def test_stability_sends_the_same_seed_for_the_samepaid_scene(stability_stub: An
     provider = StabilityImages(api_key="sk-test", base_url=stability_stub.url, model="sd3.5-large")
     for _ in range(2):
         provider.generate(
-            prompt="a lighthouse", title="t", keywords=(), scene_number=1, width=640, height=360,
+            prompt="a lighthouse",
+            title="t",
+            keywords=(),
+            scene_number=1,
+            width=640,
+            height=360,
             dest=tmp_path / "a.png",
-        )  # fmt: skip
+        )
     first, second = stability_stub.requests
     assert first["path"] == "/v2beta/stable-image/generate/sd3" and 'name="model"\r\n\r\nsd3.5-large' in first["body"]
     seed = first["body"].split('name="seed"\r\n\r\n')[1].split("\r\n")[0]

@@ -43,11 +43,13 @@ def test_retryable_errors_go_to_airflows_retries_and_the_others_fail_the_task() 
     ("connection", "base_url"),
     [
         ({"conn_type": "generic", "password": "k1"}, None),
-        ({"conn_type": "generic", "password": "k1", "host": "proxy.example.com", "port": 8443},
-         "https://proxy.example.com:8443"),
+        (
+            {"conn_type": "generic", "password": "k1", "host": "proxy.example.com", "port": 8443},
+            "https://proxy.example.com:8443",
+        ),
         ({"conn_type": "generic", "password": "k1", "extra": {"base_url": "http://127.0.0.1:9"}}, "http://127.0.0.1:9"),
     ],
-)  # fmt: skip
+)
 def test_api_keys_come_from_connections(
     monkeypatch: pytest.MonkeyPatch, connection: dict[str, Any], base_url: str | None
 ) -> None:

@@ -70,9 +70,13 @@ def test_with_s3_storage_the_pod_is_told_the_bucket_and_gets_the_keys_from_its_s
     pod_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name, value in {
-        "VIDEO_STORAGE_BACKEND": "s3", "VIDEO_S3_BUCKET": "videos", "VIDEO_S3_ENDPOINT_URL": "http://minio:9000",
-        "VIDEO_K8S_DATA_PVC": "", "AWS_ACCESS_KEY_ID": "worker-key-id", "AWS_SECRET_ACCESS_KEY": "worker-secret-aws",
-    }.items():  # fmt: skip
+        "VIDEO_STORAGE_BACKEND": "s3",
+        "VIDEO_S3_BUCKET": "videos",
+        "VIDEO_S3_ENDPOINT_URL": "http://minio:9000",
+        "VIDEO_K8S_DATA_PVC": "",
+        "AWS_ACCESS_KEY_ID": "worker-key-id",
+        "AWS_SECRET_ACCESS_KEY": "worker-secret-aws",
+    }.items():
         monkeypatch.setenv(name, value)
     pod = render_pod_operator(Settings(), task_id="render", spec_key=SPEC_KEY).build_pod_request_obj(
         context=None, dry_run=True
@@ -80,9 +84,12 @@ def test_with_s3_storage_the_pod_is_told_the_bucket_and_gets_the_keys_from_its_s
     (container,) = [c for c in pod.spec.containers if c.name == "base"]
     env = {var.name: var.value for var in container.env}
     assert env == {
-        "VIDEO_STORAGE_BACKEND": "s3", "VIDEO_DATA_DIR": "/tmp/video-factory", "VIDEO_RENDER_TIMEOUT_S": "3600",
-        "VIDEO_S3_BUCKET": "videos", "VIDEO_S3_ENDPOINT_URL": "http://minio:9000",
-    }  # fmt: skip
+        "VIDEO_STORAGE_BACKEND": "s3",
+        "VIDEO_DATA_DIR": "/tmp/video-factory",
+        "VIDEO_RENDER_TIMEOUT_S": "3600",
+        "VIDEO_S3_BUCKET": "videos",
+        "VIDEO_S3_ENDPOINT_URL": "http://minio:9000",
+    }
     assert "worker-" not in json.dumps(pod.to_dict(), default=str)
     assert not pod.spec.volumes or all(v.name != "video-data" for v in pod.spec.volumes)
 
@@ -95,8 +102,11 @@ def test_dag_renders_in_a_pod_when_configured(pod_settings: Settings) -> None:
     assert isinstance(render, KubernetesPodOperator)
     assert render.do_xcom_push and render.on_finish_action.value == "delete_pod"
     assert render.arguments == [
-        "--spec", "{{ ti.xcom_pull(task_ids='render_spec') }}", "--attempt", "{{ ti.try_number }}"
-    ]  # fmt: skip
+        "--spec",
+        "{{ ti.xcom_pull(task_ids='render_spec') }}",
+        "--attempt",
+        "{{ ti.try_number }}",
+    ]
     assert render.retries >= 1
     assert {t.task_id for t in render.upstream_list} == {"render_spec"}
     assert {t.task_id for t in render.downstream_list} == {"check"}

@@ -24,9 +24,17 @@ def test_with_s3_storage_the_player_is_sent_to_a_presigned_link(
     request = VideoRequest.model_validate({"request_id": key, "title": "In the bucket", "script": "One. Two."})
     project = repository.register(request, dag_run_id=run_id).project_id
     facts = OutputFacts(
-        duration_s=3.0, width=1280, height=720, video_codec="h264", audio_codec="aac", video_streams=1,
-        audio_streams=1, subtitle_streams=0, size_bytes=12, faststart=True,
-    )  # fmt: skip
+        duration_s=3.0,
+        width=1280,
+        height=720,
+        video_codec="h264",
+        audio_codec="aac",
+        video_streams=1,
+        audio_streams=1,
+        subtitle_streams=0,
+        size_bytes=12,
+        faststart=True,
+    )
     repository.save_render(
         RenderResult(
             project_id=project,

@@ -56,10 +56,15 @@ class Claimed:
     def of(cls, row: Any) -> Claimed:
         when = row.scheduled_for.isoformat() if row.scheduled_for else None
         return cls(
-            id=int(row.id), request_key=row.request_key, title=row.title, priority=int(row.priority),
-            payload=dict(row.payload or {}), submitted_by=row.submitted_by, notify_emails=list(row.notify_emails),
+            id=int(row.id),
+            request_key=row.request_key,
+            title=row.title,
+            priority=int(row.priority),
+            payload=dict(row.payload or {}),
+            submitted_by=row.submitted_by,
+            notify_emails=list(row.notify_emails),
             scheduled_for=when,
-        )  # fmt: skip
+        )
 
 
 _CLAIMED_COLUMNS = (

@@ -32,8 +32,14 @@ class ProceduralImages:
         self, *, prompt: str, title: str, keywords: tuple[str, ...], scene_number: int, width: int, height: int
     ) -> dict[str, object]:
         # the card shows the title, the keywords and the scene number
-        return {"prompt": prompt, "title": title, "keywords": list(keywords), "scene_number": scene_number,
-                "width": width, "height": height}  # fmt: skip
+        return {
+            "prompt": prompt,
+            "title": title,
+            "keywords": list(keywords),
+            "scene_number": scene_number,
+            "width": width,
+            "height": height,
+        }
 
     def generate(
         self,
@@ -81,8 +87,15 @@ def draw_card_text(image: Image.Image, *, title: str, heading: Sequence[str], jo
             break
         size = size * 9 // 10
     y = top + (box.bottom - top - block) / 2
-    font.draw_lines(draw, (width / 2, y), lines, spacing=spacing, fill=(255, 255, 255),
-                    stroke_width=max(2, short // 300), stroke_fill=(0, 0, 0))  # fmt: skip
+    font.draw_lines(
+        draw,
+        (width / 2, y),
+        lines,
+        spacing=spacing,
+        fill=(255, 255, 255),
+        stroke_width=max(2, short // 300),
+        stroke_fill=(0, 0, 0),
+    )
 
 
 def _wrap(words: Sequence[str], joiner: str, font: FontStack, max_width: int) -> list[str]:

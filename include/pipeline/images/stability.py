@@ -29,8 +29,17 @@ MODELS: dict[str, tuple[str, str | None, float]] = {
     "sd3.5-medium": ("/v2beta/stable-image/generate/sd3", "sd3.5-medium", 3.5),
 }
 # aspect ratios the API accepts, as width / height
-ASPECT_RATIOS = {"16:9": 16 / 9, "1:1": 1.0, "9:16": 9 / 16, "21:9": 21 / 9, "9:21": 9 / 21, "3:2": 1.5,
-                 "2:3": 2 / 3, "5:4": 1.25, "4:5": 0.8}  # fmt: skip
+ASPECT_RATIOS = {
+    "16:9": 16 / 9,
+    "1:1": 1.0,
+    "9:16": 9 / 16,
+    "21:9": 21 / 9,
+    "9:21": 9 / 21,
+    "3:2": 1.5,
+    "2:3": 2 / 3,
+    "5:4": 1.25,
+    "4:5": 0.8,
+}
 DEFAULT_NEGATIVE = "text, letters, watermark, logo, signature, blurry, deformed, low quality"
 
 

@@ -34,9 +34,25 @@ from pipeline.render.__main__ import (
 # The render process sees only these variables (and what ``extra_env`` adds): never Airflow's secrets
 # (AIRFLOW__*: the JWT secret, the database URL, connections) nor the providers' API keys.
 ALLOWED_ENV = frozenset(
-    {"PATH", "HOME", "USER", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "NLTK_DATA",
-     "FONTCONFIG_FILE", "FONTCONFIG_PATH", "XDG_CACHE_HOME", "SSL_CERT_FILE", "SSL_CERT_DIR", "AWS_CA_BUNDLE"}
-)  # fmt: skip
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TMPDIR",
+        "PYTHONPATH",
+        "VIRTUAL_ENV",
+        "NLTK_DATA",
+        "FONTCONFIG_FILE",
+        "FONTCONFIG_PATH",
+        "XDG_CACHE_HOME",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "AWS_CA_BUNDLE",
+    }
+)
 ALLOWED_PREFIXES = ("LC_", "VIDEO_", "AWS_")
 SECRET_NAME = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD)", re.IGNORECASE)
 STORAGE_CREDENTIALS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
@@ -77,9 +93,18 @@ def render_in_subprocess(
     try:
         result_file, stderr_file = scratch / "result.json", scratch / "stderr.log"
         command = [
-            sys.executable, "-m", "pipeline.render", "--spec", spec_key, "--result", str(result_file),
-            "--work-dir", str(scratch / "work"), "--attempt", str(attempt),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "pipeline.render",
+            "--spec",
+            spec_key,
+            "--result",
+            str(result_file),
+            "--work-dir",
+            str(scratch / "work"),
+            "--attempt",
+            str(attempt),
+        ]
         with stderr_file.open("wb") as stderr:
             code = run_in_own_group(
                 command, env=render_environment_from(os.environ, extra_env), timeout_s=timeout_s + 60, stderr=stderr
@@ -118,9 +143,12 @@ def run_in_own_group(command: list[str], *, env: Mapping[str, str], timeout_s: f
     """
     parent = os.getppid()
     process = subprocess.Popen(
-        [*command, "--parent-pid", str(os.getpid())], env=dict(env), stdout=subprocess.DEVNULL, stderr=stderr,
+        [*command, "--parent-pid", str(os.getpid())],
+        env=dict(env),
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
         start_new_session=True,
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + timeout_s
     try:
         while True:

@@ -28,11 +28,23 @@ def thumbnail_from_video(video: Path, *, at_s: float, title: str, dest: Path, ff
     """Decode the frame at ``at_s`` (for a first scene that is a clip) and title it."""
     frame = dest.with_name("thumbnail-frame.png")
     run_program(
-        [ffmpeg_bin, "-nostdin", "-v", "error", "-y", "-ss", f"{at_s:.3f}", "-i", str(video), "-frames:v", "1",
-         str(frame)],
+        [
+            ffmpeg_bin,
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-ss",
+            f"{at_s:.3f}",
+            "-i",
+            str(video),
+            "-frames:v",
+            "1",
+            str(frame),
+        ],
         error=lambda message, retryable: RenderError(f"no thumbnail frame: {message}", retryable=retryable),
         timeout_s=120,
-    )  # fmt: skip
+    )
     with Image.open(frame) as image:
         image.load()
         _titled(image, title, dest)
@@ -50,7 +62,8 @@ def _titled(picture: Image.Image, title: str, dest: Path) -> None:
     band = Image.new("RGBA", card.size, (0, 0, 0, 0))
     ImageDraw.Draw(band).rectangle((0, height - band_height, width, height), fill=(0, 0, 0, 160))
     card = Image.alpha_composite(card, band)
-    font.draw_lines(ImageDraw.Draw(card), (width // 2, height - band_height + size // 2), lines, spacing=0,
-                    fill=(255, 255, 255))  # fmt: skip
+    font.draw_lines(
+        ImageDraw.Draw(card), (width // 2, height - band_height + size // 2), lines, spacing=0, fill=(255, 255, 255)
+    )
     with atomic_path(dest) as tmp:
         card.convert("RGB").save(tmp, format="JPEG", quality=88)

@@ -152,13 +152,26 @@ class PollyVoice:
         """16-bit mono PCM at SAMPLE_RATE of one MP3 part; an undecodable answer is a malformed response."""
         path.write_bytes(mp3)
         completed = run_program(
-            [self.ffmpeg_bin, "-v", "error", "-xerror", "-i", str(path), "-f", "s16le", "-ac", "1",
-             "-ar", str(SAMPLE_RATE), "-"],
+            [
+                self.ffmpeg_bin,
+                "-v",
+                "error",
+                "-xerror",
+                "-i",
+                str(path),
+                "-f",
+                "s16le",
+                "-ac",
+                "1",
+                "-ar",
+                str(SAMPLE_RATE),
+                "-",
+            ],
             error=partial(ProviderError, provider=self.name),
             timeout_s=120,
             text=False,
             check=False,
-        )  # fmt: skip
+        )
         if completed.returncode != 0 or len(completed.stdout) < SAMPLE_RATE // 10:
             reason = stderr_tail(completed.stderr)[:200] if completed.stderr else f"{len(mp3)} bytes of no audio"
             raise ProviderError(

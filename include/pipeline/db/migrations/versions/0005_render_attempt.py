@@ -16,8 +16,9 @@ down_revision = "0004"
 
 def upgrade() -> None:
     op.add_column("projects", sa.Column("render_attempt", sa.Integer), schema="video")
-    op.add_column("rendered_videos", sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
-                  schema="video")  # fmt: skip
+    op.add_column(
+        "rendered_videos", sa.Column("attempt", sa.Integer, nullable=False, server_default="1"), schema="video"
+    )
 
 
 def downgrade() -> None:

@@ -44,9 +44,12 @@ def upgrade() -> None:
     op.create_check_constraint("requests_priority_range", "requests", "priority BETWEEN 0 AND 100", schema=S)
     op.drop_index("requests_pending", table_name="requests", schema=S)
     op.create_index(
-        "requests_due", "requests", [sa.text("priority DESC"), "created_at"], schema=S,
+        "requests_due",
+        "requests",
+        [sa.text("priority DESC"), "created_at"],
+        schema=S,
         postgresql_where=sa.text("status = 'pending'"),
-    )  # fmt: skip
+    )
     op.create_index("requests_by_batch", "requests", ["batch_run_id"], schema=S)
 
 
@@ -61,6 +64,14 @@ def downgrade() -> None:
     op.execute(f"UPDATE {S}.requests SET status = 'processing' WHERE status IN ('claimed', 'queued', 'running')")
     op.execute(f"UPDATE {S}.requests SET status = 'failed' WHERE status IN ('rejected', 'cancelled')")
     op.create_check_constraint("requests_status_valid", "requests", OLD, schema=S)
-    for name in ("claimed_at", "submitted_by", "reject_reasons", "dag_run_id", "batch_run_id", "scheduled_for",
-                 "priority", "payload"):  # fmt: skip
+    for name in (
+        "claimed_at",
+        "submitted_by",
+        "reject_reasons",
+        "dag_run_id",
+        "batch_run_id",
+        "scheduled_for",
+        "priority",
+        "payload",
+    ):
         op.drop_column("requests", name, schema=S)

@@ -46,7 +46,9 @@ def downgrade() -> None:
     op.drop_index("audit_log_by_request", table_name="audit_log", schema=S)
     op.drop_table("audit_log", schema=S)
     for name, table in (
-        ("audio_assets_by_key", "audio_assets"), ("media_assets_by_key", "media_assets"),
-        ("projects_by_status", "projects"), ("projects_newest", "projects"),
-    ):  # fmt: skip
+        ("audio_assets_by_key", "audio_assets"),
+        ("media_assets_by_key", "media_assets"),
+        ("projects_by_status", "projects"),
+        ("projects_newest", "projects"),
+    ):
         op.drop_index(name, table_name=table, schema=S)
