@@ -23,7 +23,7 @@ from airflow.sdk import Asset, dag, get_current_context, task
 
 from pipeline.config import load_settings
 from pipeline.constants import DagId
-from video_factory.callbacks import record_task_failure
+from video_factory.callbacks import record_run_failure, record_task_failure
 from video_factory.errors import ProviderRetryPolicy
 from video_factory.notifiers import VideoOutcomeNotifier
 from video_factory.params import request_params
@@ -54,7 +54,8 @@ RENDERED_VIDEOS = Asset(name="rendered_videos")  # no URI scheme: Airflow then l
         "retry_policy": ProviderRetryPolicy(max_delay_s=SETTINGS.max_retry_delay_s),  # honours Retry-After
     },
     on_success_callback=VideoOutcomeNotifier(outcome="success"),
-    on_failure_callback=VideoOutcomeNotifier(outcome="failure"),
+    # the project is marked failed first (when no task's callback did), then the email reads it
+    on_failure_callback=[record_run_failure, VideoOutcomeNotifier(outcome="failure")],
 )
 def video_production() -> None:
     @task

@@ -1,4 +1,4 @@
-"""Task-level callbacks: keep the project's status in the database in step with Airflow."""
+"""Callbacks that keep the project's status in the database in step with Airflow (the emails only read it)."""
 
 from __future__ import annotations
 
@@ -18,3 +18,24 @@ def record_task_failure(context: Any) -> None:
     video_repository().mark_failed(
         key, task_id=task_label(ti), error=error or type(exception).__name__, dag_run_id=context["run_id"]
     )
+
+
+def record_run_failure(context: Any) -> None:
+    """The DAG's ``on_failure_callback``, before its email: a run that failed without a task's failure callback
+    having stored why (a killed task, a cancel) gets its project marked ``failed``, naming the task."""
+    from pipeline.constants import ProjectStatus
+    from video_factory.connections import video_repository
+
+    if "params" not in context and "dag_run" not in context:
+        return  # every task was skipped: the run made no project of its own
+    run_id = context["run_id"]
+    params = dict(context.get("params") or {}) or dict(context["dag_run"].conf or {})
+    key = request_key(params, run_id)
+    repository = video_repository()
+    summary = repository.project_summary(key)
+    if summary is None or summary["dag_run_id"] != run_id or summary["status"] == ProjectStatus.FAILED:
+        return
+    ti = context.get("ti")
+    task = task_label(ti) if ti is not None else "unknown"
+    error = summary["error"] or f"{task} failed: open its log (link below) for the reason"
+    repository.mark_failed(key, task_id=task, error=error, dag_run_id=run_id)

@@ -118,8 +118,6 @@ class VideoOutcomeNotifier(BaseNotifier):
             ti = context.get("ti")
             task = task_label(ti) if ti is not None else "unknown"
             error = (summary or {}).get("error") or f"{task} failed: open its log (link below) for the reason"
-            if summary is not None and summary["status"] != ProjectStatus.FAILED:
-                repository.mark_failed(key, task_id=task, error=error, dag_run_id=run_id)
             content = failure_email(
                 title=(summary or {}).get("title") or params.get("title") or key,
                 task_id=(summary or {}).get("failed_task") or task,
