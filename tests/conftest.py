@@ -7,6 +7,7 @@ imports Airflow.
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import json
 import os
@@ -33,6 +34,7 @@ from tools.stack import (
     AIRFLOW_USER,
     LOCAL_DIR,
     AirflowSite,
+    copy_database,
     drop_database,
     ensure_database,
     prepare_site,
@@ -76,6 +78,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # scheduler would start last night's batch at once and make every pending row another test left)
     os.environ.update({"VIDEO_BATCH_POKE_S": "5", "VIDEO_BATCH_SCHEDULE": "none"})
     prepare_site(site)  # both schemas and the pools, as make demo prepares its site
+    # the running Airflow of the stack tests gets a metadata database of its own (a copy, made before anything
+    # connects): its scheduler would otherwise adopt, and fail, the task instances of this worker's dag.test() runs
+    stack_db = copy_database(server, f"{prefix}_airflow", f"{prefix}_stack_airflow")
+    _state.update(stack_site=dataclasses.replace(site, airflow_db=stack_db))
 
 
 # Tiers, from the fixtures a test asks for: ``stack`` needs a running Airflow, ``browser`` drives Chromium (a module
@@ -394,10 +400,13 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def airflow_stack(airflow_site: AirflowSite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A running Airflow (API server, scheduler, dag-processor, triggerer under supervisord, as ``make demo``
-    runs them), shared by the REST, CLI and browser tests."""
-    with running_stack(airflow_site, tmp_path_factory.mktemp("airflow-components"), wait_for_dag=DAG) as stack:
+    runs them), shared by the REST, CLI and browser tests: ``airflow_site``'s home, data, project database and port,
+    with a metadata database of its own."""
+    site = _state["stack_site"]
+    assert isinstance(site, AirflowSite)
+    with running_stack(site, tmp_path_factory.mktemp("airflow-components"), wait_for_dag=DAG) as stack:
         yield stack
 
 

@@ -73,6 +73,14 @@ def ensure_database(server: URL, name: str) -> URL:
     return server.set(database=name)
 
 
+def copy_database(server: URL, source: str, name: str) -> URL:
+    """A new database ``name`` made as a copy of ``source`` (PostgreSQL's ``TEMPLATE``: a migrated schema in a
+    second, instead of migrating again); ``source`` must have no open connection. Returns its URL."""
+    with _autocommit(server) as cursor:
+        cursor.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(source)))
+    return server.set(database=name)
+
+
 def drop_database(server: URL, name: str) -> None:
     with _autocommit(server) as cursor:
         cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
