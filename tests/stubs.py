@@ -63,7 +63,7 @@ class Stub:
     requests: list[dict[str, Any]] = field(default_factory=list)
     _plan: list[Fail] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _storm_until: float = 0.0
+    _storm_calls: int = 0
     _storm_retry_after: float = 10.0
     storm_answers: int = 0
 
@@ -75,17 +75,17 @@ class Stub:
         with self._lock:
             self._plan.extend(failures)
 
-    def storm(self, seconds: float, retry_after: float = 10.0) -> None:
-        """From now, for ``seconds``, answer every call with 429 (with Retry-After) or 500, by turns."""
+    def storm(self, calls: int, retry_after: float = 10.0) -> None:
+        """Answer the next ``calls`` calls with 429 (with Retry-After) or 500, by turns."""
         with self._lock:
-            self._storm_until, self._storm_retry_after = time.monotonic() + seconds, retry_after
+            self._storm_calls, self._storm_retry_after = calls, retry_after
 
     def calls(self, path_part: str = "") -> list[dict[str, Any]]:
         return [r for r in self.requests if path_part in r["path"]]
 
     def _take(self, body: str) -> Fail | None:
         with self._lock:
-            if time.monotonic() < self._storm_until:
+            if self.storm_answers < self._storm_calls:
                 self.storm_answers += 1
                 return Fail(429, retry_after=self._storm_retry_after) if self.storm_answers % 2 else Fail(500)
             for i, failure in enumerate(self._plan):
