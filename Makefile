@@ -24,8 +24,8 @@ PYTEST_WORKERS ?= 2
 test: test-system-deps install-dev lint typecheck  ## lint, type checks and the whole test suite
 	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
-test-fast: test-system-deps install-dev  ## the edit-test loop: everything that needs no Airflow stack and is quick
-	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not stack and not slow" --durations=10
+test-fast: test-system-deps install-dev  ## the edit-test loop: what needs no Airflow stack, injects no fault, is quick
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not stack and not fault and not slow" --durations=10
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

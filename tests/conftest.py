@@ -29,7 +29,7 @@ from sqlalchemy.engine import URL, make_url
 
 from pipeline.config import Settings
 from pipeline.db import VideoRepository, connect
-from tests.airflow_processes import CHROMIUM_ARGS, DAG, SCREENSHOTS
+from tests.stack_helpers import CHROMIUM_ARGS, DAG, SCREENSHOTS
 from tools.stack import (
     AIRFLOW_USER,
     LOCAL_DIR,
@@ -37,6 +37,7 @@ from tools.stack import (
     copy_database,
     drop_database,
     ensure_database,
+    free_port,
     prepare_site,
     server_reachable,
     start_embedded_postgres,
@@ -68,7 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
         airflow_db=ensure_database(server, f"{prefix}_airflow"),
         video_db=ensure_database(server, f"{prefix}_video"),
         data_dir=root / "data",
-        port=_free_port(),
+        port=free_port(),
     )
     _state.update(server=server, prefix=prefix, root=root, site=site)
     os.environ.update(site.environment())
@@ -162,14 +163,6 @@ def _databases_with_prefix(server: URL, prefix: str) -> list[str]:
     return found
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def airflow_site() -> AirflowSite:
     site = _state["site"]
@@ -251,7 +244,7 @@ def smtp_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Inbox]:
     from aiosmtpd.controller import Controller
 
     inbox = _Inbox()
-    port = _free_port()
+    port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     connection = {
@@ -335,7 +328,7 @@ def moto_server() -> Iterator[str]:
     """moto in server mode on loopback: real boto3 clients talk HTTP to it. Yields its endpoint URL."""
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
 from pipeline.db import connect
-from tests.airflow_processes import DAG, PLAIN, wait_for
+from tests.stack_helpers import DAG, PLAIN, wait_for
 from tools import supervise
 from tools.stack import (
     AirflowSite,

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.airflow_processes import DAG, callback_logs, logs_text, wait_for
 from tests.pipeline.test_render_kills import group_members
+from tests.stack_helpers import DAG, callback_logs, logs_text, wait_for
 from tools.stack import AirflowSite
 
 pytestmark = [pytest.mark.stack, pytest.mark.fault]

@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from pipeline.request import VideoRequest
-from tests.airflow_processes import DAG, wait_for
 from tests.dags.test_request_form import model_accepts, schema_accepts
+from tests.stack_helpers import DAG, wait_for
 from tools.stack import AirflowSite
 
 WORD_JOINER = "\u2060"  # the subtitles put one after a backslash or a brace, so they stay text

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 
 from pipeline.db import connect
-from tests.airflow_processes import DAG, PLAIN, wait_for
+from tests.stack_helpers import DAG, PLAIN, wait_for
 from tools import supervise
 from tools.stack import (
     PROJECT_ROOT,

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.airflow_processes import DAG, callback_logs, dump_logs, logs_text, wait_for
+from tests.stack_helpers import DAG, callback_logs, dump_logs, logs_text, wait_for
 from tools.stack import AirflowSite
 
 

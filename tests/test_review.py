@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.airflow_processes import DAG, PLAIN, SCREENSHOTS, wait_for
+from tests.stack_helpers import DAG, PLAIN, SCREENSHOTS, wait_for
 from tools.stack import AIRFLOW_USER, AirflowSite
 
 SCRIPT = "The harbour wakes before dawn and the boats slip out.\n\nGulls follow them past the old lighthouse."

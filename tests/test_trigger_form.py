@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.airflow_processes import DAG, SCREENSHOTS, wait_for
+from tests.stack_helpers import DAG, SCREENSHOTS, wait_for
 from tools.stack import AirflowSite
 
 

@@ -19,7 +19,7 @@ import httpx
 from sqlalchemy import Engine, text
 
 from pipeline.constants import DagId
-from tests.airflow_processes import DAG, dump_logs, wait_for
+from tests.stack_helpers import DAG, dump_logs, wait_for
 from tools.stack import AIRFLOW_USER, AirflowSite
 
 VIDEOCTL = Path(sys.executable).parent / "videoctl"

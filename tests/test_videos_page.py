@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.airflow_processes import DAG, PLAIN, SCREENSHOTS, run_state, wait_for
+from tests.stack_helpers import DAG, PLAIN, SCREENSHOTS, run_state, wait_for
 from tools.stack import AIRFLOW_USER, VIEWER_USER, AirflowSite
 
 PAGE = "/video-factory"

@@ -26,6 +26,8 @@ from tests.dags.parsing import parse_dag
 from tests.stubs import Fail
 from tools.stack import AirflowSite
 
+pytestmark = pytest.mark.fault  # three of its four runs meet a provider failure
+
 THREE_SCENES = "\n\n".join(
     [
         "The first boats leave the harbour before sunrise.",
