@@ -212,14 +212,14 @@ def report(stack: AirflowSite, request_id: str, run_id: str, state: str, tis: li
     summary = VideoRepository(engine).project_summary(request_id)
     ui = f"{stack.api_url}/dags/{DAG_ID}/runs/{run_id}"
     login = f"{AIRFLOW_USER} / {stack.password()}"
-    if state != "success" or summary is None or summary["video"] is None:
+    if state != "success" or summary is None or summary.video is None:
         failed = [ti["task_id"] for ti in tis if ti["state"] == "failed"]
         console.print(f"[red]The run failed[/] (tasks: {', '.join(failed) or '?'}).")
-        if summary and summary.get("error"):
-            console.print(f"Reason: {summary['error']}")
+        if summary and summary.error:
+            console.print(f"Reason: {summary.error}")
         console.print(f"Airflow UI: {ui}  (login {login})")
         return 1
-    video = stack.data_dir / "storage" / summary["video"]["video_key"]
+    video = stack.data_dir / "storage" / summary.video["video_key"]
     facts = probe_output(video)
     with engine.connect() as conn:
         cached, total = conn.execute(
@@ -232,7 +232,7 @@ def report(stack: AirflowSite, request_id: str, run_id: str, state: str, tis: li
     console.print(f"Subtitles:  {video.with_suffix('.srt')}")
     console.print(f"Duration:   {facts.duration_s:.2f} s   Resolution: {facts.width}x{facts.height}")
     console.print(f"Streams:    {facts.video_codec} video, {facts.audio_codec} audio, faststart={facts.faststart}")
-    console.print(f"Scenes:     {summary['scene_count']}   Assets from cache: {cached} of {total}")
+    console.print(f"Scenes:     {summary.scene_count}   Assets from cache: {cached} of {total}")
     if stack.celery_broker:
         hosts = Counter(ti.get("hostname") or "?" for ti in tis)
         render_host = next((ti.get("hostname") for ti in tis if ti["task_id"] == "render"), "?")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -142,3 +142,17 @@ class RenderResult(Frozen):
     expected_duration_s: float
     soft_subtitles: bool = False
     attempt: int = 1  # the render task's try number: only the newest attempt's result is published
+
+
+class ProjectSummary(Frozen):
+    """A project as the emails, the run notes, the demo and the CLI show it: its state and its latest render."""
+
+    id: int
+    title: str
+    status: str  # a ProjectStatus
+    error: str | None = None
+    failed_task: str | None = None
+    dag_run_id: str | None = None  # the run that makes (or made) the video
+    notify_emails: list[str] = Field(default_factory=list)
+    scene_count: int = 0
+    video: dict[str, Any] | None = None  # the latest rendered_videos row (published first)

@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pipeline.atomic import write_atomic
+
+if TYPE_CHECKING:
+    from pipeline.models import ProjectSummary
 
 
 @dataclass(frozen=True)
@@ -21,20 +24,20 @@ class EmailContent:
     html: str
 
 
-def success_email(summary: dict[str, Any], *, run_url: str, costs: Sequence[tuple[str, str]] = ()) -> EmailContent:
+def success_email(summary: ProjectSummary, *, run_url: str, costs: Sequence[tuple[str, str]] = ()) -> EmailContent:
     """Title, link, duration, scene count and cost summary of a finished video; every user string is escaped.
 
     ``costs`` are ``(label, text)`` lines, e.g. ``("Cost total", "$0.0421")``, ``("polly", "5 calls, ...")``.
     """
-    video = summary.get("video") or {}
-    title = summary["title"]
+    video = summary.video or {}
+    title = summary.title
     link = video.get("video_url", "")
     duration = float(video.get("duration_s") or 0)
     facts = [
         ("Video", link),
         ("Duration", f"{duration:.1f} s"),
         ("Resolution", f"{video.get('width')}x{video.get('height')}"),
-        ("Scenes", str(summary.get("scene_count", 0))),
+        ("Scenes", str(summary.scene_count)),
         *costs,
         ("Airflow run", run_url),
     ]

@@ -33,9 +33,9 @@ def record_run_failure(context: Any) -> None:
     key = request_key(params, run_id)
     repository = video_repository()
     summary = repository.project_summary(key)
-    if summary is None or summary["dag_run_id"] != run_id or summary["status"] == ProjectStatus.FAILED:
+    if summary is None or summary.dag_run_id != run_id or summary.status == ProjectStatus.FAILED:
         return
     ti = context.get("ti")
     task = task_label(ti) if ti is not None else "unknown"
-    error = summary["error"] or f"{task} failed: open its log (link below) for the reason"
+    error = summary.error or f"{task} failed: open its log (link below) for the reason"
     repository.mark_failed(key, task_id=task, error=error, dag_run_id=run_id)

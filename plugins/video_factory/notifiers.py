@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from pipeline.config import Settings
     from pipeline.db import VideoRepository
+    from pipeline.models import ProjectSummary
 
 Backend = Literal["auto", "outbox", "smtp", "ses"]
 
@@ -73,7 +74,7 @@ class VideoOutcomeNotifier(BaseNotifier):
         key = request_key(params, run_id)
         repository = video_repository(self.video_db_conn_id)
         summary = repository.project_summary(key)
-        owner = (summary or {}).get("dag_run_id")
+        owner = summary.dag_run_id if summary is not None else None
         if owner is not None and owner != run_id:  # a run that ended early beside the one making the video
             self.log.info("Run %s does not make request %s's video (run %s does): no email from it", run_id, key, owner)
             return
@@ -94,7 +95,7 @@ class VideoOutcomeNotifier(BaseNotifier):
         self,
         context: Any,
         params: dict[str, Any],
-        summary: dict[str, Any] | None,
+        summary: ProjectSummary | None,
         repository: VideoRepository,
         settings: Settings,
     ) -> tuple[Any, list[str], tuple[str, ...]]:
@@ -107,27 +108,27 @@ class VideoOutcomeNotifier(BaseNotifier):
         run_id, dag_id = context["run_id"], context["dag"].dag_id
         key = request_key(params, run_id)
         link = run_url(dag_id, run_id)
-        if summary is not None and summary["status"] == ProjectStatus.REJECTED:  # the run succeeded in not making it
-            content = rejection_email(title=summary["title"], reason=summary["error"] or "rejected", run_url=link)
-            what: tuple[str, ...] = ("review", summary["error"] or "")
+        if summary is not None and summary.status == ProjectStatus.REJECTED:  # the run succeeded in not making it
+            content = rejection_email(title=summary.title, reason=summary.error or "rejected", run_url=link)
+            what: tuple[str, ...] = ("review", summary.error or "")
         elif self.outcome == "success" and summary is not None:
-            priced = report(ledger_rows(repository.engine, project_id=summary["id"], run_id=run_id), settings)
+            priced = report(ledger_rows(repository.engine, project_id=summary.id, run_id=run_id), settings)
             content = success_email(summary, run_url=link, costs=cost_lines(priced))
             what = ()
         else:
             ti = context.get("ti")
             task = task_label(ti) if ti is not None else "unknown"
-            error = (summary or {}).get("error") or f"{task} failed: open its log (link below) for the reason"
+            error = (summary.error if summary else None) or f"{task} failed: open its log (link below) for the reason"
             content = failure_email(
-                title=(summary or {}).get("title") or params.get("title") or key,
-                task_id=(summary or {}).get("failed_task") or task,
+                title=(summary.title if summary else None) or params.get("title") or key,
+                task_id=(summary.failed_task if summary else None) or task,
                 error=error,
                 try_number=getattr(ti, "try_number", None),
                 log_url=getattr(ti, "log_url", "") or link,
                 run_url=link,
             )
-            what = ((summary or {}).get("failed_task") or task, error)
-        emails = (summary or {}).get("notify_emails") or params.get("notify_emails") or []
+            what = ((summary.failed_task if summary else None) or task, error)
+        emails = (summary.notify_emails if summary else None) or params.get("notify_emails") or []
         return content, list(emails) or [settings.email.email_default_to], what
 
     def deliver(self, message: EmailMessage, recipients: list[str], settings: Settings) -> None:

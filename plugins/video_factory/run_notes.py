@@ -45,10 +45,10 @@ def on_dag_run_failed(dag_run: Any, msg: str) -> None:
     except Exception:  # the note is a courtesy: never let it break the scheduler's loop
         log.exception("could not read the project of run %s for its note", dag_run.run_id)
         return
-    if summary is None or not summary.get("error"):
+    if summary is None or not summary.error:
         return
-    title = summary.get("title") or conf.get("title") or dag_run.run_id
-    note = f"{title} — failed at {summary.get('failed_task') or 'a task'}: {summary['error']}"
+    title = summary.title or conf.get("title") or dag_run.run_id
+    note = f"{title} — failed at {summary.failed_task or 'a task'}: {summary.error}"
     dag_run.note = one_line(note, MAX_NOTE_CHARS)
 
 
@@ -70,9 +70,9 @@ def on_dag_run_success(dag_run: Any, msg: str) -> None:
     except Exception:  # the note is a courtesy: never let it break the scheduler's loop
         log.exception("could not read the project of run %s for its note", dag_run.run_id)
         return
-    if summary is None or summary.get("dag_run_id") in (None, dag_run.run_id):
+    if summary is None or summary.dag_run_id in (None, dag_run.run_id):
         return
-    note = one_line(not_made_again(key, summary["dag_run_id"], summary["status"]), MAX_NOTE_CHARS)
+    note = one_line(not_made_again(key, summary.dag_run_id, summary.status), MAX_NOTE_CHARS)
     try:
         dag_run.note = note
     except Exception:  # e.g. dag.test()'s run is not bound to a session: the note is a courtesy

@@ -108,8 +108,8 @@ def test_register_is_idempotent_one_project_per_request(
     assert count_rows("requests", "request_key = :k", k=request.request_id) == 1
     assert count_rows("projects", "id = :p AND title = 'Harbour v2' AND dag_run_id = 'run-2'", p=first) == 1
     summary = repository.project_summary(request.request_id)
-    assert summary is not None and summary["status"] == "processing"
-    assert summary["notify_emails"] == ["a@example.com"]
+    assert summary is not None and summary.status == "processing"
+    assert summary.notify_emails == ["a@example.com"]
 
 
 def test_scenes_upsert_and_shrink_with_the_script(repository: VideoRepository, count_rows: Callable[..., int]) -> None:
@@ -184,8 +184,8 @@ def test_publish_and_failure_keep_project_and_request_status_together(
     assert count_rows("rendered_videos", "project_id = :p AND published", p=project) == 1
     assert count_rows("requests", "request_key = :k AND status = 'completed'", k=request.request_id) == 1
     summary = repository.project_summary(request.request_id)
-    assert summary is not None and summary["status"] == "completed"
-    assert summary["video"]["video_url"] == "file:///v.mp4"
+    assert summary is not None and summary.status == "completed"
+    assert summary.video is not None and summary.video["video_url"] == "file:///v.mp4"
 
     assert not repository.register(request, dag_run_id="run-2").made_by("run-2")  # done: not made again
     assert repository.register(request.model_copy(update={"rerender": True}), dag_run_id="run-2").made_by("run-2")
@@ -196,8 +196,8 @@ def test_publish_and_failure_keep_project_and_request_status_together(
     )
     summary = repository.project_summary(request.request_id)
     assert summary is not None
-    assert (summary["status"], summary["failed_task"]) == ("failed", "render")
-    assert len(summary["error"]) == 4000
+    assert (summary.status, summary.failed_task) == ("failed", "render")
+    assert summary.error is not None and len(summary.error) == 4000
     assert count_rows("requests", "request_key = :k AND status = 'failed'", k=request.request_id) == 1
     assert repository.mark_failed("never-registered", task_id="register", error="x", dag_run_id="r") is None
 
@@ -277,4 +277,4 @@ def test_only_the_owner_and_its_newest_render_attempt_publish(repository: VideoR
         repository.publish(project, dag_run_id="run-2")
     repository.publish(project, dag_run_id="run-1")
     summary = repository.project_summary(request.request_id)
-    assert summary is not None and (summary["status"], summary["dag_run_id"]) == ("completed", "run-1")
+    assert summary is not None and (summary.status, summary.dag_run_id) == ("completed", "run-1")

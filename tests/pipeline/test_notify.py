@@ -4,15 +4,13 @@ import email
 from email import policy
 from pathlib import Path
 
+from pipeline.models import ProjectSummary
 from pipeline.notify import build_message, failure_email, success_email, write_to_outbox
 
 
-def _summary(title: str) -> dict[str, object]:
-    return {
-        "title": title,
-        "scene_count": 5,
-        "video": {"video_url": "file:///videos/a.mp4", "duration_s": 31.27, "width": 1280, "height": 720},
-    }
+def _summary(title: str) -> ProjectSummary:
+    video = {"video_url": "file:///videos/a.mp4", "duration_s": 31.27, "width": 1280, "height": 720}
+    return ProjectSummary(id=1, title=title, status="completed", scene_count=5, video=video)
 
 
 def test_success_email_escapes_user_text_and_has_the_facts() -> None:

@@ -25,7 +25,7 @@ from pipeline.db.schema import (
     scripts,
 )
 from pipeline.errors import NotOwner
-from pipeline.models import AudioAsset, MediaAsset, RenderResult
+from pipeline.models import AudioAsset, MediaAsset, ProjectSummary, RenderResult
 from pipeline.request import VideoRequest
 from pipeline.scriptgen.base import Script
 
@@ -365,7 +365,7 @@ class VideoRepository:
         with self.engine.begin() as conn:
             conn.execute(notifications.delete().where(notifications.c.fingerprint == fingerprint))
 
-    def project_summary(self, request_key: str) -> dict[str, Any] | None:
+    def project_summary(self, request_key: str) -> ProjectSummary | None:
         """The project's state and latest render, for emails and the CLI."""
         with self.engine.connect() as conn:
             row = (
@@ -387,8 +387,7 @@ class VideoRepository:
             )
             if row is None:
                 return None
-            summary = dict(row)
-            summary["scene_count"] = conn.execute(
+            scene_count = conn.execute(
                 select(func.count()).select_from(scenes).where(scenes.c.project_id == row["id"])
             ).scalar_one()
             video = (
@@ -401,8 +400,11 @@ class VideoRepository:
                 .mappings()
                 .one_or_none()
             )
-            summary["video"] = dict(video) if video else None
-            return summary
+            return ProjectSummary(
+                **{**dict(row), "notify_emails": list(row["notify_emails"] or [])},
+                scene_count=scene_count,
+                video=dict(video) if video else None,
+            )
 
     @staticmethod
     def _claim_render(conn: Any, project_id: int, dag_run_id: str, attempt: int) -> None:
