@@ -132,6 +132,9 @@ class AirflowSite:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.airflow_db.render_as_string(hide_password=False),
+            # the API server also answers every running task's Execution API calls: 25 triggers at once beside 32
+            # running tasks waited out the default 5 + 10 connections (HTTP 500 after 60 s on a loaded machine)
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW": "25",
             "AIRFLOW__API__PORT": str(self.port),
             # least exposure: the embedded API server answers this machine only, unless the operator says otherwise
             "AIRFLOW__API__HOST": os.environ.get("AIRFLOW__API__HOST", "127.0.0.1"),
