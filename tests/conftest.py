@@ -108,6 +108,11 @@ STACK_MODULES = {
 }
 
 
+def stack_of(nodeid: str) -> str | None:
+    """The stack whose worker runs this test (by its module), or None: any worker."""
+    return STACK_MODULES.get(nodeid.split("::", 1)[0])
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
@@ -117,13 +122,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for fixture, group in _STACK_FIXTURES.items():
             if fixture in fixtures:
                 item.add_marker(pytest.mark.stack)
-                module = item.nodeid.split("::", 1)[0]
-                if STACK_MODULES.get(module) != group:
+                if stack_of(item.nodeid) != group:
+                    module = item.nodeid.split("::", 1)[0]
                     raise pytest.UsageError(f"{module} uses the {group} stack: add it to STACK_MODULES in conftest.py")
     order = list(_STACK_FIXTURES.values())
 
     def rank(item: pytest.Item) -> int:
-        group = STACK_MODULES.get(item.nodeid.split("::", 1)[0])
+        group = stack_of(item.nodeid)
         return order.index(group) if group else len(order)
 
     items.sort(key=rank)  # stable: each group keeps its modules' order
@@ -135,7 +140,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class StackScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return STACK_MODULES.get(nodeid.split("::", 1)[0], nodeid)
+            return stack_of(nodeid) or nodeid
 
     return StackScheduling(config, log)
 

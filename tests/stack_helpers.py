@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 
 from pipeline.constants import DagId
-from tools.supervise import print_logs
 
 DAG = DagId.VIDEO.value
 ENDED = ("success", "failed")
@@ -67,7 +66,3 @@ def logs_text(folder: Path) -> str:
 def callback_logs(site_home: Path) -> Path:
     """Where the dag-processor writes what DAG callbacks (the outcome emails) log."""
     return site_home / "logs" / "dag_processor"
-
-
-def dump_logs(folder: Path) -> None:
-    print_logs(folder)

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
 from pipeline.db import connect
-from tests.stack_helpers import DAG, PLAIN, wait_for
+from tests.stack_helpers import DAG, ENDED, PLAIN, wait_for
 from tools import supervise
 from tools.stack import (
     AirflowSite,
@@ -42,7 +42,6 @@ from tools.supervise import Stack, running_stack
 
 pytestmark = [pytest.mark.stack, pytest.mark.celery, pytest.mark.fault]
 REDIS_DB = 13  # the machine's Redis is shared: this database number is the tests' own, flushed first
-ENDED = ("success", "failed")
 SCENE = "The lighthouse keeper climbs the stairs and lights the lamp before the storm arrives tonight."
 
 

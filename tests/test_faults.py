@@ -16,11 +16,10 @@ import httpx
 import pytest
 
 from tests.pipeline.test_render_kills import group_members
-from tests.stack_helpers import DAG, callback_logs, logs_text, wait_for
+from tests.stack_helpers import DAG, ENDED, callback_logs, logs_text, wait_for
 from tools.stack import AirflowSite
 
 pytestmark = [pytest.mark.stack, pytest.mark.fault]
-ENDED = ("success", "failed")
 
 
 def _outbox(site: AirflowSite, title: str) -> list[str]:

@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.stack_helpers import DAG, callback_logs, dump_logs, logs_text, wait_for
+from tests.stack_helpers import DAG, callback_logs, logs_text, run_state, wait_for
 from tools.stack import AirflowSite
+from tools.supervise import print_logs
 
 
 def test_trigger_over_rest_runs_to_success(
@@ -34,13 +35,10 @@ def test_trigger_over_rest_runs_to_success(
     assert response.status_code == 200, response.text
     assert response.json()["state"] == "queued"
 
-    def finished() -> str | None:
-        state = airflow.get(f"/dags/{DAG}/dagRuns/video__{request_id}").json()["state"]
-        return state if state in ("success", "failed") else None
-
-    state = wait_for(finished, timeout_s=300, what="the run to finish", interval_s=2)
+    run_id = f"video__{request_id}"
+    state = wait_for(lambda: run_state(airflow, run_id), timeout_s=300, what="the run to finish", interval_s=2)
     if state != "success":
-        dump_logs(airflow_site.home / "logs")
+        print_logs(airflow_site.home / "logs")
     assert state == "success"
 
     assert airflow.get(f"/dags/{DAG}/dagRuns/video__{request_id}").json()["note"] == "Over the API"  # the title

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.stack_helpers import DAG, SCREENSHOTS, wait_for
+from tests.stack_helpers import DAG, SCREENSHOTS, run_state, wait_for
 from tools.stack import AirflowSite
 
 
@@ -25,11 +25,7 @@ def _shot(page: Any, name: str) -> None:
 
 
 def _final_state(airflow: httpx.Client, run_id: str) -> str:
-    def ended() -> str | None:
-        state = airflow.get(f"/dags/{DAG}/dagRuns/{run_id}").json()["state"]
-        return state if state in ("success", "failed") else None
-
-    return str(wait_for(ended, timeout_s=300, what="the run to finish", interval_s=2))
+    return str(wait_for(lambda: run_state(airflow, run_id), timeout_s=300, what="the run to finish", interval_s=2))
 
 
 def _runs_titled(airflow: httpx.Client, title: str) -> list[dict[str, Any]]:

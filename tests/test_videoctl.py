@@ -19,8 +19,9 @@ import httpx
 from sqlalchemy import Engine, text
 
 from pipeline.constants import DagId
-from tests.stack_helpers import DAG, dump_logs, wait_for
+from tests.stack_helpers import DAG, run_state, wait_for
 from tools.stack import AIRFLOW_USER, AirflowSite
+from tools.supervise import print_logs
 
 VIDEOCTL = Path(sys.executable).parent / "videoctl"
 SCRIPT = "Ships leave the harbour at dawn.\n\nGulls follow them out to sea.\n\nBy night the lamps are lit."
@@ -68,7 +69,7 @@ def test_submit_wait_status_and_list(airflow: httpx.Client, airflow_site: Airflo
         timeout=600,
     )
     if submitted.returncode != 0:
-        dump_logs(airflow_site.home / "logs")
+        print_logs(airflow_site.home / "logs")
     assert submitted.returncode == 0, submitted.stderr
     assert f"Submitted {request_id} as run video__{request_id}." in submitted.stdout
     assert f"video__{request_id}: success; video file://" in submitted.stdout
@@ -215,13 +216,11 @@ def test_the_nightly_batch_through_the_scheduler_with_its_summary_and_deadline_a
     response = airflow.post("/dags/nightly_batch/dagRuns", json={"dag_run_id": run_id, "logical_date": logical})
     assert response.status_code == 200, response.text
 
-    def ended() -> str | None:
-        state = airflow.get(f"/dags/nightly_batch/dagRuns/{run_id}").json()["state"]
-        return state if state in ("success", "failed") else None
-
-    state = wait_for(ended, timeout_s=900, what="the batch to finish", interval_s=5)
+    state = wait_for(
+        lambda: run_state(airflow, run_id, DagId.BATCH), timeout_s=900, what="the batch to finish", interval_s=5
+    )
     if state != "success":
-        dump_logs(airflow_site.home / "logs")
+        print_logs(airflow_site.home / "logs")
     assert state == "success"
     with video_engine.connect() as conn:
         statuses = dict(

@@ -163,11 +163,9 @@ def test_in_the_browser_retry_and_retry_with_changes(
     page.get_by_role("button", name="Retry the failed tasks").click()
     page.get_by_text(f"Retrying the failed tasks of {run_id}").wait_for()
 
-    def ended() -> str | None:
-        state = airflow.get(f"/dags/{DAG}/dagRuns/{run_id}").json()["state"]
-        return state if state in ("success", "failed") else None
-
-    assert wait_for(ended, timeout_s=300, what="the retried run", interval_s=2) == "success"
+    assert (
+        wait_for(lambda: run_state(airflow, run_id), timeout_s=300, what="the retried run", interval_s=2) == "success"
+    )
     publish = airflow.get(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/publish").json()
     assert publish["try_number"] == 2
     assert count_rows("projects", "dag_run_id = :r AND status = 'completed'", r=run_id) == 1

@@ -117,7 +117,7 @@ def stack_pid() -> int | None:
     return pid
 
 
-def start_airflow(site: AirflowSite, *, celery_workers: int = 2) -> supervise.Stack:
+def start_airflow(site: AirflowSite, *, celery_workers: int = 2) -> None:
     """Migrate both schemas and start the supervised components in the background, unless ours are running;
     either way, wait until the API server reports every component healthy."""
     mode = f"celery-{celery_workers}" if site.celery_broker else "local"
@@ -130,7 +130,7 @@ def start_airflow(site: AirflowSite, *, celery_workers: int = 2) -> supervise.St
         with console.status(f"Checking the running Airflow (pid {pid}) ..."):
             stack.wait_healthy(timeout_s=180)
         console.print(f"[green]Reusing the running Airflow[/] at {site.api_url} (pid {pid})")
-        return stack
+        return
     if component_health(site.api_url):
         raise DemoError(f"another server already answers on port {site.port}: stop it or pass --port")
     with console.status("Migrating Airflow's and the project's schemas, creating the pools ..."):
@@ -144,7 +144,6 @@ def start_airflow(site: AirflowSite, *, celery_workers: int = 2) -> supervise.St
     names = ", ".join(list(supervise.CELERY_WORKERS)[-celery_workers:])
     workers = f"; Celery workers {names} on {site.celery_broker}" if site.celery_broker else ""
     console.print(f"[green]Airflow is up[/] at {site.api_url}: " + ", ".join(supervise.HEALTH_NAMES.values()) + workers)
-    return stack
 
 
 def submit(api: Airflow, sample: Path) -> tuple[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from video_factory.runs import request_key, task_label
+from video_factory.runs import request_key, run_params, task_label
 
 
 def record_task_failure(context: Any) -> None:
@@ -26,10 +26,10 @@ def record_run_failure(context: Any) -> None:
     from pipeline.constants import ProjectStatus
     from video_factory.connections import video_repository
 
-    if "params" not in context and "dag_run" not in context:
+    params = run_params(context)
+    if params is None:
         return  # every task was skipped: the run made no project of its own
     run_id = context["run_id"]
-    params = dict(context.get("params") or {}) or dict(context["dag_run"].conf or {})
     key = request_key(params, run_id)
     repository = video_repository()
     summary = repository.project_summary(key)

@@ -9,7 +9,7 @@ from airflow.sdk import BaseNotifier
 
 from pipeline.constants import ProjectStatus
 from video_factory.conn_ids import AWS_CONN_ID, SMTP_CONN_ID, VIDEO_DB_CONN_ID
-from video_factory.runs import request_key, run_url, task_label
+from video_factory.runs import request_key, run_params, run_url, task_label
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
@@ -63,14 +63,11 @@ class VideoOutcomeNotifier(BaseNotifier):
         from pipeline.notify import build_message
         from video_factory.connections import video_repository
 
-        run_id = context["run_id"]
-        if "params" not in context and "dag_run" not in context:
-            # Airflow hands a DAG callback no task instance when none succeeded or failed: every task of this run
-            # was skipped at register, because another run makes the request's video or it is made already
+        run_id, params = context["run_id"], run_params(context)
+        if params is None:  # every task was skipped at register: another run makes the video, or it is made already
             self.log.info("Run %s does not make a video (every task was skipped): no email from it", run_id)
             return
         settings = load_settings()
-        params = dict(context.get("params") or {}) or dict(context["dag_run"].conf or {})
         key = request_key(params, run_id)
         repository = video_repository(self.video_db_conn_id)
         summary = repository.project_summary(key)

@@ -9,6 +9,14 @@ from pipeline.config import load_settings
 from pipeline.names import safe_name
 
 
+def run_params(context: Any) -> dict[str, Any] | None:
+    """A DAG callback's request (its params, else the run's conf); None when Airflow passed no task instance,
+    which it does when every task of the run was skipped (a run that another run's video stands for)."""
+    if "params" not in context and "dag_run" not in context:
+        return None
+    return dict(context.get("params") or {}) or dict(context["dag_run"].conf or {})
+
+
 def request_key(params: dict[str, Any], run_id: str) -> str:
     """The request this run serves: the ``request_id`` param, or one derived from the run id."""
     given = params.get("request_id")
