@@ -8,12 +8,15 @@
   gets back the rows it holds; a claim left by a batch that died returns to `pending` after
   `VIDEO_BATCH_STALE_CLAIM_S`.
 * **validate** checks the rows with Great Expectations (rules generated from the request model, plus: a script or
-  a topic, a known voice, unique request ids, no script twice, nothing scheduled later). Rejected rows get status
-  `rejected` and their reasons (`reject_reasons`); their submitters get one email listing them. The full
-  validation result is stored (`batches/<run>/validation.json`) and linked from the summary.
+  a topic, a known voice, music of the library, unique request ids, no script twice, nothing scheduled later).
+  Rejected rows get status `rejected` and their reasons (`reject_reasons`); their submitters get one email
+  listing them. The full validation result is stored (`batches/<run>/validation.json`) and linked from the
+  summary.
 * **trigger** starts one `video_production` run per valid row, labelled with its request id and title. Its run id
   comes from the request id and the night, so a second batch run the same night, or a cleared task, starts
-  nothing twice. The row goes `queued` → `running` → `completed` or `failed` as its run proceeds.
+  nothing twice. Each run's `run_after` follows the claim's order (Airflow starts queued runs by it), so
+  past `VIDEO_MAX_ACTIVE_VIDEOS` the higher priority, then the older request, starts first. The row goes
+  `queued` → `running` → `completed` or `failed` as its run proceeds.
 * **wait_for_videos** looks at the runs every `VIDEO_BATCH_POKE_S` without holding a worker slot (reschedule).
 * **summarize** counts the outcomes, minutes of video, wall time and provider cost: in its log, as this run's
   note, as an event of the `video_batches` asset and by email to `VIDEO_BATCH_OPS_EMAILS`.
@@ -89,9 +92,11 @@ def nightly_batch() -> None:
     def validate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Great Expectations over the claimed rows; rejected rows are marked and their submitters emailed.
         Returns one trigger per valid row."""
-        from pipeline.batch import reasons_text, trigger_run_id
+        from pipeline.batch import reasons_text, start_order, trigger_run_id
         from pipeline.batch_checks import validate_batch
         from pipeline.db.queue import mark_checked
+        from pipeline.markdown import literal
+        from pipeline.music import track_names
         from pipeline.request import checked_request
         from video_factory.batch import due_by, email_rejections, night_of, store_validation
         from video_factory.connections import storage, video_repository
@@ -104,6 +109,7 @@ def nightly_batch() -> None:
             voices_of=lambda name: voice_provider(settings, name).voices(),
             default_voice_provider=settings.providers.voice_provider,
             due_by=when,
+            known_music=track_names(video_repository().engine),
             extra_problems=lambda row: checked_request(row["payload"], default_id=row["request_key"])[1],
         )
         store_validation(storage(settings), run_id, verdict.result)
@@ -118,10 +124,12 @@ def nightly_batch() -> None:
         if verdict.rejected:
             email_rejections(rows, verdict.rejected, batch_run_id=run_id, settings=settings)
         log.info("%d valid, %d rejected", len(valid), len(verdict.rejected))
+        starts = start_order(len(valid), now=dt.datetime.now(dt.UTC))
         return [
             {
                 "trigger_run_id": queued[row_id],
-                "note": row["title"],
+                "run_after": starts[rank].isoformat(),
+                "note": literal(row["title"]),  # Airflow renders notes as Markdown: the title shows as written
                 "conf": {
                     **row["payload"],
                     "request_id": row["request_key"],
@@ -129,7 +137,7 @@ def nightly_batch() -> None:
                     "review": bool(row["payload"].get("review")) or settings.batch.batch_review,
                 },
             }
-            for row_id, row in valid.items()
+            for rank, (row_id, row) in enumerate(valid.items())
         ]
 
     triggers = validate(claim())
@@ -139,7 +147,8 @@ def nightly_batch() -> None:
         logical_date=None,
         skip_when_already_exists=True,
         wait_for_completion=False,
-        map_index_template="{{ task.conf['request_id'] }}: {{ task.conf['title'] }}",
+        # request id (<= 100) and title (<= 200) may exceed Airflow's 250-character label column: cut to fit
+        map_index_template="{{ (task.conf['request_id'] ~ ': ' ~ task.conf['title']) | truncate(240, True, '…', 0) }}",
     ).expand_kwargs(triggers)
 
     @task.sensor(

@@ -66,3 +66,19 @@ def logs_text(folder: Path) -> str:
 def callback_logs(site_home: Path) -> Path:
     """Where the dag-processor writes what DAG callbacks (the outcome emails) log."""
     return site_home / "logs" / "dag_processor"
+
+
+def videos_in_airflow(page: Any, api_url: str, *, request_key: str | None = None) -> Any:
+    """The Videos page the way an operator reaches it: Airflow's UI, Plugins → Videos, inside Airflow's sandboxed
+    frame. With ``request_key``, that video is looked up by its title's words and opened. Returns the frame."""
+    page.goto(f"{api_url}/")
+    page.get_by_role("button", name="Plugins").click()
+    page.get_by_role("menuitem", name="Videos").click()
+    page.locator("iframe[title=Videos]").wait_for()  # Airflow's router shows it: a history entry, no page load
+    frame = page.frame_locator("iframe[title=Videos]")
+    if request_key is not None:
+        frame.get_by_role("searchbox").fill(request_key)
+        frame.get_by_role("button", name="Show").click()
+        frame.locator(f'tr.video[data-key="{request_key}"] td').first.click()  # its title
+        frame.locator("#d-title", has_text=request_key).wait_for()
+    return frame

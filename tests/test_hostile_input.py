@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import secrets
 import unicodedata
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pipeline.errors import InvalidRequest
 from pipeline.request import VideoRequest
 from tests.dags.test_request_form import model_accepts, schema_accepts
 from tests.stack_helpers import DAG, wait_for
@@ -32,6 +34,7 @@ class Refused:
     name: str
     conf: dict[str, Any]
     field: str  # the field the one-line reason must name
+    door_only: bool = False  # a rule Airflow's Params cannot state: only the API's door (and the model) refuse it
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,9 @@ REFUSED = [
     Refused("voice provider with a newline", {"voice_provider": "polly\n"}, "voice_provider"),
     Refused("absurd target length", {"target_duration_s": 10**9}, "target_duration_s"),
     Refused("rerender as a string", {"rerender": "yes"}, "rerender"),
+    Refused("script of emoji only", {"script": "🎬🎞️ … !"}, "script", door_only=True),  # it splits into no scene
+    Refused("script of spaces and no topic", {"script": "   "}, "script", door_only=True),
+    Refused("a kilobyte-long unknown key", {"k" * 1000: "v"}, "unknown field", door_only=True),
 ]
 
 ACCEPTED = [
@@ -121,6 +127,14 @@ ACCEPTED = [
         expect_script="Ring the bell now.\tTabs stay.",
     ),
     Accepted("20,000-character script", "Very long", ("A long script sentence. " * 900)[:20_000], rest=False),
+    Accepted(
+        "Markdown",
+        "**bold** [link](http://x.example) ![i](http://x.example/p.png)",
+        "Markdown # stays _text_ and [links](http://x.example) too.",
+    ),
+    # one unbroken word of 392 characters: its scene's label once overflowed Airflow's 250-character column and
+    # failed every try of the mapped tasks
+    Accepted("one 392-character word", "One long word", "Antidisestablishmentarianism" * 14 + "."),
 ]
 
 
@@ -130,9 +144,14 @@ def _base(**conf: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("case", REFUSED, ids=lambda c: c.name)
 def test_schema_and_model_both_refuse(case: Refused) -> None:
+    from video_factory.api_errors import trigger_problem
+
     conf = _base(**case.conf)
-    assert not schema_accepts(conf), "the trigger form / REST schema let it through"
-    assert not model_accepts(conf), "the request model let it through"
+    assert schema_accepts(conf) == case.door_only, "the trigger form / REST schema let it through"
+    with pytest.raises(InvalidRequest):
+        VideoRequest.from_conf(conf)
+    problem = trigger_problem(json.dumps({"conf": conf}).encode())  # the API's door, before a run is stored
+    assert problem is not None and case.field in problem and "\n" not in problem and len(problem) < 400
 
 
 @pytest.mark.parametrize("case", ACCEPTED, ids=lambda c: c.name)
@@ -234,3 +253,103 @@ def test_accepted_hostile_text_becomes_videos_whose_subtitles_and_email_carry_it
         html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
         assert escape(expected_title, quote=False) in html or escape(expected_title) in html
         assert "<script>alert(1)</script>" not in html
+
+
+# Every door against every kind of hostile input: answered 400, 404 or 413 with one line, never a 500, nothing stored
+DEEP = ("[" * 100_000 + "]" * 100_000).encode()  # Python's parser recurses into a RecursionError (HTTP 500)
+HUGE = json.dumps({"logical_date": None, "conf": {"title": "t", "script": "x", "pad": "y" * 2_000_000}}).encode()
+SURROGATE = b'{"logical_date": null, "conf": {"title": "a\\ud800b", "script": "x"}}'
+NOT_UTF8 = b'{"logical_date": null, "conf": {"title": "\xff\xfe", "script": "x"}}'
+BIG_NUMBER = b'{"logical_date": null, "conf": {"title": "t", "script": "x", "priority": ' + b"9" * 5000 + b"}}"
+KEY = "hostile-no-such-video"
+PAGE_ROUTES = [
+    ("GET", "/video-factory/videos"),
+    ("GET", "/video-factory/new"),
+    ("GET", "/video-factory/api/videos"),
+    ("GET", f"/video-factory/api/videos/{KEY}"),
+    ("GET", f"/video-factory/api/videos/{KEY}/files/video"),
+    ("DELETE", f"/video-factory/api/videos/{KEY}"),
+    ("POST", f"/video-factory/api/videos/{KEY}/requeue"),
+    ("GET", "/video-factory/api/music"),
+]
+
+
+@dataclass(frozen=True)
+class Hostile:
+    name: str
+    method: str
+    path: str
+    body: bytes | None = None
+    statuses: tuple[int, ...] = (400,)
+
+
+HOSTILE = [
+    # the trigger, signed in and not: the body is held at the door before Airflow parses it
+    Hostile("deeply nested JSON at the trigger", "POST", f"/api/v2/dags/{DAG}/dagRuns", DEEP),
+    Hostile("a 2 MB conf at the trigger", "POST", f"/api/v2/dags/{DAG}/dagRuns", HUGE, (413,)),
+    Hostile("an unpaired surrogate at the trigger", "POST", f"/api/v2/dags/{DAG}/dagRuns", SURROGATE),
+    Hostile("bytes that are not UTF-8 at the trigger", "POST", f"/api/v2/dags/{DAG}/dagRuns", NOT_UTF8),
+    Hostile("malformed JSON at the trigger", "POST", f"/api/v2/dags/{DAG}/dagRuns", b'{"conf": {'),
+    Hostile("a number of 5,000 digits at the trigger", "POST", f"/api/v2/dags/{DAG}/dagRuns", BIG_NUMBER),
+    Hostile("deeply nested JSON at another API write", "PATCH", f"/api/v2/dags/{DAG}", DEEP),
+    # the plugin's routes: NUL, broken percent-encoding and numbers out of range in path and query
+    *(
+        Hostile(f"NUL in the query of {method} {path}", method, f"{path}?q=a%00b&batch=%00")
+        for method, path in PAGE_ROUTES
+    ),
+    *(
+        Hostile(f"not UTF-8 in the query of {method} {path}", method, f"{path}?q=%ff%fe")
+        for method, path in PAGE_ROUTES
+    ),
+    Hostile("NUL in a video's key", "GET", "/video-factory/api/videos/a%00b"),
+    Hostile("NUL in a file's name", "GET", f"/video-factory/api/videos/{KEY}/files/image-%00"),
+    Hostile("not UTF-8 in a video's key", "DELETE", "/video-factory/api/videos/%ff"),
+    Hostile("a key that is no request id", "GET", "/video-factory/api/videos/..%2F..%2Fetc", statuses=(404,)),
+    Hostile("a key of 5,000 characters", "GET", "/video-factory/api/videos/" + "k" * 5000, statuses=(404,)),
+    Hostile(
+        "a scene index of 30 digits", "GET", f"/video-factory/api/videos/{KEY}/files/image-{'9' * 30}", statuses=(404,)
+    ),
+    Hostile("a page number of 30 digits", "GET", f"/video-factory/api/videos?page={'9' * 30}"),
+    Hostile("a page size of 30 digits", "GET", f"/video-factory/api/videos?per_page={'9' * 30}"),
+    Hostile("a year 99999 date", "GET", "/video-factory/api/videos?since=99999-01-01"),
+    Hostile("a title filter of 10,000 characters", "GET", "/video-factory/api/videos?q=" + "q" * 10_000),
+    Hostile("a batch filter of 10,000 characters", "GET", "/video-factory/api/videos?batch=" + "b" * 10_000),
+    Hostile("deeply nested JSON at the plugin", "POST", f"/video-factory/api/videos/{KEY}/requeue", DEEP),
+    Hostile("a track named with NUL", "PUT", "/video-factory/api/music/a%00.wav", b"RIFF"),
+    Hostile("a track that is not audio", "PUT", "/video-factory/api/music/noise.wav", b"\x00\x01garbage" * 100),
+    Hostile("a track named outside its folder", "PUT", "/video-factory/api/music/..%2Fx.wav", b"RIFF", (400, 404)),
+]
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=lambda c: c.name)
+def test_every_door_answers_hostile_input_with_one_line_and_never_a_500(
+    case: Hostile, airflow_site: AirflowSite, count_rows: Callable[..., int]
+) -> None:
+    token = airflow_site.api().access_token
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "X-Video-Factory": "1"}
+    if "/music/" in case.path:
+        headers["Content-Type"] = "application/octet-stream"
+    runs_before = count_rows("requests")
+    with httpx.Client(base_url=airflow_site.api_url, timeout=60) as client:
+        for who, sent in (
+            ("signed in", headers),
+            ("anonymous", {k: v for k, v in headers.items() if k != "Authorization"}),
+        ):
+            answer = client.request(case.method, case.path, content=case.body, headers=sent)
+            allowed = case.statuses if who == "signed in" else (*case.statuses, 401)
+            assert answer.status_code in allowed, (who, answer.status_code, answer.text[:300])
+            detail = answer.json()["detail"]
+            assert isinstance(detail, str) and "\n" not in detail and len(detail) < 300, (who, detail)
+    assert count_rows("requests") == runs_before  # nothing was stored
+    assert not list((airflow_site.data_dir / "storage" / "music").glob("noise.wav*"))
+
+
+def test_a_trigger_with_an_unknown_key_is_refused_before_a_run_is_stored(
+    airflow: httpx.Client, count_rows: Callable[..., int]
+) -> None:
+    run_id = f"video__unknown-{secrets.token_hex(3)}"
+    conf = {"title": "t", "script": "x", "bulk": "z" * 400_000}  # under the size limit, but no request field
+    answer = airflow.post(f"/dags/{DAG}/dagRuns", json={"logical_date": None, "dag_run_id": run_id, "conf": conf})
+    assert answer.status_code == 400
+    assert answer.json()["detail"].startswith('unknown field "bulk" in the request: remove it')
+    assert airflow.get(f"/dags/{DAG}/dagRuns/{run_id}").status_code == 404

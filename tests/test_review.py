@@ -11,16 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pytest_httpserver import HTTPServer
 
-from tests.stack_helpers import DAG, PLAIN, SCREENSHOTS, wait_for
+from pipeline.markdown import plain
+from pipeline.segment import segment_script
+from tests.stack_helpers import DAG, PLAIN, SCREENSHOTS, videos_in_airflow, wait_for
+from tests.test_videoctl import videoctl
 from tools.stack import AIRFLOW_USER, AirflowSite
 
 SCRIPT = "The harbour wakes before dawn and the boats slip out.\n\nGulls follow them past the old lighthouse."
 
 
-def _submit(airflow: httpx.Client, label: str) -> tuple[str, str]:
+def _submit(airflow: httpx.Client, label: str, *, title: str = "Reviewed", script: str = SCRIPT) -> tuple[str, str]:
     request_id = f"review-{label}-{secrets.token_hex(3)}"
-    conf = {"request_id": request_id, "title": f"Reviewed {request_id}", "script": SCRIPT, "review": True, **PLAIN}
+    conf = {"request_id": request_id, "title": f"{title} {request_id}", "script": script, "review": True, **PLAIN}
     body = {"dag_run_id": f"video__{request_id}", "logical_date": None, "conf": conf}
     assert airflow.post(f"/dags/{DAG}/dagRuns", json=body).status_code == 200, body
     return request_id, f"video__{request_id}"
@@ -101,15 +105,18 @@ def _paid(count_rows: Callable[..., int], run_id: str) -> int:
 
 
 def test_approved_through_the_rest_api_the_video_is_made(
-    airflow: httpx.Client, airflow_logs: Path, count_rows: Callable[..., int]
+    airflow: httpx.Client, airflow_logs: Path, airflow_site: AirflowSite, count_rows: Callable[..., int]
 ) -> None:
     request_id, run_id = _submit(airflow, "ok")
     detail = _waiting(airflow, airflow_logs, run_id)
     assert detail["subject"].startswith(f"Review the script of “Reviewed {request_id}” (2 scenes)")
-    assert "1. The harbour wakes before dawn" in detail["body"] and "2. Gulls follow them" in detail["body"]
+    body = plain(detail["body"])  # Airflow renders it as Markdown: the submitter's text is escaped
+    assert "1. The harbour wakes before dawn" in body and "2. Gulls follow them" in body
     assert detail["options"] == ["Approve", "Approve my edits", "Reject"]
     assert count_rows("projects", "dag_run_id = :r AND status = 'review'", r=run_id) == 1
     assert _paid(count_rows, run_id) == 0
+    said = videoctl(airflow_site, "status", request_id)
+    assert said.returncode == 0 and said.stdout.startswith(f"{run_id}: waiting for a script review; an editor ")
     approve = {"chosen_options": ["Approve"], "params_input": {"script": SCRIPT, "reason": None}}
     answer = airflow.patch(_hitl(run_id), json=approve)
     assert answer.status_code == 200, answer.text
@@ -154,30 +161,67 @@ def test_edits_are_split_again_and_a_rejection_pays_for_nothing(
     assert "Wrong harbour" in mail
 
 
-def test_in_the_browser_from_the_videos_page_to_the_required_action(
+def test_through_airflows_menu_to_the_required_action_where_markdown_and_html_stay_text(
     browser_page: Any,
     airflow: httpx.Client,
     airflow_logs: Path,
     airflow_site: AirflowSite,
     count_rows: Callable[..., int],
 ) -> None:
+    """A submitter's title and scenes hold Markdown and HTML that would hide narrated text, link away and fetch
+    images from elsewhere when an editor opens the review: the editor reads them exactly as they will be narrated,
+    and the browser asks the outside server for nothing."""
     page = browser_page
-    request_id, run_id = _submit(airflow, "ui")
-    _waiting(airflow, airflow_logs, run_id)
-    page.goto(f"{airflow_site.api_url}/video-factory/videos#video={request_id}")
-    page.get_by_text("review: waiting for an editor").wait_for()
-    page.screenshot(path=str(SCREENSHOTS / "review-videos-page.png"), full_page=True)
-    page.get_by_role("link", name="Review the script (required action)").click()
-    page.get_by_text("Gulls follow them past the old lighthouse").first.wait_for()
-    page.screenshot(path=str(SCREENSHOTS / "review-required-action.png"), full_page=True)
-    script = page.locator("#element_script")  # a text area: the script keeps its paragraphs (scene breaks)
-    assert script.input_value() == SCRIPT
-    page.get_by_role("button", name="Approve", exact=True).click()
+    outside = HTTPServer(host="127.0.0.1", port=0)
+    outside.start()
+    seen: list[str] = []
+    elsewhere = f"localhost:{outside.port}"
+
+    def outside_request(request: Any) -> None:
+        if elsewhere in request.url:
+            seen.append(request.url)
+
+    page.on("request", outside_request)
+    try:
+        title = f"**Loud** <img src=http://{elsewhere}/title.png> [click](http://{elsewhere}/t)"
+        scenes = [
+            "**Gulls** follow _them_ past <b>the</b> old `lighthouse` # not a heading",
+            f"![pixel](http://{elsewhere}/pixel.png) then [a link](http://{elsewhere}/l) and "
+            f"<img src=http://{elsewhere}/tag.png> <!-- hidden but narrated -->",
+        ]
+        request_id, run_id = _submit(airflow, "ui", title=title, script="\n\n".join(scenes))
+        _waiting(airflow, airflow_logs, run_id)
+        frame = videos_in_airflow(page, airflow_site.api_url, request_key=request_id)
+        frame.get_by_text("review: waiting for an editor").wait_for()
+        assert frame.locator("#d-title").inner_text() == f"{title} {request_id}"  # the Videos page: text as well
+        page.screenshot(path=str(SCREENSHOTS / "review-videos-page.png"), full_page=True)
+        frame.get_by_role("link", name="Review the script (required action)").click()
+        # Airflow's own page, not inside the frame (a history entry of its router: no load event to wait for)
+        wait_for(lambda: "/required_actions" in page.url, timeout_s=30, what="the required action", interval_s=0.2)
+        # each scene as the segmenter made it (what is narrated): its text, not rendered
+        for scene in segment_script("\n\n".join(scenes)):
+            page.get_by_text(f"{scene.index + 1}. {scene.text}", exact=True).wait_for()
+        page.get_by_text(f"{title} {request_id}", exact=True).first.wait_for()  # the title, in our bold
+        page.screenshot(path=str(SCREENSHOTS / "review-required-action.png"), full_page=True)
+        content = page.locator("main") if page.locator("main").count() else page.locator("body")
+        assert content.locator(f'img[src*="{elsewhere}"], a[href*="{elsewhere}"], b, code').count() == 0
+        script = page.locator("#element_script")  # a text area: the script keeps its paragraphs (scene breaks)
+        assert script.input_value() == "\n\n".join(scenes)
+        # the run's note (its title) on the run's page: the same text, nothing rendered
+        page.goto(f"{airflow_site.api_url}/dags/{DAG}/runs/{run_id}")
+        page.get_by_text(f"{title} {request_id}", exact=True).first.wait_for()
+        assert page.locator(f'img[src*="{elsewhere}"], a[href*="{elsewhere}"]').count() == 0
+        assert seen == [] and outside.log == []  # nothing was fetched from the outside server
+    finally:
+        page.remove_listener("request", outside_request)
+        outside.clear()
+        outside.stop()
 
     def approve_in_the_ui() -> None:
         page.goto(f"{airflow_site.api_url}/dags/{DAG}/runs/{run_id}/tasks/review/required_actions?map_index=-1")
         page.get_by_role("button", name="Approve", exact=True).click()
 
+    approve_in_the_ui()
     _ends_in_success(airflow, airflow_logs, run_id, again=approve_in_the_ui)
     assert count_rows("projects", "dag_run_id = :r AND status = 'completed'", r=run_id) == 1
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -115,11 +116,16 @@ NEW_VIDEO_CASES = [
 def test_the_new_video_page_checks_every_field_as_it_is_typed_and_submits(
     browser_page: Any, airflow: httpx.Client, airflow_site: AirflowSite
 ) -> None:
-    """The plugin's "New video" page, generated from the model: inline messages, Submit disabled until fixed."""
+    """The plugin's "New video" page, generated from the model, as users reach it (Plugins → New video, inside
+    Airflow's frame): inline messages, Submit disabled until fixed; the run's link opens the run in Airflow."""
     page = browser_page
-    page.goto(f"{airflow_site.api_url}/video-factory/new")
-    submit = page.locator("#submit")
-    assert page.locator("#error_title").inner_text() == "required" and submit.is_disabled()
+    page.goto(f"{airflow_site.api_url}/")
+    page.get_by_role("button", name="Plugins").click()
+    page.get_by_role("menuitem", name="New video").click()
+    form = page.frame_locator("iframe[title='New video']")
+    submit = form.locator("#submit")
+    form.locator("#error_title", has_text="required").wait_for()
+    assert submit.is_disabled()
     title = f"From the page {secrets.token_hex(3)}"
     good = {
         "title": title,
@@ -128,20 +134,24 @@ def test_the_new_video_page_checks_every_field_as_it_is_typed_and_submits(
         "crossfade_s": "0.5",
     }
     for field, value in good.items():
-        page.fill(f"#field_{field}", value)
+        form.locator(f"#field_{field}").fill(value)
     assert submit.is_enabled()
     for field, value, message in NEW_VIDEO_CASES:
-        page.fill(f"#field_{field}", value)
-        assert page.locator(f"#error_{field}").inner_text() == message
+        form.locator(f"#field_{field}").fill(value)
+        assert form.locator(f"#error_{field}").inner_text() == message
         _shot(page, f"new-video-{field}")
         assert submit.is_disabled(), field
-        page.fill(f"#field_{field}", good[field])
-        assert page.locator(f"#error_{field}").inner_text() == "" and submit.is_enabled()
+        form.locator(f"#field_{field}").fill(good[field])
+        assert form.locator(f"#error_{field}").inner_text() == "" and submit.is_enabled()
     submit.click()
-    page.get_by_text("Submitted: ").wait_for()
+    form.get_by_text("Submitted: ").wait_for()
     _shot(page, "new-video-submitted")
     run = wait_for(lambda: _runs_titled(airflow, title), timeout_s=60, what="the submitted run")[0]
     assert run["conf"]["notify_emails"] == ["ops@example.com"] and run["conf"]["crossfade_s"] == 0.5
+    form.get_by_role("link", name=run["dag_run_id"]).click()  # Airflow's run page, at the top, not in the frame
+    wanted = f"/dags/{DAG}/runs/{run['dag_run_id']}"  # (a history entry of Airflow's router: no load event)
+    wait_for(lambda: unquote(page.url).endswith(wanted), timeout_s=30, what="Airflow's run page", interval_s=0.2)
+    page.locator("iframe[title='New video']").wait_for(state="detached")  # Airflow's own page replaced the frame
     assert _final_state(airflow, run["dag_run_id"]) == "success"
 
 

@@ -1,17 +1,22 @@
 """The Videos page against the running API server: its routes ask Airflow's auth manager (no token 401, a viewer
-reads but may not delete), refuse cross-site state changes, serve the MP4 with HTTP Range; and in Debian's
-Chromium: the list, a detail whose video plays, and a delete with its confirmation."""
+reads but may not delete), refuse cross-site state changes, serve the MP4 with HTTP Range, may be framed by this
+site only; and in Debian's Chromium, the way operators reach it (Airflow's UI, Plugins → Videos, inside Airflow's
+sandboxed frame): send back to the batch, delete with its inline confirmation, retry, retry with changes, links
+that open Airflow's pages at the top, Airflow's light and dark theme, a viewer offered no action, a music upload;
+and by its direct URL, the list and a detail whose video plays."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.stack_helpers import DAG, PLAIN, SCREENSHOTS, run_state, wait_for
+from pipeline.music import make_sample_track
+from tests.stack_helpers import DAG, PLAIN, SCREENSHOTS, run_state, videos_in_airflow, wait_for
 from tools.stack import AIRFLOW_USER, VIEWER_USER, AirflowSite
 
 PAGE = "/video-factory"
@@ -63,7 +68,7 @@ def test_every_route_needs_a_login_and_a_viewer_reads(web: dict[str, httpx.Clien
     detail = web["viewer"].get(f"/api/videos/{video}").json()
     assert [s["scene_index"] for s in detail["scenes"]] == [0, 1]
     assert all(s["image_key"] and s["narration_key"] for s in detail["scenes"])
-    assert web["viewer"].get("/api/videos", params={"status": "exploded"}).status_code == 422
+    assert web["viewer"].get("/api/videos", params={"status": "exploded"}).status_code == 400
     assert web["viewer"].get("/api/videos/no-such-video").status_code == 404
 
 
@@ -81,6 +86,8 @@ def test_the_video_is_served_with_range_requests_and_the_srt_as_a_download(
     image = viewer.get(f"/api/videos/{video}/files/image-1")
     assert image.status_code == 200 and image.headers["content-type"].startswith("image/")
     assert viewer.get(f"/api/videos/{video}/files/image-7").status_code == 404
+    for name in (f"image-{'9' * 30}", "image-٣", "narration--1", "image-1.0"):  # no scene, nothing out of range
+        assert viewer.get(f"/api/videos/{video}/files/{name}").status_code == 404, name
     assert viewer.get(f"/api/videos/{video}/files/..%2F..%2Fetc%2Fpasswd").status_code == 404
 
 
@@ -98,11 +105,10 @@ def test_state_changes_need_edit_rights_and_cannot_be_forged_cross_site(
     assert count_rows("requests", "request_key = :k AND status = 'completed'", k=video) == 1
 
 
-def test_in_the_browser_the_list_the_player_and_a_delete(
-    browser_page: Any, airflow: httpx.Client, airflow_site: AirflowSite, video: str, count_rows: Any
+def test_by_its_direct_url_the_list_and_a_detail_whose_video_plays(
+    browser_page: Any, airflow_site: AirflowSite, video: str
 ) -> None:
     page = browser_page
-    doomed = _make_video(airflow, "Doomed video")
     page.goto(f"{airflow_site.api_url}{PAGE}/videos")
     page.get_by_role("searchbox").fill(video)
     page.get_by_role("button", name="Show").click()
@@ -122,30 +128,127 @@ def test_in_the_browser_the_list_the_player_and_a_delete(
     assert page.locator("#scenes img").first.evaluate("img => img.complete && img.naturalWidth > 0")
     page.screenshot(path=str(SCREENSHOTS / "videos-detail.png"), full_page=True)
 
-    # send it back to the nightly batch: pending again, due at the next batch
-    page.goto(f"{airflow_site.api_url}{PAGE}/videos#video={doomed}")
-    # only the hash changes: the detail of the first video stays on screen until this one's has loaded (the fresh-
-    # clone CI of f8e23c8 clicked before that and sent the first video back instead)
-    page.locator("#d-title", has_text=doomed).wait_for()
-    page.get_by_role("button", name="Send back to the nightly batch").click()
-    page.get_by_text("goes to the next nightly batch").wait_for()
+
+def test_through_airflows_menu_links_open_in_airflow_and_the_page_follows_its_theme(
+    browser: Any, airflow_site: AirflowSite, video: str
+) -> None:
+    """A link to an Airflow page opens in Airflow itself (not a second Airflow inside the frame); the page is light
+    or dark as Airflow is."""
+    for scheme, background in (("dark", "rgb(17, 18, 23)"), ("light", "rgb(255, 255, 255)")):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme=scheme)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        _sign_in(page, airflow_site, AIRFLOW_USER)
+        frame = videos_in_airflow(page, airflow_site.api_url, request_key=video)
+        html_class = page.evaluate("document.documentElement.className")
+        assert scheme in html_class.split()  # Airflow's own theme (next-themes)
+        assert frame.locator("body").evaluate("b => getComputedStyle(b).backgroundColor") == background
+        page.screenshot(path=str(SCREENSHOTS / f"videos-in-airflow-{scheme}.png"))
+        if scheme == "dark":  # the switch in Airflow's user menu is followed without a reload
+            page.evaluate("document.documentElement.classList.replace('dark', 'light')")
+            body = frame.locator("body")
+            wait_for(
+                lambda body=body: body.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(255, 255, 255)",
+                timeout_s=10,
+                what="the page to follow Airflow's theme",
+                interval_s=0.2,
+            )
+        else:
+            frame.get_by_role("link", name="DAG run").click()
+            wanted = f"/dags/{DAG}/runs/video__{video}"  # a history entry of Airflow's router: no load event
+            wait_for(
+                lambda page=page, wanted=wanted: page.url.endswith(wanted),
+                timeout_s=30,
+                what="Airflow's run page",
+                interval_s=0.2,
+            )
+            page.get_by_text("Task Instances").first.wait_for()
+            page.locator("iframe[title=Videos]").wait_for(state="detached")  # Airflow's own page, at the top
+        context.close()
+
+
+def test_a_viewer_is_offered_no_write_action(browser: Any, airflow_site: AirflowSite, video: str) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    _sign_in(page, airflow_site, VIEWER_USER)
+    frame = videos_in_airflow(page, airflow_site.api_url, request_key=video)
+    frame.get_by_text(
+        f"{VIEWER_USER} may watch and download videos, not retry or requeue, delete or start new runs"
+    ).wait_for()
+    for name in ("Retry the failed tasks", "Send back to the nightly batch", "Delete…", "Make it again with these"):
+        assert (
+            frame.get_by_role("button", name=name).count() == 0
+            or not frame.get_by_role("button", name=name).is_visible()
+        ), name
+    assert not frame.locator("#upload").is_visible()
+    assert frame.locator("#player").is_visible()  # watching stays
+    page.screenshot(path=str(SCREENSHOTS / "videos-viewer.png"))
+    page.goto(f"{airflow_site.api_url}{PAGE}/new")
+    page.locator("#readonly").wait_for()
+    assert page.locator("#submit").is_disabled()
+    context.close()
+
+
+def _sign_in(page: Any, site: AirflowSite, user: str) -> None:
+    page.goto(f"{site.api_url}/auth/login")
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(site.password(user))
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/auth/login" not in url)
+
+
+def test_the_pages_may_be_framed_by_this_site_only_and_run_only_their_own_script(
+    web: dict[str, httpx.Client],
+) -> None:
+    for path in ("/videos", "/new"):
+        answer = web["viewer"].get(path)
+        policy = dict(part.strip().split(" ", 1) for part in answer.headers["content-security-policy"].split(";"))
+        assert policy["frame-ancestors"] == "'self'"
+        nonce = policy["script-src"].removeprefix("'nonce-").removesuffix("'")
+        assert policy["default-src"] == "'none'" and len(nonce) >= 16
+        assert answer.text.count(f'nonce="{nonce}"') >= 2  # the theme script and the page's own
+        assert answer.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'self'" in web["viewer"].get("/api/videos").headers["content-security-policy"]
+
+
+def test_through_airflows_menu_send_back_to_the_batch_and_delete_with_an_inline_confirmation(
+    browser_page: Any, airflow: httpx.Client, airflow_site: AirflowSite, count_rows: Any
+) -> None:
+    """Inside Airflow's frame, sandboxed without allow-modals: a confirm() would be ignored (nothing happens, nothing
+    is said), so the page asks inline; each outcome shows next to the buttons."""
+    page = browser_page
+    doomed = _make_video(airflow, "Doomed video")
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    frame = videos_in_airflow(page, airflow_site.api_url, request_key=doomed)
+    sandbox = page.locator("iframe[title=Videos]").get_attribute("sandbox") or ""
+    assert "allow-scripts" in sandbox and "allow-modals" not in sandbox  # what the page has to live with
+
+    frame.get_by_role("button", name="Send back to the nightly batch").click()
+    frame.locator("#outcome", has_text="goes to the next nightly batch").wait_for()
     assert count_rows("requests", "request_key = :k AND status = 'pending'", k=doomed) == 1
 
-    # delete, answering the confirmation: first "cancel" (nothing happens), then "OK"
-    page.once("dialog", lambda dialog: dialog.dismiss())
-    page.get_by_role("button", name="Delete…").click()
+    # delete: the question appears next to the button; "Keep it" deletes nothing, "Delete for good" deletes
+    frame.get_by_role("button", name="Delete…").click()
+    question = frame.get_by_role("alertdialog")
+    question.wait_for()
+    assert "cannot be undone" in question.inner_text() and doomed in question.inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "videos-delete-question.png"), full_page=True)
+    frame.get_by_role("button", name="Keep it").click()
+    frame.locator("#outcome", has_text="Nothing was deleted.").wait_for()
     assert count_rows("requests", "request_key = :k", k=doomed) == 1
-    seen: list[str] = []
-    page.once("dialog", lambda dialog: (seen.append(dialog.message), dialog.accept()))
-    page.get_by_role("button", name="Delete…").click()
-    page.get_by_text("Deleted Doomed video").wait_for()
-    assert "cannot be undone" in seen[0]
+    frame.get_by_role("button", name="Delete…").click()
+    frame.get_by_role("button", name="Delete for good").click()
+    frame.get_by_text("Deleted Doomed video").wait_for()
     assert count_rows("requests", "request_key = :k", k=doomed) == 0
     assert not list((airflow_site.data_dir / "storage" / "videos" / doomed).glob("*.mp4"))
+    frame.locator(f'tr.video[data-key="{doomed}"]').wait_for(state="detached")  # the list is read again
+    assert dialogs == []  # no browser dialog was ever asked for
     page.screenshot(path=str(SCREENSHOTS / "videos-deleted.png"), full_page=True)
 
 
-def test_in_the_browser_retry_and_retry_with_changes(
+def test_through_airflows_menu_retry_and_retry_with_changes(
     browser_page: Any, airflow: httpx.Client, airflow_site: AirflowSite, repository: Any, count_rows: Any
 ) -> None:
     page = browser_page
@@ -157,11 +260,13 @@ def test_in_the_browser_retry_and_retry_with_changes(
     airflow.patch(f"/dags/{DAG}/dagRuns/{run_id}", json={"state": "failed"}).raise_for_status()
     repository.mark_failed(key, task_id="publish", error="the storage was unreachable", dag_run_id=run_id)
 
-    page.goto(f"{airflow_site.api_url}{PAGE}/videos#video={key}")
-    page.get_by_text("failed in publish: the storage was unreachable").wait_for()
+    frame = videos_in_airflow(page, airflow_site.api_url, request_key=key)
+    frame.get_by_text("failed in publish: the storage was unreachable").wait_for()
     page.screenshot(path=str(SCREENSHOTS / "videos-failed.png"), full_page=True)
-    page.get_by_role("button", name="Retry the failed tasks").click()
-    page.get_by_text(f"Retrying the failed tasks of {run_id}").wait_for()
+    frame.get_by_role("button", name="Retry the failed tasks").click()
+    # the outcome next to the button, the detail read again
+    frame.locator("#outcome", has_text=f"Retrying 1 failed task(s) of {run_id}: the run is queued again.").wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "videos-retried.png"), full_page=True)
 
     assert (
         wait_for(lambda: run_state(airflow, run_id), timeout_s=300, what="the retried run", interval_s=2) == "success"
@@ -171,11 +276,10 @@ def test_in_the_browser_retry_and_retry_with_changes(
     assert count_rows("projects", "dag_run_id = :r AND status = 'completed'", r=run_id) == 1
 
     # retry with changes: a new run of the same request with another voice; the first run stays
-    page.goto(f"{airflow_site.api_url}{PAGE}/videos#video={key}")
-    page.locator("#detail:not([hidden])").wait_for()
-    page.locator("#changes input[name=voice]").fill("en-gb")
-    page.get_by_role("button", name="Make it again with these").click()
-    started = page.get_by_text("the earlier run stays in Airflow")
+    frame = videos_in_airflow(page, airflow_site.api_url, request_key=key)
+    frame.locator("#changes input[name=voice]").fill("en-gb")
+    frame.get_by_role("button", name="Make it again with these").click()
+    started = frame.locator("#outcome", has_text="the earlier run stays in Airflow")
     started.wait_for()
     new_run = started.inner_text().split()[1].rstrip(";")
     assert new_run.startswith(f"{run_id}__retry_")
@@ -189,3 +293,29 @@ def test_in_the_browser_retry_and_retry_with_changes(
     assert count_rows("projects", "dag_run_id = :r AND status = 'completed'", r=new_run) == 1
     assert count_rows("rendered_videos", "dag_run_id IN (:a, :b) AND published", a=run_id, b=new_run) == 2
     assert count_rows("requests", "request_key = :k AND voice = 'en-gb'", k=key) == 1
+
+
+def test_through_airflows_menu_a_track_is_uploaded_and_a_corrupt_one_refused_with_nothing_stored(
+    browser_page: Any, airflow_site: AirflowSite, tmp_path: Path, count_rows: Any
+) -> None:
+    page = browser_page
+    track = make_sample_track(tmp_path / "page-upload.wav", seconds=3)
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF" + bytes(4000))  # a WAV's first bytes, then nothing a decoder can read
+    frame = videos_in_airflow(page, airflow_site.api_url)
+    upload = frame.locator("#upload")
+    upload.locator("input[type=file]").set_input_files(str(track))
+    upload.locator("input[name=licence]").fill("CC0, made by the test")
+    upload.get_by_role("button", name="Upload").click()
+    frame.locator("#upload-outcome", has_text="Added page-upload.wav (3.0 s)").wait_for()
+    frame.locator("#tracks td", has_text="CC0, made by the test").wait_for()
+    assert count_rows("music_tracks", "name = 'page-upload.wav' AND licence = 'CC0, made by the test'") == 1
+
+    upload.locator("input[type=file]").set_input_files(str(corrupt))
+    upload.get_by_role("button", name="Upload").click()
+    refused = frame.locator("#upload-outcome.failed")
+    refused.wait_for()
+    assert "not an audio file ffprobe can read" in refused.inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "videos-music-upload.png"), full_page=True)
+    assert count_rows("music_tracks", "name = 'corrupt.wav'") == 0
+    assert not (airflow_site.data_dir / "storage" / "music" / "corrupt.wav").exists()

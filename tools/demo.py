@@ -146,6 +146,28 @@ def start_airflow(site: AirflowSite, *, celery_workers: int = 2) -> None:
     console.print(f"[green]Airflow is up[/] at {site.api_url}: " + ", ".join(supervise.HEALTH_NAMES.values()) + workers)
 
 
+def sample_music(site: AirflowSite) -> None:
+    """The music track samples/batch.csv names, made by ffmpeg and added to the library once (with its licence),
+    so that the sample batch runs end to end."""
+    from pipeline.config import load_settings
+    from pipeline.db import connect, upgrade
+    from pipeline.music import SAMPLE_LICENCE, SAMPLE_TRACK, add_track, make_sample_track, track_names
+    from pipeline.storage import open_storage
+
+    upgrade(site.video_db.render_as_string(hide_password=False))  # a running stack of an older version, too
+    engine = connect(site.video_db)
+    try:
+        if SAMPLE_TRACK in track_names(engine):
+            return
+        track = make_sample_track(site.data_dir / "work" / SAMPLE_TRACK)
+        add_track(
+            engine, open_storage(load_settings()), track, name=SAMPLE_TRACK, licence=SAMPLE_LICENCE, added_by="demo"
+        )
+        console.print(f"Added the sample music track {SAMPLE_TRACK} to the library ({SAMPLE_LICENCE})")
+    finally:
+        engine.dispose()
+
+
 def submit(api: Airflow, sample: Path) -> tuple[str, str]:
     """Trigger one run for the sample; returns (request id, run id)."""
     with console.status("Waiting for the DAG to be parsed ..."):
@@ -242,7 +264,7 @@ def report(stack: AirflowSite, request_id: str, run_id: str, state: str, tis: li
     console.print(f"Costs:      {Path(sys.executable).parent / 'videoctl'} costs")
     console.print(f"Follow-up:  videoctl status {request_id} · videoctl list · videoctl import samples/batch.csv")
     console.print(f"Airflow UI: {ui}")
-    console.print(f"Videos:     {stack.api_url}/video-factory/videos#video={request_id}")
+    console.print(f"Videos:     {stack.api_url}/plugin/videos/video-factory/videos#video={request_id}")
     console.print(f"Login:      {login}   (read-only: {VIEWER_USER} / {stack.password(VIEWER_USER)})")
     console.print("Stop everything with: make stop")
     return 0
@@ -286,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         stack = site(args.port, celery=args.celery)
         os.environ.update(stack.environment())
         start_airflow(stack)
+        sample_music(stack)
         api = stack.api()
         try:
             request_id, run_id = submit(api, args.sample)

@@ -254,6 +254,7 @@ def video_detail(engine: Engine, settings: Settings, request_key: str) -> dict[s
 
 RENDER_FILES = ("video", "subtitles", "thumbnail")
 SCENE_FILES = ("image", "narration")
+MAX_INDEX_DIGITS = 4  # a scene index; more digits name no scene (and would overflow the column)
 
 
 def file_key(engine: Engine, request_key: str, name: str) -> str | None:
@@ -267,7 +268,7 @@ def file_key(engine: Engine, request_key: str, name: str) -> str | None:
         query = (
             select(render.c[f"{name}_key"]).select_from(projects.join(render, true())).where(projects.c.id == project)
         )
-    elif kind in SCENE_FILES and index.isdigit():
+    elif kind in SCENE_FILES and index.isascii() and index.isdigit() and len(index) <= MAX_INDEX_DIGITS:
         scene = (scenes.c.project_id == project) & (scenes.c.scene_index == int(index))
         if kind == "image":
             media = _latest_media()

@@ -6,12 +6,14 @@
     videoctl import samples/batch.csv     # rows for the nightly batch; nothing inserted unless all are valid
     videoctl enqueue --title "Tides" --script-file tides.txt --set voice=en-gb --priority 80
     videoctl batch 2026-11-26             videoctl costs --since 2026-11-01 --json
+    videoctl music add loop.wav --licence "CC0, made in-house"      videoctl music list
 
 Airflow's REST API: ``AIRFLOW_API_URL`` and ``AIRFLOW_API_TOKEN`` or ``AIRFLOW_USERNAME``/``AIRFLOW_PASSWORD``
 (defaults: the ``make demo`` stack). The request table and the cost ledger: ``--db`` or ``VIDEO_DB_URL`` (default:
-the demo's database). Exit codes: 0 done, 1 the video failed or Airflow answered an error, 2 wrong usage,
-3 invalid request or rows (nothing written), 4 already exists (nothing written), 5 Airflow or the database cannot be
-reached, 6 credentials refused, 7 not found, 8 not allowed for this user.
+the demo's database). Every error is one line. Exit codes: 0 done, 1 the video failed or Airflow answered an error,
+2 wrong usage (a missing file too), 3 invalid request, rows or track (nothing written), 4 already exists (nothing
+written), 5 Airflow or the database cannot be reached, 6 credentials refused, 7 not found, 8 not allowed for this
+user.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from typer._click import exceptions as usage  # typer 0.29 carries its own click
 
 from interface.airflow_api import (
     EXIT_CONFLICT,
@@ -44,14 +48,16 @@ from interface.airflow_api import (
 )
 from pipeline.config import PROJECT_ROOT
 from pipeline.constants import DagId
+from pipeline.markdown import literal, plain
 from pipeline.names import safe_name
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from pipeline.queue import QueuedRequest
+    from pipeline.queue import Problem, QueuedRequest
 
 EXIT_TAKEN = EXIT_CONFLICT
+EXIT_USAGE = 2  # as click: wrong usage (a missing file included)
 DEMO_DB = f"postgresql+psycopg2://postgres@/video_factory?host={PROJECT_ROOT / '.local' / 'pg' / 'data'}"
 
 app = typer.Typer(help="The video factory from a terminal.", no_args_is_help=True, add_completion=False)
@@ -71,11 +77,13 @@ def import_file(
     submitted_by: ByOption = None,
     db: DbOption = DEMO_DB,
 ) -> None:
-    """Check every row of FILE against the request model, then insert them as pending, all or none."""
+    """Check every row of FILE against the request model and the nightly batch's own rules (a script or a topic, a
+    voice of its provider, music of the library), then insert them as pending, all or none."""
     from pipeline.queue import check_rows, read_rows
 
     prefix = safe_name(file.stem, limit=60, fallback="import")
     valid, problems = check_rows(read_rows(file), id_prefix=prefix, submitted_by=submitted_by or getpass.getuser())
+    valid, problems = _batch_checked(valid, problems, db)
     for problem in problems:
         err.print(f"{file.name} {problem}", markup=False, highlight=False)
     if problems and not skip_invalid:
@@ -121,12 +129,73 @@ def enqueue(
     raw = {**typed_cells(cells), "priority": priority}
     stamp = f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     valid, problems = check_rows([(1, raw)], id_prefix=stamp, submitted_by=submitted_by or getpass.getuser())
+    valid, problems = _batch_checked(valid, problems, db)
     for problem in problems:
         err.print(f"{problem.field}: {problem.message}", markup=False, highlight=False)
     if problems:
         raise typer.Exit(EXIT_INVALID)
     _insert(valid, db)
     out.print(f"Queued {valid[0].request.key} for the next batch.", markup=False)
+
+
+def _batch_checked(
+    valid: list[QueuedRequest], problems: list[Problem], db: str
+) -> tuple[list[QueuedRequest], list[Problem]]:
+    """The rows that also pass the nightly batch's suite (the same Great Expectations rules the batch runs), and
+    every problem, sorted by row: a row the batch would reject is refused now, while its author is here."""
+    from pipeline.batch_checks import validate_batch
+    from pipeline.config import load_settings
+    from pipeline.music import track_names
+    from pipeline.queue import Problem
+
+    if not valid:
+        return valid, problems
+    settings = load_settings()
+    rows = [
+        {"id": item.row, "request_key": item.request.key, "payload": item.request.to_conf(), "scheduled_for": None}
+        for item in valid
+    ]
+    with _database(db) as engine:
+        music = track_names(engine)
+    verdict = validate_batch(
+        rows,
+        voices_of=lambda provider: _voices_here(settings, provider, rows),
+        default_voice_provider=settings.providers.voice_provider,
+        due_by=datetime.now(UTC),
+        known_music=music,
+    )
+    found = [
+        Problem(row_id, reason["field"], reason["message"])
+        for row_id, reasons in verdict.rejected.items()
+        for reason in reasons
+    ]
+    passed = set(verdict.valid)
+    return [item for item in valid if item.row in passed], sorted([*problems, *found], key=lambda p: p.row)
+
+
+def _voices_here(settings: Any, provider: str, rows: list[dict[str, Any]]) -> frozenset[str]:
+    """The voices of a provider as this machine can list them; when it cannot (no AWS credentials here), the
+    rows' own voices, with one line saying that the batch will check them."""
+    from pipeline.voice import open_voice_provider
+
+    try:
+        client = None
+        if provider == "polly":
+            import boto3
+
+            client = boto3.client("polly")
+        return frozenset(open_voice_provider(settings, provider, polly_client=client).voices())
+    except Exception as exc:
+        err.print(
+            f"cannot list the voices of {provider} here ({type(exc).__name__}): the batch will check them",
+            markup=False,
+            highlight=False,
+        )
+        return frozenset(
+            str(row["payload"].get("voice"))
+            for row in rows
+            if (row["payload"].get("voice_provider") or settings.providers.voice_provider) == provider
+        )
 
 
 def _insert(valid: list[QueuedRequest], db: str) -> None:
@@ -150,6 +219,65 @@ def _insert(valid: list[QueuedRequest], db: str) -> None:
     if taken:
         err.print("Nothing was inserted: choose other request ids.", markup=False)
         raise typer.Exit(EXIT_TAKEN)
+
+
+music_app = typer.Typer(help="The music library: tracks a request may name as its background music.")
+app.add_typer(music_app, name="music")
+
+
+@music_app.command("add")
+def music_add(
+    files: Annotated[list[Path], typer.Argument(help="Audio files (WAV, MP3, OGG, FLAC, M4A); each keeps its name.")],
+    licence: Annotated[str, typer.Option("--licence", help="Where the track is from and under which licence.")] = "",
+    added_by: ByOption = None,
+    db: DbOption = DEMO_DB,
+) -> None:
+    """Check each track (a name a request can give, a readable audio file, at most 50 MB) and add it to the
+    library, replacing a track of the same name; a refused file stores nothing."""
+    from pipeline.config import load_settings
+    from pipeline.errors import InvalidRequest
+    from pipeline.music import add_track
+    from pipeline.storage import open_storage
+
+    storage = open_storage(load_settings())
+    refused = 0
+    with _database(db) as engine:
+        for path in files:
+            if not path.is_file():
+                raise FileNotFoundError(2, "no such file", str(path))
+            try:
+                track = add_track(
+                    engine, storage, path, name=path.name, licence=licence, added_by=added_by or getpass.getuser()
+                )
+            except InvalidRequest as exc:
+                err.print(f"{path.name}: {exc.message}", markup=False, highlight=False)
+                refused += 1
+                continue
+            out.print(
+                f"Added {track.name} ({track.duration_s:.1f} s): a request may name it as its music.",
+                markup=False,
+                highlight=False,
+            )
+    if refused:
+        raise typer.Exit(EXIT_INVALID)
+
+
+@music_app.command("list")
+def music_list(as_json: JsonOption = False, db: DbOption = DEMO_DB) -> None:
+    """The library's tracks: name, length, licence."""
+    from pipeline.music import list_tracks
+
+    with _database(db) as engine:
+        tracks = [track.as_dict() for track in list_tracks(engine)]
+    if as_json:
+        _print_json(tracks)
+        return
+    for track in tracks:
+        out.print(
+            f"{track['name']}  {track['duration_s']:.1f} s  {track['licence'] or '(no licence given)'}",
+            markup=False,
+            highlight=False,
+        )
 
 
 @app.command()
@@ -185,7 +313,7 @@ def list_runs(
         {
             "run_id": r.dag_run_id,
             "state": _state_of(r),
-            "title": r.note or "",
+            "title": plain(r.note or ""),
             "run_after": r.run_after.isoformat() if r.run_after else None,
         }
         for r in found.dag_runs
@@ -199,7 +327,10 @@ def list_runs(
     for column in ("run", "state", "started", "title"):
         table.add_column(column, no_wrap=column != "title")
     for run in runs:
-        table.add_row(run["run_id"], run["state"], (run["run_after"] or "")[:19], run["title"])
+        # Text, not a string: Rich would read "[click]" in a title as its markup and drop it
+        table.add_row(
+            *(Text(value) for value in (run["run_id"], run["state"], (run["run_after"] or "")[:19], run["title"]))
+        )
     Console(width=max(out.width, 140)).print(table)
 
 
@@ -267,7 +398,7 @@ def batch(
             {
                 "run_id": r.dag_run_id,
                 "state": _state_of(r),
-                "note": r.note,
+                "note": plain(r.note or "") or None,
                 "summary": api.return_value(DagId.BATCH, r.dag_run_id, "summarize"),
             }
             for r in runs
@@ -369,7 +500,7 @@ def submit(*, script_file: str | None = None, wait: bool = False, **fields: Any)
     run_id = run_id_for(request.key)
     with _api() as api:
         body = TriggerDAGRunPostBody(
-            dag_run_id=run_id, logical_date=None, conf={**conf, "request_id": request.key}, note=request.title
+            dag_run_id=run_id, logical_date=None, conf={**conf, "request_id": request.key}, note=literal(request.title)
         )
         try:
             api.call("submit the video", api.runs.trigger_dag_run, DagId.VIDEO, body)
@@ -435,17 +566,27 @@ def _run_facts(api: Airflow, run_id: str) -> dict[str, Any]:
         "state": state,
         "title": conf.get("title"),
         "request_id": conf.get("request_id"),
-        "note": run.note,
+        "note": plain(run.note or "") or None,
         "video_url": None,
         "duration_s": None,
+        "waiting_for": None,
     }
     if state == "success":
         published = api.return_value(DagId.VIDEO, run_id, "publish") or {}
         facts.update(video_url=published.get("video_url"), duration_s=published.get("duration_s"))
+    elif state == "running":
+        review = api.http.get(f"/dags/{DagId.VIDEO}/dagRuns/{run_id}/taskInstances/review")
+        if review.status_code == 200 and review.json().get("state") == "awaiting_input":
+            facts["waiting_for"] = "review"
     return facts
 
 
 def _facts_line(facts: dict[str, Any]) -> str:
+    if facts.get("waiting_for") == "review":
+        return (
+            f"{facts['run_id']}: waiting for a script review; an editor (a user who may edit {DagId.VIDEO}'s runs: "
+            f"roles User, Op or Admin) answers in Airflow, Browse → Required actions, or on the Videos page"
+        )
     head = f"{facts['run_id']}: {facts['state']}"
     if facts["video_url"]:
         return f"{head}; video {facts['video_url']} ({facts['duration_s']:.1f} s)"
@@ -504,10 +645,21 @@ submit.__signature__ = _submit_signature()  # type: ignore[attr-defined]
 
 def main() -> None:
     app.command()(_guarded(submit))
-    for info in app.registered_commands:
+    for info in [*app.registered_commands, *music_app.registered_commands]:
         if info.callback is not None and info.callback is not submit:
             info.callback = _guarded(info.callback)
-    app(prog_name="videoctl")
+    try:
+        code = app(prog_name="videoctl", standalone_mode=False)
+    except usage.NoArgsIsHelpError as exc:
+        out.print(exc.ctx.get_help() if exc.ctx else "", markup=False, highlight=False)
+        sys.exit(0)
+    except usage.UsageError as exc:  # one line, not click's usage block: what is wrong, and where help is
+        where = exc.ctx.command_path if exc.ctx else "videoctl"
+        err.print(f"{exc.format_message()} (see {where} --help)", markup=False, highlight=False)
+        sys.exit(EXIT_USAGE)
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -520,6 +672,18 @@ def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
         except ApiProblem as problem:
             err.print(problem.message, markup=False, highlight=False)
             raise typer.Exit(problem.exit_code) from None
+        except FileNotFoundError as exc:
+            err.print(f"no such file: {exc.filename}", markup=False, highlight=False)
+            raise typer.Exit(EXIT_USAGE) from None
+        except IsADirectoryError as exc:
+            err.print(f"{exc.filename} is a folder: give a file", markup=False, highlight=False)
+            raise typer.Exit(EXIT_USAGE) from None
+        except PermissionError as exc:
+            err.print(f"cannot read {exc.filename}: permission denied", markup=False, highlight=False)
+            raise typer.Exit(EXIT_USAGE) from None
+        except UnicodeDecodeError:
+            err.print("the file is not UTF-8 text: save it as UTF-8", markup=False, highlight=False)
+            raise typer.Exit(EXIT_INVALID) from None
 
     return run
 

@@ -5,6 +5,7 @@ Its writes (claim, release, mark) are ``pipeline.db.queue``'s.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,14 @@ def trigger_run_id(request_key: str, night: str) -> str:
     """The run a batch triggers for a request on a night: the same on a second batch run of that night (so it is
     skipped), a new one when the request comes back on another night."""
     return f"{run_id_for(request_key)}__{night}"
+
+
+def start_order(count: int, *, now: dt.datetime) -> list[dt.datetime]:
+    """``run_after`` of each triggered run, in the claim's order (priority, then age): Airflow starts the queued runs
+    of a DAG by ``run_after``, so with more videos than may run at once the first claimed starts first. All in the
+    past (a run is not started before its ``run_after``), a millisecond apart."""
+    first = now - dt.timedelta(milliseconds=count + 1000)
+    return [first + dt.timedelta(milliseconds=rank) for rank in range(count)]
 
 
 def batch_rows(engine: Engine, batch_run_id: str) -> list[dict[str, Any]]:

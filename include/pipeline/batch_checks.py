@@ -41,7 +41,7 @@ class BatchVerdict:
 
 
 def batch_table(
-    rows: Sequence[dict[str, Any]], *, default_voice_provider: str
+    rows: Sequence[dict[str, Any]], *, default_voice_provider: str, known_music: Collection[str] | None = None
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """One record per claimed row: the model's fields from its payload, plus the derived columns the batch rules
     look at. Returns the records and the model fields present."""
@@ -63,6 +63,8 @@ def batch_table(
         record["same_script_as"] = first_of_script.get(digest) if digest else None
         if digest:
             first_of_script.setdefault(digest, row["request_key"])
+        music = payload.get("music")
+        record["music_missing"] = music if music and known_music is not None and music not in known_music else None
         when = row.get("scheduled_for")
         record["scheduled_for"] = datetime.fromisoformat(when).timestamp() if when else None
         records.append(record)
@@ -139,6 +141,11 @@ def batch_rules(*, known_voices: Sequence[str], due_by: datetime) -> list[Rule]:
         ),
         Rule(gxe.ExpectColumnValuesToBeUnique(column="request_key"), "request_id", "appears twice in the batch"),
         Rule(
+            gxe.ExpectColumnValuesToBeNull(column="music_missing"),
+            "music",
+            "no track {value} in the music library: add it (videoctl music add, the Videos page) or leave it empty",
+        ),
+        Rule(
             gxe.ExpectColumnValuesToBeNull(column="same_script_as"),
             "script",
             "the same script as request {value} in this batch",
@@ -157,10 +164,13 @@ def validate_batch(
     voices_of: Callable[[str], Collection[str]],
     default_voice_provider: str,
     due_by: datetime,
+    known_music: Collection[str] | None = None,
     extra_problems: Callable[[dict[str, Any]], list[tuple[str, str]]] = lambda _: [],
 ) -> BatchVerdict:
     """Run the generated suite over ``rows`` (claimed rows as dicts with ``id``, ``request_key``, ``payload``,
-    ``scheduled_for``); ``extra_problems`` adds what only the model itself can say (e.g. unknown fields)."""
+    ``scheduled_for``); ``known_music`` is the music library's track names (None: not checked); ``extra_problems``
+    adds what only the model itself can say (e.g. unknown fields). ``videoctl import`` and ``enqueue`` run the same
+    suite on the rows they are about to insert."""
     if not rows:
         return BatchVerdict(valid=[], rejected={}, result={"success": True, "results": []})
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -168,7 +178,7 @@ def validate_batch(
     import pandas as pd
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    records, fields = batch_table(rows, default_voice_provider=default_voice_provider)
+    records, fields = batch_table(rows, default_voice_provider=default_voice_provider, known_music=known_music)
     providers = sorted({record["voice_of_provider"].split(":", 1)[0] for record in records})
     known = [f"{provider}:{voice}" for provider in providers for voice in _voices(voices_of, provider)]
     rules = [*model_rules(fields), *batch_rules(known_voices=known, due_by=due_by)]

@@ -30,7 +30,9 @@ class StorageSettings(BaseSettings):
     s3_prefix: str = ""
     s3_endpoint_url: str = Field(default="", description="Only for S3-compatible servers; empty for AWS.")
     s3_server_side_encryption: str = Field(default="", description='"AES256", "aws:kms" or empty.')
-    s3_presign_s: int = Field(default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600)
+    s3_presign_s: int = Field(
+        default=3600, ge=60, le=3600, description="Lifetime of a link the Videos page makes when a file is opened."
+    )
 
 
 class ProviderSettings(BaseSettings):

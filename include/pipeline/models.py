@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.request import LookAndSound
 
+MAX_LABEL_CHARS = 120  # a mapped task instance's label; Airflow's column holds 250
+
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -30,9 +32,11 @@ class Scene(Frozen):
 
     @property
     def label(self) -> str:
-        """Shown in the Airflow UI for the mapped task instance of this scene."""
-        words = ", ".join(self.keywords[:3]) or self.text[:30]
-        return f"scene {self.index + 1}: {words}"
+        """Shown in the Airflow UI for the mapped task instance of this scene; at most ``MAX_LABEL_CHARS`` (Airflow
+        stores it in a column of 250 characters and fails the task instance that exceeds it)."""
+        words = " ".join((", ".join(self.keywords[:3]) or self.text[:30]).split())
+        label = f"scene {self.index + 1}: {words}"
+        return label if len(label) <= MAX_LABEL_CHARS else label[: MAX_LABEL_CHARS - 1] + "…"
 
 
 class WordTiming(Frozen):

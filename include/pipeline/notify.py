@@ -24,17 +24,20 @@ class EmailContent:
     html: str
 
 
-def success_email(summary: ProjectSummary, *, run_url: str, costs: Sequence[tuple[str, str]] = ()) -> EmailContent:
-    """Title, link, duration, scene count and cost summary of a finished video; every user string is escaped.
+def success_email(
+    summary: ProjectSummary, *, run_url: str, page_url: str, costs: Sequence[tuple[str, str]] = ()
+) -> EmailContent:
+    """Title, the video's page, duration, scene count and cost summary of a finished video; every user string is
+    escaped. The link is the Videos page's (which serves the file to whoever may see it), never a presigned one.
 
     ``costs`` are ``(label, text)`` lines, e.g. ``("Cost total", "$0.0421")``, ``("polly", "5 calls, ...")``.
     """
     video = summary.video or {}
     title = summary.title
-    link = video.get("video_url", "")
     duration = float(video.get("duration_s") or 0)
     facts = [
-        ("Video", link),
+        ("Video", page_url),
+        ("Stored at", video.get("video_url", "")),
         ("Duration", f"{duration:.1f} s"),
         ("Resolution", f"{video.get('width')}x{video.get('height')}"),
         ("Scenes", str(summary.scene_count)),

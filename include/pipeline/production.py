@@ -76,7 +76,7 @@ def plan_job(
     try:
         music = music_key(request.look.music, storage)
     except InvalidRequest as exc:
-        problems.append(f"{exc.message}: upload it, or leave Background music empty")
+        problems.append(f"{exc.message}: add it (videoctl music add, the Videos page), or leave Background music empty")
         music = None
     if problems:
         raise InvalidRequest(f"request {request.key!r} cannot be made: " + "; ".join(problems))

@@ -65,6 +65,8 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
                 value = json.loads(line)
             except json.JSONDecodeError as exc:
                 value = {"__error__": f"not JSON ({exc.msg})"}
+            except (RecursionError, ValueError):  # nested too deep, or a number of thousands of digits
+                value = {"__error__": "not JSON this tool reads (nested too deep, or a number too long)"}
             rows.append((number, value if isinstance(value, dict) else {"__error__": "not a JSON object"}))
     return rows
 
@@ -182,7 +184,7 @@ def _typed(text: str, kinds: frozenset[str]) -> Any:
         return [part.strip() for part in re.split(r"[;\n]", text) if part.strip()]
     if "boolean" in kinds and text.lower() in TRUE | FALSE:
         return text.lower() in TRUE
-    if "integer" in kinds and re.fullmatch(r"[+-]?\d+", text):
+    if "integer" in kinds and re.fullmatch(r"[+-]?\d{1,18}", text):  # longer: left as text, refused by the model
         return int(text)
     if "number" in kinds and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)", text):
         return float(text)

@@ -11,10 +11,20 @@ This module imports nothing heavy: the DAG file imports it at parse time.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from pipeline.errors import InvalidRequest
@@ -35,6 +45,7 @@ FRAME_SIZES: dict[tuple[str, int], tuple[int, int]] = {
     ("1:1", 1080): (1080, 1080),
 }
 
+_NARRATED_WORD = re.compile(r"\w", re.UNICODE)  # what the segmenter counts as (part of) a word
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 # Patterns are valid in Python's and JavaScript's syntax (the New video page checks them in the browser).
 EMAIL_PATTERN = r'^[^@\s<>,;"\x00-\x1f\x7f-\x9f]+@[^@\s<>,;"\x00-\x1f\x7f-\x9f]+\.[^@\s<>,;"\x00-\x1f\x7f-\x9f]+$'
@@ -261,6 +272,17 @@ class VideoRequest(_Request):
         """Text is NFC-normalised once, here; newlines and tabs stay, other control characters go."""
         return None if value is None else unicodedata.normalize("NFC", value.translate(_DROPPED))
 
+    @model_validator(mode="after")
+    def _something_to_narrate(self) -> VideoRequest:
+        """A script with words to narrate, or a topic to write one from: what register would refuse later is refused
+        here, at the door (a script of emoji or punctuation only splits into no scene)."""
+        if self.has_script:
+            if not _NARRATED_WORD.search(self.script or ""):
+                raise ValueError("script: has no words to narrate (only symbols, emoji or spaces): write some words")
+        elif not (self.topic or "").strip():
+            raise ValueError("script: give a script, or a topic to generate one from")
+        return self
+
     @property
     def key(self) -> str:
         """The request id (``from_conf`` always fills it in)."""
@@ -328,12 +350,19 @@ def one_line_reason(exc: ValidationError) -> str:
     return "invalid video request: " + "; ".join(f"{field}: {rule}" for field, rule in field_problems(exc))
 
 
+_WHOLE_REQUEST = re.compile(r"^Value error, (?P<field>\w+): (?P<rule>.*)$", re.DOTALL)
+
+
 def field_problems(exc: ValidationError) -> list[tuple[str, str]]:
-    """(field, what it must be) for every problem pydantic found."""
-    return [
-        (".".join(str(part) for part in error["loc"] if part != "look") or "request", _rule(error))
-        for error in exc.errors(include_url=False)
-    ]
+    """(field, what it must be) for every problem pydantic found (a rule over several fields names its field)."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        whole = _WHOLE_REQUEST.match(error["msg"]) if not error["loc"] else None
+        if whole:
+            problems.append((whole["field"], whole["rule"]))
+        else:
+            problems.append((".".join(str(part) for part in error["loc"] if part != "look") or "request", _rule(error)))
+    return problems
 
 
 def checked_request(

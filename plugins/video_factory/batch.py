@@ -119,7 +119,7 @@ def email_summary(summary: BatchSummary, settings: Settings, storage: Any) -> No
         ("Minutes of video", f"{summary.video_minutes:g}"),
         ("Wall time", f"{summary.wall_s / 60:.1f} min"),
         ("Provider cost", f"${summary.cost_usd:.4f} (estimated)"),
-        ("Validation result", storage.url(summary.validation_key) if summary.validation_key else ""),
+        ("Validation result", storage.location(summary.validation_key) if summary.validation_key else ""),
         ("Batch run", run_url(BATCH_DAG, summary.batch_run_id)),
     ]
     content = listing_email(
@@ -127,7 +127,7 @@ def email_summary(summary: BatchSummary, settings: Settings, storage: Any) -> No
         summary.line() if items else summary.line() + " Nothing was rejected or failed.",
         items,
         facts,
-        links=frozenset({"Validation result", "Batch run"}),
+        links=frozenset({"Batch run"}),  # the validation result's location is text: no presigned link in a mail
     )
     recipients = _ops(settings)
     send_email(build_message(content, sender=settings.email.email_from, recipients=recipients), recipients, settings)
@@ -151,12 +151,13 @@ def _alert_unfinished(batch_run_id: str | None) -> None:
         log.warning("deadline alert without a batch run id: nothing to report")
         return
     late = unfinished(batch_rows(video_repository().engine, batch_run_id))
+    if not late:  # e.g. a first start, whose catch-up batch passed its deadline before it ran: nobody waits
+        log.info("batch %s passed its deadline with nothing unfinished: no alert", batch_run_id)
+        return
     items = [f"{row['title']} ({row['request_key']}): {row['status']}, run {row['dag_run_id'] or '-'}" for row in late]
     content = listing_email(
         f"Nightly batch late: {len(late)} video(s) not finished",
-        f"The batch {batch_run_id} passed its deadline with these videos unfinished:"
-        if late
-        else f"The batch {batch_run_id} passed its deadline; every video has finished since.",
+        f"The batch {batch_run_id} passed its deadline with these videos unfinished:",
         items,
         [("Batch run", run_url(BATCH_DAG, batch_run_id))],
         links=frozenset({"Batch run"}),

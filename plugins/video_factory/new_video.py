@@ -9,23 +9,34 @@ cookie, so it adds no state-changing route of its own; the API still validates t
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
 
+from pipeline.config import load_settings
 from pipeline.constants import DagId
 from pipeline.request import GENERATION, LOOK, PROVIDERS, TRACKING, form_fields, pattern_rule, run_id_for
+from video_factory.pages import SecurityHeaders, permissions, render_page
 
 URL_PREFIX = "/video-factory"
-TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))  # autoescaped: user text stays text
 DAG_ID = DagId.VIDEO.value
 SECTIONS = ("", GENERATION, PROVIDERS, LOOK, TRACKING)
 
 app = FastAPI(title="Video factory", docs_url=None, redoc_url=None, openapi_url=None)
+app.add_middleware(SecurityHeaders)
+
+
+@app.exception_handler(RequestValidationError)
+async def one_line_400(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A query or path value out of its bounds: HTTP 400 and one line naming it (not FastAPI's 422 list)."""
+    problems = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body"))
+        problems.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
+    return JSONResponse({"detail": "; ".join(problems) or "invalid request"}, status_code=400)
 
 
 @app.get("/new", response_class=HTMLResponse)
@@ -42,16 +53,18 @@ def new_video(request: Request, user: GetUserDep) -> HTMLResponse:
         }
         for section in SECTIONS
     ]
-    return TEMPLATES.TemplateResponse(
+    return render_page(
         request,
         "new_video.html",
         {
             "user": user.get_name(),
+            "may": permissions(user),
             "sections": sections,
             "fields": fields,
             "dag_id": DAG_ID,
             "run_prefix": run_id_for(""),
         },
+        load_settings(),
     )
 
 

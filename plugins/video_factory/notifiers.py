@@ -9,7 +9,7 @@ from airflow.sdk import BaseNotifier
 
 from pipeline.constants import ProjectStatus
 from video_factory.conn_ids import AWS_CONN_ID, SMTP_CONN_ID, VIDEO_DB_CONN_ID
-from video_factory.runs import request_key, run_params, run_url, task_label
+from video_factory.runs import request_key, run_params, run_url, task_label, videos_page_url
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
@@ -110,7 +110,7 @@ class VideoOutcomeNotifier(BaseNotifier):
             what: tuple[str, ...] = ("review", summary.error or "")
         elif self.outcome == "success" and summary is not None:
             priced = report(ledger_rows(repository.engine, project_id=summary.id, run_id=run_id), settings)
-            content = success_email(summary, run_url=link, costs=cost_lines(priced))
+            content = success_email(summary, run_url=link, page_url=videos_page_url(key), costs=cost_lines(priced))
             what = ()
         else:
             ti = context.get("ti")

@@ -18,6 +18,8 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param
 from airflow.sdk.definitions.param import ParamsDict
 
+from pipeline.markdown import literal
+
 if TYPE_CHECKING:
     from pipeline.production import ReviewAnswer
 
@@ -64,13 +66,16 @@ class ScriptReview(HITLOperator):
         scenes = ti.xcom_pull(task_ids="segment") or []
         title = job["request"]["title"]
         self.subject = f"Review the script of “{title}” ({len(scenes)} scenes)"
-        lines = [f"{n}. {scene['text']}" for n, scene in enumerate(scenes[:MAX_BODY_SCENES], start=1)]
+        # Airflow renders the body as Markdown: the submitter's title and scenes are escaped, so the editor reads
+        # them exactly as they will be narrated (no hidden text, no links, no images fetched)
+        lines = [f"{n}\\. {literal(scene['text'])}" for n, scene in enumerate(scenes[:MAX_BODY_SCENES], start=1)]
         if len(scenes) > MAX_BODY_SCENES:
             lines.append(f"… and {len(scenes) - MAX_BODY_SCENES} more (all of it is in the Script field)")
+        request_id = job["request"]["request_id"] or ""
         self.body = (
-            f"**{title}**, request `{job['request']['request_id'] or ''}`: approve it as it is, edit the script "
-            "and approve your edits (it is split into scenes again), or reject it with a reason. Nothing is paid "
-            "for before you answer.\n\n" + "\n".join(lines)
+            f"**{literal(title)}**, request {literal(request_id)}: approve it as it is, edit the script and approve "
+            "your edits (it is split into scenes again), or reject it with a reason. Nothing is paid for before you "
+            "answer.\n\n" + "\n\n".join(lines)
         )
         self.params = ParamsDict(_params(written["body"]))
         video_repository().set_reviewing(job["project_id"], dag_run_id=context["run_id"], waiting=True)

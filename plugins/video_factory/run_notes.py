@@ -1,4 +1,5 @@
-"""Listener: a video run's note says what it is about, and why it failed, in one line each.
+"""Listener: a video run's note says what it is about, and why it failed, in one line each. Airflow renders notes
+as Markdown: the title and the reason are escaped (``pipeline.markdown.literal``), so they show as written.
 
 Runs in the scheduler when a run starts and when it fails (Airflow calls listeners there), so no task needs
 credentials for Airflow's API: the note is written with the run itself.
@@ -12,11 +13,18 @@ from typing import Any
 from airflow.listeners import hookimpl
 
 from pipeline.constants import DagId
+from pipeline.markdown import literal
 from pipeline.notify import one_line
 from video_factory.runs import request_key
 
 log = logging.getLogger(__name__)
 MAX_NOTE_CHARS = 1000
+
+
+def note_of(text: str) -> str:
+    """A note that shows ``text`` on one line, as written: cut to fit Airflow's column, then escaped (escaping at
+    most doubles it; the column holds ``MAX_NOTE_CHARS``)."""
+    return literal(one_line(text, MAX_NOTE_CHARS // 2))
 
 
 @hookimpl
@@ -26,7 +34,7 @@ def on_dag_run_running(dag_run: Any, msg: str) -> None:
         return
     title = (dag_run.conf or {}).get("title")
     if isinstance(title, str) and title.strip():
-        dag_run.note = one_line(title, MAX_NOTE_CHARS)
+        dag_run.note = note_of(title)
 
 
 @hookimpl
@@ -48,8 +56,7 @@ def on_dag_run_failed(dag_run: Any, msg: str) -> None:
     if summary is None or not summary.error:
         return
     title = summary.title or conf.get("title") or dag_run.run_id
-    note = f"{title} — failed at {summary.failed_task or 'a task'}: {summary.error}"
-    dag_run.note = one_line(note, MAX_NOTE_CHARS)
+    dag_run.note = note_of(f"{title} — failed at {summary.failed_task or 'a task'}: {summary.error}")
 
 
 @hookimpl
@@ -72,7 +79,7 @@ def on_dag_run_success(dag_run: Any, msg: str) -> None:
         return
     if summary is None or summary.dag_run_id in (None, dag_run.run_id):
         return
-    note = one_line(not_made_again(key, summary.dag_run_id, summary.status), MAX_NOTE_CHARS)
+    note = note_of(not_made_again(key, summary.dag_run_id, summary.status))
     try:
         dag_run.note = note
     except Exception:  # e.g. dag.test()'s run is not bound to a session: the note is a courtesy
@@ -96,6 +103,6 @@ def _note_batch(dag_run: Any) -> None:
         log.exception("could not sum up batch %s for its note", dag_run.run_id)
         return
     try:
-        dag_run.note = one_line(summary.line(), MAX_NOTE_CHARS)
+        dag_run.note = note_of(summary.line())
     except Exception:  # e.g. dag.test()'s run is not bound to a session
         log.info("could not set the note of batch %s: %s", dag_run.run_id, summary.line())

@@ -28,6 +28,13 @@ def request_id_from_run(run_id: str) -> str:
     return safe_name(run_id, limit=100, fallback="request")
 
 
+def videos_page_url(request_key: str) -> str:
+    """The video's page on the Videos page, inside Airflow's UI (Plugins → Videos, opened at this video): the file is
+    served from there, or by a short-lived S3 link made when it is opened."""
+    base = load_settings().airflow_ui_url.rstrip("/")
+    return f"{base}/plugin/videos/video-factory/videos#video={quote(request_key, safe='')}"
+
+
 def run_url(dag_id: str, run_id: str) -> str:
     base = load_settings().airflow_ui_url.rstrip("/")
     return f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"

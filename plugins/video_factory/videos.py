@@ -6,7 +6,13 @@ Routes, under the plugin app's prefix (``/video-factory``):
 - ``GET /videos``: the page; ``GET /api/videos``: the list; ``GET /api/videos/{key}``: one project;
   ``GET /api/videos/{key}/files/{name}``: its MP4 (Range requests), SRT, thumbnail, scene images and narrations.
   For whoever may read the video DAG's runs.
-- ``DELETE /api/videos/{key}``; ``POST /api/videos/{key}/requeue``: for whoever may edit them.
+- ``POST /api/videos/{key}/requeue``: for whoever may edit them; ``DELETE /api/videos/{key}``: for whoever may
+  delete them.
+- ``GET /api/music``: the music library; ``PUT /api/music/{name}`` (the file as the body, ``?licence=``): adds or
+  replaces a track, for whoever may edit the video DAG's runs.
+
+The page shows each user only the actions Airflow's auth manager lets them take (``pages.permissions``).
+A request key that is not a request id, a NUL or a file index out of range is a 400 or 404 before any query.
 
 Plugin routes are not behind Airflow's login unless they ask: each one depends on Airflow's auth manager
 (``requires_access_dag``), so no token is a 401 and a viewer's delete a 403. The UI's login cookie is SameSite=Lax,
@@ -18,7 +24,10 @@ instances, or a new run with the edited request), which checks the same permissi
 from __future__ import annotations
 
 import datetime as dt
+import re
+import tempfile
 from functools import cache
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -43,13 +52,15 @@ from pipeline.db.queue import requeue
 from pipeline.errors import MissingAsset
 from pipeline.request import run_id_for
 from pipeline.storage import Storage
-from video_factory.new_video import TEMPLATES
+from video_factory.pages import permissions, render_page
 
 DAG_ID = DagId.VIDEO.value
 STATE_HEADER = "X-Video-Factory"  # sent by the page's own script; a cross-site form cannot set it
 
 CanRead = Depends(requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=DAG_ID))
 CanEdit = Depends(requires_access_dag("PUT", DagAccessEntity.RUN, param_dag_id=DAG_ID))
+CanDelete = Depends(requires_access_dag("DELETE", DagAccessEntity.RUN, param_dag_id=DAG_ID))
+REQUEST_KEY = re.compile(r"[A-Za-z0-9._-]{1,120}")  # a request id, or one made from a run id (safe_name)
 
 router = APIRouter()
 
@@ -76,6 +87,16 @@ def same_site(request: Request) -> None:
         raise HTTPException(403, "cross-site request refused")
 
 
+def known_key(request_key: str) -> str:
+    """A path's request key: a request id's shape, else 404 (nothing else can name a video)."""
+    if not REQUEST_KEY.fullmatch(request_key):
+        raise HTTPException(404, f"no video for request {request_key[:80]!r}")
+    return request_key
+
+
+Key = Annotated[str, Depends(known_key)]
+
+
 @router.get("/videos", response_class=HTMLResponse, dependencies=[CanRead])
 def videos_page(request: Request, user: GetUserDep) -> HTMLResponse:
     config = {
@@ -84,8 +105,10 @@ def videos_page(request: Request, user: GetUserDep) -> HTMLResponse:
         "dagId": DAG_ID,
         "runPrefix": run_id_for(""),
         "stateHeader": STATE_HEADER,
+        "user": user.get_name(),
+        "may": permissions(user),
     }
-    return TEMPLATES.TemplateResponse(request, "videos.html", {"user": user.get_name(), "config": config})
+    return render_page(request, "videos.html", {"user": user.get_name(), "config": config}, load_settings())
 
 
 def _day(value: str | None, name: str) -> dt.datetime | None:
@@ -94,7 +117,7 @@ def _day(value: str | None, name: str) -> dt.datetime | None:
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise HTTPException(422, f"{name}: a date like 2026-11-26 or a time like 2026-11-26T08:00") from None
+        raise HTTPException(400, f"{name}: a date like 2026-11-26 or a time like 2026-11-26T08:00") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
@@ -103,7 +126,7 @@ def videos(  # noqa: PLR0917 - FastAPI passes query parameters by name
     status: Annotated[str | None, Query(description="processing, completed or failed")] = None,
     since: Annotated[str | None, Query(description="created on or after (ISO 8601)")] = None,
     until: Annotated[str | None, Query(description="created before (ISO 8601)")] = None,
-    batch: Annotated[str | None, Query(description="the nightly batch's run id")] = None,
+    batch: Annotated[str | None, Query(max_length=250, description="the nightly batch's run id")] = None,
     q: Annotated[str | None, Query(max_length=200, description="words of the title")] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query()] = 25,
@@ -114,11 +137,11 @@ def videos(  # noqa: PLR0917 - FastAPI passes query parameters by name
         )
         return list_videos(_engine(), load_settings(), flt, page=page, per_page=per_page)
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise HTTPException(400, str(exc)) from None
 
 
 @router.get("/api/videos/{request_key}", dependencies=[CanRead])
-def video(request_key: str) -> dict[str, Any]:
+def video(request_key: Key) -> dict[str, Any]:
     detail = video_detail(_engine(), load_settings(), request_key)
     if detail is None:
         raise HTTPException(404, f"no video for request {request_key!r}")
@@ -136,7 +159,7 @@ MEDIA_TYPES = {
 
 
 @router.get("/api/videos/{request_key}/files/{name}", dependencies=[CanRead])
-def video_file(request_key: str, name: str) -> Response:
+def video_file(request_key: Key, name: str) -> Response:
     """A project's file: served from local storage (with HTTP Range, so the player can seek), or a redirect to a
     presigned S3 link."""
     settings = load_settings()
@@ -154,8 +177,8 @@ def video_file(request_key: str, name: str) -> Response:
     return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix), filename=download)
 
 
-@router.delete("/api/videos/{request_key}", dependencies=[CanEdit, Depends(same_site)])
-def delete(request_key: str, user: GetUserDep) -> dict[str, Any]:
+@router.delete("/api/videos/{request_key}", dependencies=[CanDelete, Depends(same_site)])
+def delete(request_key: Key, user: GetUserDep) -> dict[str, Any]:
     """Delete the project, its request and the files no other project uses; an audit line records who did it."""
     settings = load_settings()
     deleted = delete_video(_engine(), _storage(settings), request_key, actor=user.get_name())
@@ -169,7 +192,47 @@ def delete(request_key: str, user: GetUserDep) -> dict[str, Any]:
 
 
 @router.post("/api/videos/{request_key}/requeue", dependencies=[CanEdit, Depends(same_site)])
-def send_back_to_batch(request_key: str, user: GetUserDep) -> dict[str, Any]:
+def send_back_to_batch(request_key: Key, user: GetUserDep) -> dict[str, Any]:
     if not requeue(_engine(), request_key, actor=user.get_name()):
         raise HTTPException(409, f"request {request_key!r} is being made now, or does not exist: nothing to requeue")
     return {"requeued": request_key}
+
+
+@router.get("/api/music", dependencies=[CanRead])
+def music() -> dict[str, Any]:
+    from pipeline.music import list_tracks
+
+    return {"items": [track.as_dict() for track in list_tracks(_engine())]}
+
+
+@router.put("/api/music/{name}", dependencies=[CanEdit, Depends(same_site)])
+async def add_music(name: str, request: Request, user: GetUserDep, licence: str = "") -> dict[str, Any]:
+    """A track uploaded as the request's body: checked (name, size, decodable audio) before anything is stored."""
+    from pipeline.errors import InvalidRequest
+    from pipeline.music import MAX_TRACK_BYTES, add_track, check_licence, check_name
+
+    try:
+        check_name(name)
+        check_licence(licence)
+    except InvalidRequest as exc:
+        raise HTTPException(400, exc.message) from None
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_TRACK_BYTES:
+        raise HTTPException(413, f"the track is {int(declared) / 1e6:.1f} MB; at most {MAX_TRACK_BYTES / 1e6:.0f} MB")
+    with tempfile.TemporaryDirectory(prefix="upload-") as folder:
+        path = Path(folder) / "track"
+        size = 0
+        with path.open("wb") as handle:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_TRACK_BYTES:
+                    raise HTTPException(413, f"the track is over {MAX_TRACK_BYTES / 1e6:.0f} MB")
+                handle.write(chunk)
+        if not size:
+            raise HTTPException(400, "the upload is empty: send the track's bytes as the body")
+        settings = load_settings()
+        try:
+            track = add_track(_engine(), _storage(settings), path, name=name, licence=licence, added_by=user.get_name())
+        except InvalidRequest as exc:
+            raise HTTPException(400, exc.message) from None
+    return track.as_dict()

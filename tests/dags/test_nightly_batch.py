@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import itertools
 import secrets
 import threading
 from collections.abc import Iterator
@@ -42,13 +43,14 @@ SCRIPTS = [
     "Lightning is hotter than the surface of the sun.",
     "Penguins huddle to keep warm.",
 ]
-# five rows, each broken a different way, and what the batch must say about each
+# six rows, each broken a different way, and what the batch must say about each
 INVALID = {
     "no-text": ({"script": None, "topic": None}, "script", "give a script or a topic"),
     "long-title": ({"title": "T" * 250}, "title", "must be 1 to 200 characters"),
     "bad-voice": ({"voice": "xx-klingon"}, "voice", "not a voice of its provider: espeak:xx-klingon"),
     "bad-email": ({"notify_emails": ["ops@example.com", "not-an-email"]}, "notify_emails", "every entry must be"),
     "same-script": ({"script": SCRIPTS[0]}, "script", "the same script as request"),
+    "no-music": ({"music": "nowhere.wav"}, "music", "no track nowhere.wav in the music library"),
 }
 
 
@@ -73,7 +75,9 @@ def _insert(
 ) -> None:
     """A row as another tool would write it to the table: the payload is not checked on the way in."""
     conf = {"request_id": key, "title": f"Fact {key}", "script": "Hello.", "voice": "en-us", **fields}
-    columns = request_columns(VideoRequest.from_conf({**conf, "title": "t", "notify_emails": None}))
+    columns = request_columns(  # the columns of a valid stand-in; the payload is the row's own
+        VideoRequest.from_conf({**conf, "title": "t", "notify_emails": None, "script": conf["script"] or "x"})
+    )
     columns.update(title=conf["title"], payload=conf, notify_emails=conf.get("notify_emails") or [])
     with engine.begin() as conn:
         conn.execute(
@@ -144,7 +148,8 @@ def _statuses(engine: Engine, prefix: str) -> dict[str, dict[str, Any]]:
         return {row["request_key"].removeprefix(prefix): dict(row) for row in rows}
 
 
-def _video_runs(prefix: str) -> list[str]:
+def _video_runs(prefix: str, *, by: str | None = None) -> list[str]:
+    """The video runs a batch triggered for the prefix's rows, by run id (or in the order of another column)."""
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
@@ -152,6 +157,8 @@ def _video_runs(prefix: str) -> list[str]:
         runs = session.query(DagRun.run_id).filter(
             DagRun.dag_id == DagId.VIDEO, DagRun.run_id.like(f"video__{prefix}%")
         )
+        if by is not None:
+            return [run_id for (run_id,) in runs.order_by(getattr(DagRun, by))]
         return sorted(run_id for (run_id,) in runs)
 
 
@@ -164,7 +171,7 @@ def _mails(site: AirflowSite, needle: str) -> list[email.message.EmailMessage]:
     return found  # type: ignore[return-value]
 
 
-def test_twenty_rows_five_invalid_become_fifteen_runs_once_even_when_the_batch_runs_twice(
+def test_twenty_one_rows_six_invalid_become_fifteen_runs_once_in_priority_order_even_when_run_twice(
     batch_db: Engine, airflow_site: AirflowSite, forget_triggered_runs: list[str]
 ) -> None:
     prefix = f"b{secrets.token_hex(3)}-"
@@ -188,7 +195,11 @@ def test_twenty_rows_five_invalid_become_fifteen_runs_once_even_when_the_batch_r
     assert _video_runs(prefix) == sorted(trigger_run_id(f"{prefix}{key}", night) for key in valid)
     assert all(row["dag_run_id"] == trigger_run_id(f"{prefix}{key}", night) for key, row in valid.items())
 
-    # the submitter of the rejected rows gets one email listing all five, with the reasons
+    # past the limit of videos at once, Airflow starts queued runs by run_after: higher priority first, then older
+    started = [run.removeprefix(f"video__{prefix}").split("__")[0] for run in _video_runs(prefix, by="run_after")]
+    assert started == sorted(valid, key=lambda key: (-valid[key]["priority"], valid[key]["id"]))
+
+    # the submitter of the rejected rows gets one email listing all six, with the reasons
     [rejection] = _mails(airflow_site, f"{prefix}bad-voice")[:1]
     body = rejection.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert rejection["To"] == "writer@example.com"
@@ -198,7 +209,7 @@ def test_twenty_rows_five_invalid_become_fifteen_runs_once_even_when_the_batch_r
     [summary] = [m for m in _mails(airflow_site, f"({prefix}no-text)") if "Validation result" in m.as_string()]
     text_part = summary.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert summary["Subject"].startswith("Nightly batch: ")
-    assert "15 queued" in text_part and "5 rejected" in text_part
+    assert "15 queued" in text_part and "6 rejected" in text_part
     validation = airflow_site.data_dir / "storage" / "batches"
     assert list(validation.glob("*/validation.json"))
 
@@ -304,3 +315,40 @@ def test_video_tasks_run_in_the_pools_the_settings_size(monkeypatch: pytest.Monk
         "video_voices": 4,
         "video_render": 2,
     }
+
+
+def test_the_deadline_alert_lists_the_unfinished_videos_and_mails_nobody_when_none_is(
+    batch_db: Engine, airflow_site: AirflowSite
+) -> None:
+    from video_factory.batch import _alert_unfinished
+
+    prefix = f"late{secrets.token_hex(3)}-"
+    batch = f"batch-{prefix}"
+    _insert(batch_db, f"{prefix}slow", script="A slow one.")
+    _insert(batch_db, f"{prefix}done", script="A quick one.")
+    with batch_db.begin() as conn:
+        conn.execute(
+            text("UPDATE video.requests SET batch_run_id = :b, status = 'running' WHERE request_key = :k"),
+            {"b": batch, "k": f"{prefix}slow"},
+        )
+        conn.execute(
+            text("UPDATE video.requests SET batch_run_id = :b, status = 'completed' WHERE request_key = :k"),
+            {"b": batch, "k": f"{prefix}done"},
+        )
+    _alert_unfinished(batch)
+    [late] = _mails(airflow_site, f"({prefix}slow)")
+    assert late["Subject"] == "Nightly batch late: 1 video(s) not finished"
+    assert f"({prefix}done)" not in late.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    # a batch whose every video has finished (or, on a fresh start, that claimed nothing yet): no email
+    before = len(list((airflow_site.data_dir / "outbox").glob("*.eml")))
+    _alert_unfinished(f"batch-{prefix}-nothing-claimed")
+    assert len(list((airflow_site.data_dir / "outbox").glob("*.eml"))) == before
+
+
+def test_runs_start_in_the_claims_order_a_millisecond_apart_all_in_the_past() -> None:
+    from pipeline.batch import start_order
+
+    now = dt.datetime(2026, 12, 6, 1, 0, tzinfo=dt.UTC)
+    starts = start_order(5, now=now)
+    assert starts == sorted(starts) and len(set(starts)) == 5 and starts[-1] < now
+    assert all(b - a == dt.timedelta(milliseconds=1) for a, b in itertools.pairwise(starts))

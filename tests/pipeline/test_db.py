@@ -30,6 +30,7 @@ TABLES = {
     "provider_calls",
     "notifications",
     "audit_log",
+    "music_tracks",
     "alembic_version",
 }
 
@@ -70,7 +71,7 @@ def test_migrations_create_the_schema_and_are_repeatable(fresh_database: URL) ->
     engine = connect(url)
     assert set(inspect(engine).get_table_names(schema="video")) == TABLES
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM video.alembic_version")).scalar_one() == "0007"
+        assert conn.execute(text("SELECT version_num FROM video.alembic_version")).scalar_one() == "0008"
     engine.dispose()
 
 

@@ -14,10 +14,13 @@ def _summary(title: str) -> ProjectSummary:
 
 
 def test_success_email_escapes_user_text_and_has_the_facts() -> None:
-    content = success_email(_summary('<script>alert("x")</script> & co'), run_url="http://airflow/run")
+    page = "http://airflow/plugin/videos/video-factory/videos#video=r1"
+    content = success_email(_summary('<script>alert("x")</script> & co'), run_url="http://airflow/run", page_url=page)
     assert "<script>" not in content.html
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co" in content.html
-    assert '<a href="file:///videos/a.mp4">' in content.html
+    # the link is the video's page (which serves the file to whoever may see it); where it is stored is text
+    assert f'<a href="{page}">' in content.html and 'href="file:' not in content.html
+    assert "Stored at: file:///videos/a.mp4" in content.text
     assert "Duration: 31.3 s" in content.text and "Scenes: 5" in content.text
     assert content.subject == 'Video ready: <script>alert("x")</script> & co'
 
@@ -38,7 +41,7 @@ def test_failure_email_names_task_error_try_and_log() -> None:
 
 
 def test_outbox_holds_a_parseable_multipart_message(tmp_path: Path) -> None:
-    content = success_email(_summary("Harbour"), run_url="http://airflow/run")
+    content = success_email(_summary("Harbour"), run_url="http://airflow/run", page_url="http://airflow/videos")
     message = build_message(content, sender="Factory <f@localhost>", recipients=["a@example.com", "b@example.com"])
     path = write_to_outbox(message, tmp_path / "outbox")
     assert [p.name for p in (tmp_path / "outbox").iterdir()] == [path.name]

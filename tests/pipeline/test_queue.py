@@ -14,6 +14,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
 from pipeline.db import VideoRepository, connect, upgrade
+from pipeline.music import SAMPLE_LICENCE, SAMPLE_TRACK, make_sample_track
 from pipeline.request import VideoRequest
 from tools.stack import PROJECT_ROOT, AirflowSite
 
@@ -62,6 +63,11 @@ def _csv(tmp_path: Path, prefix: str, bad: dict[int, dict[str, str]]) -> Path:
 def test_the_sample_batch_imports_as_eight_pending_requests(
     tmp_path: Path, airflow_site: AirflowSite, video_engine: Engine
 ) -> None:
+    # its music track, made and added as `make demo` does (the batch's rules want it in the library)
+    track = make_sample_track(tmp_path / SAMPLE_TRACK)
+    added = videoctl("music", "add", str(track), "--licence", SAMPLE_LICENCE, db=airflow_site.video_db)
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.startswith(f"Added {SAMPLE_TRACK} (24.0 s)")
     path = _csv(tmp_path, "imp-", {})
     done = videoctl("import", str(path), db=airflow_site.video_db)
     assert done.returncode == 0, done.stderr
@@ -78,6 +84,41 @@ def test_the_sample_batch_imports_as_eight_pending_requests(
     # the payload is the request as the model reads it back
     request = VideoRequest.from_conf(tide["payload"])  # type: ignore[arg-type]
     assert request.script is not None and request.script.count("\n\n") == 1 and request.resolution == 1080
+
+
+def test_import_and_enqueue_refuse_what_the_batch_would_reject_naming_each_row(
+    tmp_path: Path, airflow_site: AirflowSite, video_engine: Engine
+) -> None:
+    """The batch's own rules, beyond one request's model, at the door: a voice its provider does not have, music
+    the library does not hold (a script or a topic is the model's own rule now)."""
+    path = tmp_path / "rows.jsonl"
+    rows = [
+        {"request_id": "door-ok", "title": "Fine", "script": "Fine."},
+        {"request_id": "door-voice", "title": "Voice", "script": "Hi.", "voice": "xx-klingon"},
+        {"request_id": "door-music", "title": "Music", "script": "Hello.", "music": "not-in-library.wav"},
+    ]
+    path.write_text("\n".join(json.dumps(row) for row in rows))
+    refused = videoctl("import", str(path), db=airflow_site.video_db)
+    assert refused.returncode == 3, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert lines == [
+        "rows.jsonl row 2: voice: not a voice of its provider: espeak:xx-klingon",
+        "rows.jsonl row 3: music: no track not-in-library.wav in the music library: add it (videoctl music add, "
+        "the Videos page) or leave it empty",
+        "2 invalid row(s): nothing was inserted. Fix them, or pass --skip-invalid.",
+    ]
+    assert not _rows(video_engine, "door-")
+    one = videoctl(
+        "enqueue", "--title", "Music", "--set", "script=Hi.", "--set", "music=gone.wav", db=airflow_site.video_db
+    )
+    assert one.returncode == 3
+    assert one.stderr.strip() == (
+        "music: no track gone.wav in the music library: add it (videoctl music add, the Videos page) or leave it empty"
+    )
+    missing = videoctl(
+        "enqueue", "--title", "T", "--script-file", str(tmp_path / "nowhere.txt"), db=airflow_site.video_db
+    )
+    assert (missing.returncode, missing.stderr.strip()) == (2, f"no such file: {tmp_path / 'nowhere.txt'}")
 
 
 def test_a_file_with_three_bad_rows_inserts_nothing_and_names_each_row(
@@ -199,3 +240,32 @@ def test_a_broken_json_line_is_a_row_problem(tmp_path: Path, airflow_site: Airfl
     path.write_text(json.dumps({"request_id": "jl-ok", "title": "Fine", "script": "Hi."}) + "\n" + line + "\n")
     done = videoctl("import", str(path), db=airflow_site.video_db)
     assert done.returncode == 3 and "broken.jsonl row 2: row: not " in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "line"),
+    [
+        ("deep.jsonl", "[" * 100_000 + "]" * 100_000, "deep.jsonl row 1: row: not JSON this tool reads"),
+        (
+            "big.jsonl",
+            '{"title": "t", "script": "x", "priority": ' + "9" * 5000 + "}",
+            "big.jsonl row 1: row: not JSON",
+        ),
+        (
+            "big.csv",
+            "title,script,priority\nT,Hi.,%s\n" % ("9" * 5000),
+            "big.csv row 2: priority: must be a valid integer",
+        ),
+        ("nul.csv", "title,script\nT\x00,Hi.\n", "nul.csv row 2: title: "),
+        ("latin1.csv", "title,script\nCaf\xe9,Hi.\n", "the file is not UTF-8 text: save it as UTF-8"),
+    ],
+)
+def test_a_hostile_file_is_one_line_per_problem_and_inserts_nothing(
+    tmp_path: Path, airflow_site: AirflowSite, name: str, content: str, line: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content.encode("latin-1") if name.startswith("latin1") else content.encode())
+    refused = videoctl("import", str(path), db=airflow_site.video_db)
+    assert refused.returncode == 3, refused.stderr
+    assert "Traceback" not in refused.stderr and refused.stderr.startswith(line), refused.stderr
+    assert all(len(text) < 300 for text in refused.stderr.splitlines())

@@ -80,12 +80,16 @@ def _plan(request: VideoRequest, tmp_path: Path, **providers: object) -> object:
 def test_plan_needs_a_script_or_a_topic_and_a_known_voice(tmp_path: Path) -> None:
     job = _plan(VideoRequest(request_id="r", title="t", script="Hi.", voice="EN-US"), tmp_path)
     assert (job.script_source, job.image_provider, job.voice_provider) == ("given", "procedural", "espeak")  # type: ignore[attr-defined]
-    with pytest.raises(InvalidRequest, match=r"give a script.*unknown voice 'xx' for espeak: choose one such as en-gb"):
-        _plan(VideoRequest(request_id="r", title="t", script="  ", voice="xx"), tmp_path)
+    with pytest.raises(InvalidRequest, match=r"unknown voice 'xx' for espeak: choose one such as en-gb"):
+        _plan(VideoRequest(request_id="r", title="t", script="Hi.", voice="xx"), tmp_path)
+    for nothing in ("  ", "🎬 … !"):  # nothing to narrate: refused by the model itself, before any task
+        with pytest.raises(InvalidRequest, match=r"^invalid video request: script: (give a script|has no words)"):
+            VideoRequest.from_conf({"title": "t", "script": nothing})
     with pytest.raises(InvalidRequest, match=r"no script generator is configured: add a script, or configure one"):
         _plan(VideoRequest(request_id="r", title="t", topic="Whales"), tmp_path)
     assert _plan(VideoRequest(request_id="r", title="t", topic="Whales"), tmp_path, script_provider="gemini")
-    with pytest.raises(InvalidRequest, match=r"no music track 'missing.mp3'.*upload it, or leave Background music"):
+    music = r"no music track 'missing.mp3'.*add it \(videoctl music add, the Videos page\), or leave Background music"
+    with pytest.raises(InvalidRequest, match=music):
         _plan(VideoRequest(request_id="r", title="t", script="Hi.", look=LookAndSound(music="missing.mp3")), tmp_path)
 
 

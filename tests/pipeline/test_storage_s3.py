@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -129,10 +131,13 @@ def test_render_entry_point_reads_and_publishes_through_s3(
     completed = run_render("renders/pod-run/spec.json", env=env)
     assert completed.returncode == 0, completed.stderr
     result = RenderResult.model_validate_json(completed.stdout)
-    assert result.video_url.startswith(moto_server) and "Signature=" in result.video_url
+    assert result.video_url == f"s3://{bucket}/{spec.output_key}"  # stored and sent on: no credential in it
     assert {spec.output_key, spec.subtitles_key, spec.thumbnail_key} <= set(_keys(s3_bucket))
     downloaded = settings.data_dir / "check.mp4"
-    downloaded.write_bytes(httpx.get(result.video_url, timeout=30).content)
+    link = storage.url(spec.output_key)  # what the Videos page makes when someone opens the video
+    expires = int(parse_qs(urlsplit(link).query)["Expires"][0])
+    assert 0 < expires - time.time() <= 3600 + 5  # an hour at most
+    downloaded.write_bytes(httpx.get(link, timeout=30).content)
     facts = probe_output(downloaded)
     assert (facts.video_codec, facts.audio_codec, facts.subtitle_streams) == ("h264", "aac", 1)
 

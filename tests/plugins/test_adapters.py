@@ -99,7 +99,7 @@ def test_a_refused_trigger_is_explained_by_the_field_airflow_refused_in_one_shor
     long_detail = "Invalid input for param script: '" + "x" * 30_000 + "' is too long\n\nFailed validating ..."
     assert short_reason(long_detail, body) == "invalid video request: script: at most 20,000 characters (got 30,000)"
     # a conf the model accepts (nothing to say about it): Airflow's first line, cut short
-    accepted = json.dumps({"conf": {"title": "T"}}).encode()
+    accepted = json.dumps({"conf": {"title": "T", "script": "Hi."}}).encode()
     assert short_reason(long_detail, accepted) == long_detail.splitlines()[0][:299] + "…"
 
 

@@ -201,3 +201,17 @@ audit_log = Table(  # who did what to a video from the Videos page (deleted it, 
     Column("request_key", Text, nullable=False),
     Column("detail", JSONB, nullable=False, server_default="{}"),
 )
+
+music_tracks = Table(  # the music library: tracks a request may name (storage key music/<name>), with their licence
+    "music_tracks",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("storage_key", Text, nullable=False),
+    Column("duration_s", Float, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("content_hash", Text, nullable=False),
+    Column("licence", Text, nullable=False, server_default=""),
+    Column("added_by", Text, nullable=False),
+    _created(),
+)

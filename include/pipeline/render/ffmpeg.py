@@ -124,7 +124,7 @@ def render_video(
         project_id=spec.project_id,
         video_key=spec.output_key,
         subtitles_key=spec.subtitles_key,
-        video_url=storage.url(spec.output_key),
+        video_url=storage.location(spec.output_key),  # stored, mailed, sent as XCom: no credential in it
         thumbnail_key=spec.thumbnail_key,
         facts=facts,
         expected_duration_s=timeline.duration_s,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from pipeline.commands import run_program, stderr_tail
 from pipeline.errors import OutputCheckFailed, RenderError
@@ -12,16 +13,25 @@ from pipeline.models import OutputFacts
 DURATION_TOLERANCE_S = 0.5
 
 
-def probe_output(path: Path, *, ffprobe_bin: str = "ffprobe") -> OutputFacts:
+def ffprobe(path: Path, *, ffprobe_bin: str = "ffprobe", timeout_s: float = 120) -> dict[str, Any]:
+    """ffprobe's streams and format of a file as JSON; ``OutputCheckFailed`` when ffprobe cannot read it."""
     completed = run_program(
         [ffprobe_bin, "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
         error=RenderError,
-        timeout_s=120,
+        timeout_s=timeout_s,
         check=False,
     )
-    if completed.returncode != 0:
+    try:
+        data = json.loads(completed.stdout) if completed.returncode == 0 else None
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
         raise OutputCheckFailed(f"ffprobe cannot read {path.name}: {stderr_tail(completed.stderr)}")
-    data = json.loads(completed.stdout)
+    return data
+
+
+def probe_output(path: Path, *, ffprobe_bin: str = "ffprobe") -> OutputFacts:
+    data = ffprobe(path, ffprobe_bin=ffprobe_bin)
     streams = data.get("streams", [])
     video = [s for s in streams if s.get("codec_type") == "video"]
     audio = [s for s in streams if s.get("codec_type") == "audio"]

@@ -43,5 +43,9 @@ class Storage(Protocol):
         ...
 
     def url(self, key: str) -> str:
-        """A link a person can open."""
+        """A link a person can open now (S3: presigned, short-lived; made on demand, never stored or mailed)."""
+        ...
+
+    def location(self, key: str) -> str:
+        """Where the object is, to store and to show (``s3://bucket/key``, ``file:///...``): no credential in it."""
         ...

@@ -45,3 +45,6 @@ class LocalStorage:
 
     def url(self, key: str) -> str:
         return self._path(key).as_uri()
+
+    def location(self, key: str) -> str:
+        return self._path(key).as_uri()

@@ -33,7 +33,7 @@ class S3Storage:
         cache_dir: Path,
         prefix: str = "",
         server_side_encryption: str | None = None,
-        presign_s: int = 7 * 24 * 3600,
+        presign_s: int = 3600,
     ) -> None:
         self.client = client
         self.bucket = bucket
@@ -105,8 +105,11 @@ class S3Storage:
             raise aws_error("s3", exc) from exc
         return path
 
+    def location(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
     def url(self, key: str) -> str:
-        """A presigned link, valid for ``presign_s`` seconds."""
+        """A presigned link, valid for ``presign_s`` seconds (at most an hour): made when someone opens the file."""
         return str(
             self.client.generate_presigned_url(
                 "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=self.presign_s
