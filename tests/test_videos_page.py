@@ -83,6 +83,9 @@ def test_the_video_is_served_with_range_requests_and_the_srt_as_a_download(
     srt = viewer.get(f"/api/videos/{video}/files/subtitles")
     assert srt.status_code == 200 and "attachment" in srt.headers["content-disposition"]
     assert "-->" in srt.text
+    vtt = viewer.get(f"/api/videos/{video}/files/webvtt")  # the player's <track>
+    assert vtt.status_code == 200 and vtt.headers["content-type"].startswith("text/vtt")
+    assert vtt.text.startswith("WEBVTT\n") and vtt.text.count("-->") == srt.text.count("-->")
     image = viewer.get(f"/api/videos/{video}/files/image-1")
     assert image.status_code == 200 and image.headers["content-type"].startswith("image/")
     assert viewer.get(f"/api/videos/{video}/files/image-7").status_code == 404
@@ -125,6 +128,7 @@ def test_by_its_direct_url_the_list_and_a_detail_whose_video_plays(
     first = player.evaluate("v => v.currentTime")
     wait_for(lambda: player.evaluate("v => v.currentTime") > first + 0.5, timeout_s=30, what="the video to play")
     assert page.locator("#scenes tr.scene").count() == 2
+    assert player.evaluate("v => v.textTracks.length === 1 && v.textTracks[0].kind === 'subtitles'")
     assert page.locator("#scenes img").first.evaluate("img => img.complete && img.naturalWidth > 0")
     page.screenshot(path=str(SCREENSHOTS / "videos-detail.png"), full_page=True)
 
@@ -242,7 +246,7 @@ def test_through_airflows_menu_send_back_to_the_batch_and_delete_with_an_inline_
     frame.get_by_role("button", name="Delete for good").click()
     frame.get_by_text("Deleted Doomed video").wait_for()
     assert count_rows("requests", "request_key = :k", k=doomed) == 0
-    assert not list((airflow_site.data_dir / "storage" / "videos" / doomed).glob("*.mp4"))
+    assert not list((airflow_site.data_dir / "storage" / "videos" / doomed).glob("*.*"))  # MP4, SRT, WebVTT, JPG
     frame.locator(f'tr.video[data-key="{doomed}"]').wait_for(state="detached")  # the list is read again
     assert dialogs == []  # no browser dialog was ever asked for
     page.screenshot(path=str(SCREENSHOTS / "videos-deleted.png"), full_page=True)

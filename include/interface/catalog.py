@@ -27,6 +27,7 @@ from pipeline.db.schema import (
     requests,
     scenes,
 )
+from pipeline.render.spec import webvtt_key
 from pipeline.storage import Storage
 
 PAGE_SIZES = (10, 25, 50, 100)
@@ -253,6 +254,7 @@ def video_detail(engine: Engine, settings: Settings, request_key: str) -> dict[s
 
 
 RENDER_FILES = ("video", "subtitles", "thumbnail")
+WEBVTT = "webvtt"  # the render's subtitles as WebVTT, beside its SRT (the player's <track>)
 SCENE_FILES = ("image", "narration")
 MAX_INDEX_DIGITS = 4  # a scene index; more digits name no scene (and would overflow the column)
 
@@ -263,11 +265,10 @@ def file_key(engine: Engine, request_key: str, name: str) -> str | None:
     video many times, and none of them needs the whole detail."""
     project = select(projects.c.id).join(requests).where(requests.c.request_key == request_key).scalar_subquery()
     kind, _, index = name.partition("-")
-    if name in RENDER_FILES:
+    if name in RENDER_FILES or name == WEBVTT:
         render = _latest_render()
-        query = (
-            select(render.c[f"{name}_key"]).select_from(projects.join(render, true())).where(projects.c.id == project)
-        )
+        column = render.c["subtitles_key" if name == WEBVTT else f"{name}_key"]
+        query = select(column).select_from(projects.join(render, true())).where(projects.c.id == project)
     elif kind in SCENE_FILES and index.isascii() and index.isdigit() and len(index) <= MAX_INDEX_DIGITS:
         scene = (scenes.c.project_id == project) & (scenes.c.scene_index == int(index))
         if kind == "image":
@@ -279,6 +280,8 @@ def file_key(engine: Engine, request_key: str, name: str) -> str | None:
         return None
     with engine.connect() as conn:
         key = conn.execute(query.limit(1)).scalar()
+    if key and name == WEBVTT:
+        return webvtt_key(str(key))
     return str(key) if key else None
 
 

@@ -151,6 +151,7 @@ def video(request_key: Key) -> dict[str, Any]:
 MEDIA_TYPES = {
     ".mp4": "video/mp4",
     ".srt": "application/x-subrip",
+    ".vtt": "text/vtt",
     ".jpg": "image/jpeg",
     ".png": "image/png",
     ".mp3": "audio/mpeg",
@@ -173,7 +174,7 @@ def video_file(request_key: Key, name: str) -> Response:
         path = store.local_path(key)
     except MissingAsset:
         raise HTTPException(404, f"{name} of {request_key!r} is missing from storage") from None
-    download = f"{request_key}{path.suffix}" if name == "subtitles" else None
+    download = f"{request_key}{path.suffix}" if name in ("subtitles", "webvtt") else None
     return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix), filename=download)
 
 

@@ -20,7 +20,8 @@ from PIL import Image, ImageChops, ImageStat
 from pipeline.config import Settings
 from pipeline.models import RenderResult, RenderSpec, WordTiming
 from pipeline.render.probe import probe_output
-from pipeline.render.subtitles import MAX_LINE_CHARS, cues_for_scene, to_srt
+from pipeline.render.spec import webvtt_key
+from pipeline.render.subtitles import MAX_LINE_CHARS, Cue, cues_for_scene, to_srt, to_vtt
 from pipeline.render.timeline import plan_timeline
 from pipeline.storage import open_storage
 from tools.stack import PROJECT_ROOT
@@ -65,6 +66,12 @@ def test_entry_point_renders_a_checked_mp4_with_srt(settings: Settings, make_ren
     srt = storage.read_bytes(result.subtitles_key).decode()
     assert srt.startswith("1\n00:00:00,")
     assert "Before sunrise, the harbour is still." in srt.replace("\n", " ")
+    # the same cues as WebVTT beside it (the Videos page's <track>): same times, "." for the milliseconds
+    vtt = storage.read_bytes(webvtt_key(result.subtitles_key)).decode()
+    assert vtt.startswith("WEBVTT\n\n00:00:00.")
+    srt_times = re.findall(r"(\d\d:\d\d:\d\d),(\d{3}) --> (\d\d:\d\d:\d\d),(\d{3})", srt)
+    vtt_times = re.findall(r"(\d\d:\d\d:\d\d)\.(\d{3}) --> (\d\d:\d\d:\d\d)\.(\d{3})", vtt)
+    assert srt_times == vtt_times and len(srt_times) >= 3
 
 
 def test_frames_show_each_scene_image_in_order(settings: Settings, make_render_spec: Any, run_render: Any) -> None:
@@ -220,3 +227,62 @@ def test_identical_scenes_share_their_narration_and_render(
     facts = probe_output(open_storage(settings).local_path(spec.output_key))
     assert (facts.video_streams, facts.audio_streams) == (1, 1)
     assert abs(facts.duration_s - spec.narration_s) <= 0.5
+
+
+def test_the_mp4_says_bt709_and_its_colours_decode_as_made(
+    settings: Settings, make_render_spec: Any, run_render: Any
+) -> None:
+    """The frames are converted to YUV with BT.709's matrix and the stream says so (primaries, transfer, matrix,
+    limited range): a player decoding by the tags shows the colours the cards were drawn in. A still converted
+    with swscale's default BT.601 matrix but tagged BT.709 is off by 20-30 levels in saturated colours."""
+    colours = [(220, 30, 40), (30, 180, 60), (40, 60, 210)]
+    spec_path = make_render_spec(TEXTS)
+    spec = RenderSpec.model_validate_json(spec_path.read_text())
+    storage = open_storage(settings)
+    for scene, colour in zip(spec.scenes, colours, strict=True):  # each scene one flat, saturated colour
+        Image.new("RGB", (1280, 720), colour).save(storage.local_path(scene.media_key), format="PNG")
+    assert run_render(spec_path).returncode == 0
+    video = storage.local_path(spec.output_key)
+    stream = json.loads(
+        subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_streams", "-of", "json", str(video)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["streams"][0]
+    tags = {key: stream.get(key) for key in ("color_space", "color_primaries", "color_transfer", "color_range")}
+    assert tags == {"color_space": "bt709", "color_primaries": "bt709", "color_transfer": "bt709", "color_range": "tv"}
+    timeline = plan_timeline(spec)
+    start = 0.0
+    for index, colour in enumerate(colours):
+        length = timeline.seconds(timeline.scene_frames[index])
+        frame = _frame_at(video, start + length / 2, settings.data_dir / f"colour{index}.png")
+        shown = ImageStat.Stat(frame.crop((540, 260, 740, 460))).mean  # the middle of the flat card
+        assert all(abs(got - want) <= 6 for got, want in zip(shown, colour, strict=True)), (colour, shown)
+        start += length
+
+
+def test_a_cue_spoken_in_under_a_second_joins_a_neighbour() -> None:
+    """A cue spoken in under a second flashed by (at least 0.6 s on screen): it joins the cue before it when both
+    fit in two lines, else takes that cue's last words."""
+
+    def cues(spoken: str) -> list[Any]:
+        words = [WordTiming(word=w, start_s=i * 0.35, end_s=i * 0.35 + 0.3) for i, w in enumerate(spoken.split())]
+        made = cues_for_scene(words, offset_s=0.0, scene_end_s=len(words) * 0.35 + 0.5)
+        assert " ".join(" ".join(cue.lines) for cue in made).split() == spoken.split()
+        assert all(len(cue.lines) <= 2 and all(len(line) <= MAX_LINE_CHARS for line in cue.lines) for cue in made)
+        return made
+
+    # two lines full, then two words: "and sleeps." alone (0.65 s) takes words of the cue before
+    full = cues("Every evening the old keeper climbs all of the hundred steps to light the lamp again, and sleeps.")
+    assert len(full) == 2 and all(cue.end_s - cue.start_s >= 1.0 for cue in full), full
+    # a short sentence after a short one: joined
+    joined = cues("The lamp turns. Yes. Ships pass.")
+    assert [cue.lines for cue in joined] == [("The lamp turns. Yes. Ships pass.",)]
+    assert cues("Yes.")[0].end_s - cues("Yes.")[0].start_s >= 0.6  # alone in its scene: shown 0.6 s at least
+
+
+def test_webvtt_cue_text_stays_text() -> None:
+    vtt = to_vtt([Cue(1.0, 2.5, ("<b>bold</b> & --> arrows", "two"))])
+    assert vtt == "WEBVTT\n\n00:00:01.000 --> 00:00:02.500\n&lt;b&gt;bold&lt;/b&gt; &amp; --&gt; arrows\ntwo\n"

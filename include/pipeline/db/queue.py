@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as upsert
 
 from pipeline.constants import ProjectStatus, RequestStatus
 from pipeline.db.schema import audio_assets, audit_log, media_assets, projects, rendered_videos, requests, scenes
+from pipeline.render.spec import webvtt_key
 
 MAX_MAPPED = 1024  # Airflow's [core] max_map_length: a longer list for a mapped task fails it
 
@@ -173,8 +174,10 @@ def stored_keys(conn: Any, project_id: int) -> set[str]:
             rendered_videos.c.project_id == project_id
         )
     )
-    for row in renders:
-        keys |= {key for key in row if key}
+    for video, subtitles, thumbnail in renders:
+        keys |= {key for key in (video, subtitles, thumbnail) if key}
+        if subtitles:
+            keys.add(webvtt_key(subtitles))  # written beside the SRT, in no column of its own
     return keys
 
 

@@ -27,15 +27,27 @@ from pipeline.render.audio import (
     soundtrack_channels,
 )
 from pipeline.render.probe import check_output, probe_output
-from pipeline.render.subtitles import Cue, SubtitleStyle, cues_for_scene, to_ass, to_srt
+from pipeline.render.spec import webvtt_key
+from pipeline.render.subtitles import Cue, SubtitleStyle, cues_for_scene, to_ass, to_srt, to_vtt
 from pipeline.render.thumbnail import thumbnail_from_still, thumbnail_from_video
 from pipeline.render.timeline import Timeline, plan_timeline
 from pipeline.render.video import picture, prepared_stills, write_fade_commands
 from pipeline.storage.base import Storage
 
-VIDEO_OPTIONS = {"vcodec": "libx264", "preset": "veryfast", "crf": 21, "pix_fmt": "yuv420p"}
+VIDEO_OPTIONS = {
+    "vcodec": "libx264",
+    "preset": "veryfast",
+    "crf": 21,
+    "pix_fmt": "yuv420p",
+    # the colour description of the frames as they are made (video._cover): BT.709, limited range, in the stream
+    "colorspace": "bt709",
+    "color_primaries": "bt709",
+    "color_trc": "bt709",
+    "color_range": "tv",
+}
 PREPARED = "prepared.mkv"
 SUBTITLES_SRT = "subtitles.srt"
+SUBTITLES_VTT = "subtitles.vtt"
 SUBTITLES_ASS = "subtitles.ass"
 OUTPUT = "video.mp4"
 
@@ -70,6 +82,7 @@ def render_video(
             spec.look.soft_subtitles and bool(cues),
         )
         (scratch / SUBTITLES_SRT).write_text(to_srt(cues), encoding="utf-8")
+        (scratch / SUBTITLES_VTT).write_text(to_vtt(cues), encoding="utf-8")
         (scratch / SUBTITLES_ASS).write_text(
             to_ass(cues, width=spec.width, height=spec.height, style=style), encoding="utf-8"
         )
@@ -119,6 +132,7 @@ def render_video(
                 thumbnail_from_video(output, at_s=at, title=spec.title, dest=thumbnail, ffmpeg_bin=ffmpeg_bin)
             storage.put_file(spec.thumbnail_key, thumbnail)
         storage.put_file(spec.subtitles_key, scratch / SUBTITLES_SRT)
+        storage.put_file(webvtt_key(spec.subtitles_key), scratch / SUBTITLES_VTT)
         storage.put_file(spec.output_key, output)
     return RenderResult(
         project_id=spec.project_id,

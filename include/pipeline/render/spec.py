@@ -21,6 +21,12 @@ def output_keys(request_key: str, run_id: str) -> tuple[str, str, str]:
     return f"{base}.mp4", f"{base}.srt", f"{base}.jpg"
 
 
+def webvtt_key(subtitles_key: str) -> str:
+    """The WebVTT file beside a render's SRT (``videos/r/run.srt`` -> ``videos/r/run.vtt``)."""
+    stem, dot, _ = subtitles_key.rpartition(".")
+    return f"{stem}.vtt" if dot else f"{subtitles_key}.vtt"
+
+
 def music_key(name: str | None, storage: Storage) -> str | None:
     """The storage key of music track ``name`` from the music folder; None for no music."""
     if not name:

@@ -12,7 +12,8 @@ from pipeline.models import WordTiming
 
 MAX_LINE_CHARS = 42
 MAX_LINES = 2
-MIN_CUE_S = 0.6
+MIN_CUE_S = 0.6  # shown at least this long
+JOIN_BELOW_S = 1.0  # a cue spoken in less joins a neighbour
 _SENTENCE_END = (".", "!", "?", "…", "。", "！", "？")
 
 
@@ -26,20 +27,50 @@ class Cue:
 def cues_for_scene(
     words: Sequence[WordTiming], *, offset_s: float, scene_end_s: float, max_line_chars: int = MAX_LINE_CHARS
 ) -> list[Cue]:
-    """Group a scene's words into cues of at most two lines, breaking after sentences where possible."""
-    cues: list[Cue] = []
+    """Group a scene's words into cues of at most two lines, breaking after sentences where possible; a cue spoken
+    in less than ``JOIN_BELOW_S`` (a lone "Yes." after a long sentence) joins a neighbour it fits with."""
+    groups: list[list[WordTiming]] = []
     group: list[WordTiming] = []
     for word in words:
         if group and _too_long([*group, word], max_line_chars):
-            cues.append(_cue(group, offset_s, max_line_chars))
+            groups.append(group)
             group = []
         group.append(word)
         if word.word.endswith(_SENTENCE_END) and len(" ".join(w.word for w in group)) > max_line_chars // 2:
-            cues.append(_cue(group, offset_s, max_line_chars))
+            groups.append(group)
             group = []
     if group:
-        cues.append(_cue(group, offset_s, max_line_chars))
+        groups.append(group)
+    cues = [_cue(joined, offset_s, max_line_chars) for joined in _joined(groups, max_line_chars)]
     return _no_overlap(cues, scene_end_s)
+
+
+def _joined(groups: list[list[WordTiming]], max_line_chars: int) -> list[list[WordTiming]]:
+    """No group spoken in less than ``JOIN_BELOW_S`` while a neighbour can help: merged into the previous group,
+    else the next, when the two fit in two lines; else it takes the previous group's last words (which stays the
+    longer). A lone group shorter than that stays (shown at least ``MIN_CUE_S``)."""
+    groups = [list(g) for g in groups]
+    index = 0
+    while index < len(groups):
+        group = groups[index]
+        if len(groups) > 1 and _spoken(group) < JOIN_BELOW_S:
+            if index > 0 and not _too_long(groups[index - 1] + group, max_line_chars):
+                groups[index - 1] += groups.pop(index)
+                continue
+            if index + 1 < len(groups) and not _too_long(group + groups[index + 1], max_line_chars):
+                groups[index] += groups.pop(index + 1)
+                continue
+            before = groups[index - 1] if index > 0 else []
+            while len(before) > 1 and _spoken(group) < JOIN_BELOW_S and _spoken(before[:-1]) >= _spoken(group):
+                if _too_long([before[-1], *group], max_line_chars):
+                    break
+                group.insert(0, before.pop())
+        index += 1
+    return groups
+
+
+def _spoken(group: Sequence[WordTiming]) -> float:
+    return group[-1].end_s - group[0].start_s
 
 
 def to_srt(cues: Iterable[Cue]) -> str:
@@ -48,6 +79,21 @@ def to_srt(cues: Iterable[Cue]) -> str:
         for number, cue in enumerate(cues, start=1)
     ]
     return "\n\n".join(blocks) + ("\n" if blocks else "")
+
+
+def to_vtt(cues: Iterable[Cue]) -> str:
+    """WebVTT (what a browser's ``<track>`` reads): the same cues as the SRT, "&", "<" and ">" as entities."""
+    blocks = [
+        f"{_timestamp(cue.start_s).replace(',', '.')} --> {_timestamp(cue.end_s).replace(',', '.')}\n"
+        + "\n".join(vtt_escape(line) for line in cue.lines)
+        for cue in cues
+    ]
+    return "WEBVTT\n\n" + "\n\n".join(blocks) + ("\n" if blocks else "")
+
+
+def vtt_escape(text: str) -> str:
+    """Cue text is markup in WebVTT (``<b>``, ``&amp;``): these three as entities keep it text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def wrap_lines(words: Sequence[str], max_line_chars: int = MAX_LINE_CHARS) -> tuple[str, ...]:

@@ -164,9 +164,13 @@ def _overlay_clip(spec: RenderSpec, timeline: Timeline, base: Any, clip: Path, e
 
 
 def _cover(stream: Any, width: int, height: int) -> Any:
-    """Scale to cover the frame and crop the overflow, centred."""
+    """Scale to cover the frame and crop the overflow, centred; converted to BT.709 limited-range YUV (what the
+    MP4 says it holds: an HD player decodes with BT.709, and a still converted with swscale's default BT.601
+    matrix would show shifted colours)."""
     return (
-        stream.filter("scale", width, height, force_original_aspect_ratio="increase")
+        stream.filter(
+            "scale", width, height, force_original_aspect_ratio="increase", out_color_matrix="bt709", out_range="tv"
+        )
         .filter("crop", width, height)
         .filter("setsar", 1)
         .filter("format", "yuv420p")
