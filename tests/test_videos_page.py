@@ -186,7 +186,7 @@ def test_a_viewer_is_offered_no_write_action(browser: Any, airflow_site: Airflow
             or not frame.get_by_role("button", name=name).is_visible()
         ), name
     assert not frame.locator("#upload").is_visible()
-    assert frame.locator("#player").is_visible()  # watching stays
+    frame.locator("#player").wait_for(state="visible")  # watching stays
     page.screenshot(path=str(SCREENSHOTS / "videos-viewer.png"))
     page.goto(f"{airflow_site.api_url}{PAGE}/new")
     page.locator("#readonly").wait_for()
