@@ -36,6 +36,7 @@ from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_da
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from interface.catalog import (
     LIST_STATUSES,
@@ -233,7 +234,10 @@ async def add_music(name: str, request: Request, user: GetUserDep, licence: str 
             raise HTTPException(400, "the upload is empty: send the track's bytes as the body")
         settings = load_settings()
         try:
-            track = add_track(_engine(), _storage(settings), path, name=name, licence=licence, added_by=user.get_name())
+            # ffprobe, hashing and the copy take seconds for a large track: off the API server's event loop
+            track = await run_in_threadpool(
+                add_track, _engine(), _storage(settings), path, name=name, licence=licence, added_by=user.get_name()
+            )
         except InvalidRequest as exc:
             raise HTTPException(400, exc.message) from None
     return track.as_dict()
