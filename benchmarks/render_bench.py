@@ -50,6 +50,16 @@ MODES = {
         ken_burns=False, crossfade_s=0, scene_padding_s=0, burn_subtitles=False, soft_subtitles=False
     ),
     "all": LookAndSound(ken_burns=True, crossfade_s=0.5, scene_padding_s=0.3, burn_subtitles=True, soft_subtitles=True),
+    # all effects, word-highlight captions, a moving clip every third scene shown whole on a blur, a logo
+    "branded": LookAndSound(
+        ken_burns=True,
+        crossfade_s=0.5,
+        scene_padding_s=0.3,
+        burn_subtitles=True,
+        soft_subtitles=True,
+        captions="shorts",
+        clip_fit="blur",
+    ),
 }
 SENTENCES = [
     "The harbour wakes before the sun.",
@@ -150,6 +160,13 @@ def floor(video: Path, width: int, height: int, fps: int) -> Measured:
 
 def make_spec(storage: LocalStorage, work: Path, scenes: int, height: int, mode: str) -> Path:
     texts = [f"{SENTENCES[index % len(SENTENCES)]} Scene {index + 1}." for index in range(scenes)]
+    clips = None
+    if mode == "branded":  # the demo's footage (640x360, 6 s): looped or trimmed, fitted on a blur
+        from pipeline.library import make_sample_footage
+
+        (clip, _), *_ = make_sample_footage(work / "footage")
+        storage.put_file("media/bench-clip.mp4", clip)
+        clips = {index: "media/bench-clip.mp4" for index in range(1, scenes, 3)}
     spec = sample_render_spec(
         texts,
         storage=storage,
@@ -159,7 +176,17 @@ def make_spec(storage: LocalStorage, work: Path, scenes: int, height: int, mode:
         look=MODES[mode],
         run_id=f"{scenes}x{height}-{mode}",
         title="Render benchmark",
+        clips=clips,
     )
+    if mode == "branded":
+        from PIL import Image
+
+        from pipeline.channels import store_logo
+        from pipeline.models import LogoOverlay
+
+        logo = work / "logo.png"
+        Image.new("RGBA", (240, 120), (230, 20, 20, 200)).save(logo)
+        spec = spec.model_copy(update={"logo": LogoOverlay(key=store_logo(storage, logo), opacity=0.85)})
     path = work / f"spec-{scenes}x{height}-{mode}.json"
     path.write_text(spec.model_dump_json())
     return path

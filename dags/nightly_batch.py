@@ -94,6 +94,7 @@ def nightly_batch() -> None:
         Returns one trigger per valid row."""
         from pipeline.batch import reasons_text, start_order, trigger_run_id
         from pipeline.batch_checks import validate_batch
+        from pipeline.channels import list_channels
         from pipeline.db.queue import mark_checked
         from pipeline.markdown import literal
         from pipeline.music import track_names
@@ -110,6 +111,7 @@ def nightly_batch() -> None:
             default_voice_provider=settings.providers.voice_provider,
             due_by=when,
             known_music=track_names(video_repository().engine),
+            channels={channel.name: channel.kit for channel in list_channels(video_repository().engine)},
             extra_problems=lambda row: checked_request(row["payload"], default_id=row["request_key"])[1],
         )
         store_validation(storage(settings), run_id, verdict.result)

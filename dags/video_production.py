@@ -1,8 +1,8 @@
 """
 ### video_production: one narrated video per run
 
-`register → script → segment → review → reviewed → media[scene] / voice[scene] → render_spec → render → check →
-publish`
+`register → script → segment → review → reviewed → translate → media[scene] / voice[scene × language] →
+render_spec → render[language] → check[language] → publish[language]`
 
 `review` waits for an editor only when the request asks for it (`review`, or `VIDEO_BATCH_REVIEW` for batch
 rows): approve, edit the script (split again) or reject it (the project ends `rejected`, nothing paid for).
@@ -124,18 +124,54 @@ def video_production() -> None:
             raise AirflowSkipException(f"Not made: {outcome.rejected}")
         if outcome.note:
             log.info("%s", outcome.note)
-        return [scene.model_dump(mode="json") for scene in outcome.scenes]
+        scenes = env.with_library_picks(outcome.scenes)
+        return [scene.model_dump(mode="json") for scene in scenes]
+
+    @task
+    def translate(job: dict[str, Any], scenes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Every version's scenes to narrate: the script's own, then each other language's, translated scene by
+        scene with its title (once per distinct text and language), spoken by that language's voice."""
+        from pipeline.models import Scene
+        from pipeline.production import Job, given_translation, translated_scenes
+        from pipeline.translate import translate_video
+
+        env, work = VideoTask.current(), Job.model_validate(job)
+        own = [Scene.model_validate(scene) for scene in scenes]
+        translations: dict[str, tuple[str, tuple[str, ...]]] = {}
+        for language in work.versions:
+            given = (work.request.translated_scripts or {}).get(language)
+            if given is not None:  # translated by the requester: split like the script, scene for scene
+                translations[language] = (
+                    work.request.title,
+                    given_translation(given, len(own), language, env.settings),
+                )
+                continue
+            done, call = translate_video(
+                title=work.request.title,
+                texts=[scene.text for scene in own],
+                language=language,
+                translator=env.translator(),
+                storage=env.storage,
+                lock=env.repository.content_lock,
+                on_failed_call=env.ledger(work.project_id),
+            )
+            env.repository.record_call(work.project_id, None, call, dag_run_id=env.run_id)
+            log.info("%s: %s (%s)", language, done.title, "cached" if call.cached else f"{call.units:g} tokens")
+            translations[language] = (done.title, done.texts)
+        return [scene.model_dump(mode="json") for scene in translated_scenes(work, own, translations)]
 
     @task(map_index_template="{{ scene_label }}", max_active_tis_per_dagrun=4, pool=IMAGE_POOL)
     def media(scene: dict[str, Any]) -> dict[str, Any]:
-        """The scene's image (from storage when it was made before)."""
-        from pipeline.assets import make_scene_image
-
+        """The scene's picture: the team's library, stock footage, the image provider, in the request's order (from
+        storage when it was found or made before)."""
         env = VideoTask.current()
         item = env.label_scene(scene)
-        asset, call = make_scene_image(item, provider=env.image_provider(item.image_provider), **env.making(item))
-        env.repository.save_media(item.project_id, asset, call, dag_run_id=env.run_id)
-        log.info(describe_call(item, call))
+        asset, calls = env.scene_media(item)
+        env.repository.save_media(item.project_id, asset, calls, dag_run_id=env.run_id)
+        for call in calls:
+            log.info(describe_call(item, call))
+        if asset.credit:
+            log.info("scene %d: %s", item.index + 1, asset.credit)
         return asset.model_dump(mode="json")
 
     @task(map_index_template="{{ scene_label }}", max_active_tis_per_dagrun=4, pool=VOICE_POOL)
@@ -151,59 +187,81 @@ def video_production() -> None:
         return asset.model_dump(mode="json")
 
     @task
-    def render_spec(job: dict[str, Any], images: list[dict[str, Any]], narrations: list[dict[str, Any]]) -> str:
-        """Pair each scene's image and narration with the request's look and sound; store it as the render spec."""
+    def render_spec(
+        job: dict[str, Any],
+        images: list[dict[str, Any]],
+        narrations: list[dict[str, Any]],
+        versions: list[dict[str, Any]],
+    ) -> list[str]:
+        """Per version: each scene's picture and its narration in that language with the request's look and
+        sound, and the channel's watermark, intro and outro; stored as that version's render spec."""
+        from pipeline.brand import branded
         from pipeline.models import AudioAsset, MediaAsset
         from pipeline.production import Job, render_spec_of, store_render_spec
 
         env, work = VideoTask.current(), Job.model_validate(job)
         pictures = [MediaAsset.model_validate(image) for image in images]
         voices = [AudioAsset.model_validate(narration) for narration in narrations]
-        spec = render_spec_of(work, pictures, voices, fps=env.settings.fps)
-        return store_render_spec(spec, work, env.storage)
+        titles = {scene["language"]: scene["title"] for scene in versions}  # each version's (translated) title
+        locations = []
+        for language in work.languages:
+            spec = render_spec_of(
+                work, pictures, voices, fps=env.settings.fps, language=language, title=titles.get(language)
+            )
+            spec = branded(spec, work.brand, storage=env.storage, clip_key=env.library_clip)
+            locations.append(store_render_spec(spec, work, env.storage))
+        return locations
 
-    @task(pool=RENDER_POOL, queue=SETTINGS.batch.render_queue)
+    @task(pool=RENDER_POOL, queue=SETTINGS.batch.render_queue, map_index_template="{{ version_label }}")
     def render(job: dict[str, Any], spec_location: str) -> dict[str, Any]:
-        """``python -m pipeline.render --spec KEY`` as a local process group (the pod runs the same entry point);
-        this try becomes the project's render attempt, so an older try's late result is never published."""
+        """``python -m pipeline.render --spec KEY`` as a local process group (the pod runs the same entry point),
+        one mapped instance per language version; this try becomes the version's render attempt, so an older
+        try's late result is never published."""
         from pipeline.production import Job
         from pipeline.render.runner import render_in_subprocess
         from video_factory.connections import render_environment
 
         env, work = VideoTask.current(), Job.model_validate(job)
-        env.repository.claim_render(work.project_id, dag_run_id=env.run_id, attempt=env.try_number)
+        language = env.version_of(spec_location)
+        env.repository.claim_render(work.project_id, dag_run_id=env.run_id, attempt=env.try_number, language=language)
         result = render_in_subprocess(
             spec_location,
             work_dir=env.settings.work_dir,
             timeout_s=env.settings.render_timeout_s,
             extra_env=render_environment(env.settings),
-            run_name=env.run_id,
+            run_name=f"{env.run_id}.{language}" if language else env.run_id,  # each version its own scratch
             attempt=env.try_number,
         )
         log.info("Rendered %s (%.2f s)", result.video_url, result.facts.duration_s)
         return result.model_dump(mode="json")
 
-    @task
+    @task(map_index_template="{{ version_label }}")
     def check(job: dict[str, Any], rendered: dict[str, Any]) -> dict[str, Any]:
         """The facts the render measured, held to what the request asked for (no second download); recorded."""
         from pipeline.models import RenderResult
         from pipeline.production import Job, check_render
 
         env, result = VideoTask.current(), RenderResult.model_validate(rendered)
+        env.label_version(result.language)
         check_render(Job.model_validate(job), result)
         env.repository.save_render(result, dag_run_id=env.run_id)
         return rendered
 
-    @task(outlets=[RENDERED_VIDEOS])
-    def publish(checked: dict[str, Any]) -> dict[str, Any]:
-        """Mark the render published and the project `completed`; announce the new video as an Asset event."""
+    @task(outlets=[RENDERED_VIDEOS], map_index_template="{{ version_label }}")
+    def publish(job: dict[str, Any], checked: dict[str, Any]) -> dict[str, Any]:
+        """Mark the version's render published (the project `completed` with its last version); announce it as
+        an Asset event."""
         from pipeline.models import RenderResult
+        from pipeline.production import Job
 
-        env, result = VideoTask.current(), RenderResult.model_validate(checked)
-        env.repository.publish(result.project_id, dag_run_id=env.run_id)
+        env, work, result = VideoTask.current(), Job.model_validate(job), RenderResult.model_validate(checked)
+        env.label_version(result.language)
+        env.repository.publish(
+            result.project_id, dag_run_id=env.run_id, language=result.language, versions=work.languages
+        )
         event = get_current_context()["outlet_events"][RENDERED_VIDEOS]
-        event.extra = {"project_id": result.project_id, "video_url": result.video_url}
-        return {"video_url": result.video_url, "duration_s": result.facts.duration_s}
+        event.extra = {"project_id": result.project_id, "video_url": result.video_url, "language": result.language}
+        return {"video_url": result.video_url, "duration_s": result.facts.duration_s, "language": result.language}
 
     job = register()
     written = script(job)
@@ -211,22 +269,18 @@ def video_production() -> None:
     review = ScriptReview(task_id="review", timeout_s=SETTINGS.batch.review_timeout_s)
     drafted >> review
     scenes = reviewed(job, written, drafted, review.output)
-    spec_location = render_spec(job, media.expand(scene=scenes), voice.expand(scene=scenes))
+    versions = translate(job, scenes)
+    specs = render_spec(job, media.expand(scene=scenes), voice.expand(scene=versions), versions)
     if SETTINGS.kubernetes.render_backend == "kubernetes":
-        from video_factory.render_pod import render_pod_operator
+        from video_factory.render_pod import mapped_render_pods
 
-        pod = render_pod_operator(
-            SETTINGS,
-            task_id="render",
-            pool=RENDER_POOL,
-            queue=SETTINGS.batch.render_queue,
-            spec_key="{{ ti.xcom_pull(task_ids='render_spec') }}",
-        )
-        spec_location >> pod
-        rendered = pod.output
+        rendered = mapped_render_pods(
+            SETTINGS, task_id="render", pool=RENDER_POOL, queue=SETTINGS.batch.render_queue, spec_keys=specs
+        ).output
     else:
-        rendered = render(job, spec_location)
-    publish(check(job, rendered))
+        rendered = render.partial(job=job).expand(spec_location=specs)
+    checked = check.partial(job=job).expand(rendered=rendered)
+    publish.partial(job=job).expand(checked=checked)
 
 
 video_production()

@@ -380,6 +380,14 @@ def stability_stub() -> Iterator[Any]:
 
 
 @pytest.fixture
+def pexels_stub() -> Iterator[Any]:
+    """Pexels' search endpoints on loopback, serving real clips and photos (planned failures)."""
+    from tests.stubs import PexelsStub
+
+    yield from _serve(PexelsStub)
+
+
+@pytest.fixture
 def polly_stub() -> Iterator[Any]:
     """Polly's REST API on loopback with real MP3 speech and word speech marks."""
     from tests.stubs import PollyStub
@@ -459,6 +467,7 @@ def providers(  # noqa: PLR0917 - pytest passes fixtures by name
     gemini_stub: Any,
     stability_stub: Any,
     polly_stub: Any,
+    pexels_stub: Any,
     moto_server: str,
     s3_bucket: tuple[Any, str],
 ) -> dict[str, Any]:
@@ -485,6 +494,9 @@ def providers(  # noqa: PLR0917 - pytest passes fixtures by name
         "AIRFLOW_CONN_STABILITY_DEFAULT": json.dumps(
             {"conn_type": "generic", "password": "sk-test", "extra": {"base_url": stability_stub.url}}
         ),
+        "AIRFLOW_CONN_PEXELS_DEFAULT": json.dumps(
+            {"conn_type": "generic", "password": "px-test", "extra": {"base_url": pexels_stub.url}}
+        ),
         "VIDEO_SCRIPT_PROVIDER": "gemini",
         "VIDEO_IMAGE_PROVIDER": "stability",
         "VIDEO_VOICE_PROVIDER": "polly",
@@ -498,4 +510,11 @@ def providers(  # noqa: PLR0917 - pytest passes fixtures by name
     # the render process must get its S3 credentials from the connection, not from the environment
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name)
-    return {"gemini": gemini_stub, "stability": stability_stub, "polly": polly_stub, "s3": client, "bucket": bucket}
+    return {
+        "gemini": gemini_stub,
+        "stability": stability_stub,
+        "polly": polly_stub,
+        "pexels": pexels_stub,
+        "s3": client,
+        "bucket": bucket,
+    }

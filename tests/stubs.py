@@ -119,9 +119,11 @@ class Stub:
 
 
 class GeminiStub(Stub):
-    """``POST /v1beta/models/{model}:generateContent``: a scripted structured answer built from the topic."""
+    """``POST /v1beta/models/{model}:generateContent``: a scripted structured answer built from the topic, or a
+    translation of a video's scenes (each marked with its language)."""
 
     def install(self) -> GeminiStub:
+        self.translations: list[str] = []
         self.server.expect_request(
             re.compile(r"^/v1beta/models/[^/]+:generateContent$"), method="POST"
         ).respond_with_handler(lambda r: self._answer(r, self._generate))
@@ -130,6 +132,8 @@ class GeminiStub(Stub):
     def _generate(self, request: Request) -> Response:
         payload = request.get_json()
         prompt = payload["contents"][0]["parts"][0]["text"]
+        if prompt.startswith("Translate"):
+            return self._translate(payload, prompt)
         topic = re.search(r"Topic: (.*)", prompt).group(1)  # type: ignore[union-attr]
         assert payload["generationConfig"]["responseMimeType"] == "application/json"
         assert "responseSchema" in payload["generationConfig"] or "responseJsonSchema" in payload["generationConfig"]
@@ -157,9 +161,33 @@ class GeminiStub(Stub):
             content_type="application/json",
         )
 
+    def _translate(self, payload: dict[str, Any], prompt: str) -> Response:
+        """A translation: the title and every scene marked with the language, e.g. "[de] ...", as structured JSON."""
+        assert payload["generationConfig"]["responseMimeType"] == "application/json"
+        language = re.search(r"\(([a-zA-Z-]+)\)\.", prompt).group(1)  # type: ignore[union-attr]
+        title = re.search(r"^Title: (.*)$", prompt, re.MULTILINE).group(1)  # type: ignore[union-attr]
+        scenes = re.findall(r"^Scene \d+: (.*)$", prompt, re.MULTILINE)
+        self.translations.append(language)
+        answer = {"title": f"[{language}] {title}", "scenes": [f"[{language}] {text}" for text in scenes]}
+        return Response(
+            json.dumps(
+                {
+                    "candidates": [
+                        {"content": {"role": "model", "parts": [{"text": json.dumps(answer)}]}, "finishReason": "STOP"}
+                    ],
+                    "usageMetadata": {"promptTokenCount": 90, "candidatesTokenCount": 60, "totalTokenCount": 150},
+                    "modelVersion": "stub",
+                }
+            ),
+            content_type="application/json",
+        )
+
 
 class StabilityStub(Stub):
-    """``POST /v2beta/stable-image/generate/{core,ultra,sd3}``: a real PNG in the asked aspect ratio."""
+    """``POST /v2beta/stable-image/generate/{core,ultra,sd3}``: a real PNG in the asked aspect ratio;
+    ``filter_next = True`` answers the next one as a filtered prompt."""
+
+    filter_next: bool = False
 
     SIZES: ClassVar[dict[str, tuple[int, int]]] = {"16:9": (1344, 768), "9:16": (768, 1344), "1:1": (1024, 1024)}
 
@@ -184,8 +212,11 @@ class StabilityStub(Stub):
         image = Image.new("RGB", (width, height), ((seed >> 16) % 256, (seed >> 8) % 256, seed % 256))
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
+        reason = "SUCCESS"
+        if getattr(self, "filter_next", False):  # Stability's answer to a prompt its filter stopped
+            self.filter_next, reason = False, "CONTENT_FILTERED"
         return Response(
-            buffer.getvalue(), content_type="image/png", headers={"finish-reason": "SUCCESS", "seed": str(seed)}
+            buffer.getvalue(), content_type="image/png", headers={"finish-reason": reason, "seed": str(seed)}
         )
 
 
@@ -202,6 +233,15 @@ class PollyStub(Stub):
             "SupportedEngines": ["neural", "standard"],
         },
         {"Id": "Ivy", "LanguageCode": "en-US", "Name": "Ivy", "Gender": "Female", "SupportedEngines": ["standard"]},
+        {"Id": "Hans", "LanguageCode": "de-DE", "Name": "Hans", "Gender": "Male", "SupportedEngines": ["standard"]},
+        {
+            "Id": "Vicki",
+            "LanguageCode": "de-DE",
+            "Name": "Vicki",
+            "Gender": "Female",
+            "SupportedEngines": ["neural", "standard"],
+        },
+        {"Id": "Lea", "LanguageCode": "fr-FR", "Name": "Léa", "Gender": "Female", "SupportedEngines": ["neural"]},
     ]
 
     def install(self) -> PollyStub:
@@ -250,3 +290,181 @@ class PollyStub(Stub):
                 check=True,
             )
             return Response(mp3.read_bytes(), content_type="audio/mpeg")
+
+
+@dataclass(frozen=True)
+class StockEntry:
+    """One video or photo of the Pexels stand-in's catalogue."""
+
+    item_id: int
+    kind: str  # "video" or "photo"
+    tags: frozenset[str]
+    width: int
+    height: int
+    author: str
+    duration: int = 6
+
+
+def _orientation(width: int, height: int) -> str:
+    return "landscape" if width > height else "portrait" if height > width else "square"
+
+
+class PexelsStub(Stub):
+    """Pexels' ``GET /videos/search`` and ``GET /v1/search`` answering from a small catalogue by tag, with the
+    JSON shapes and rate-limit headers of the real API; the download links serve real files (an H.264 clip made
+    by ffmpeg, a JPEG made by Pillow) in the entry's size."""
+
+    CATALOGUE: ClassVar[tuple[StockEntry, ...]] = (
+        StockEntry(101, "video", frozenset({"harbour", "boats", "sea"}), 1920, 1080, "Ana Costa"),
+        StockEntry(102, "video", frozenset({"harbour", "boats", "morning"}), 1280, 720, "Bo Lind"),
+        StockEntry(103, "video", frozenset({"market", "crowd", "noon"}), 1920, 1080, "Chen Wu"),
+        StockEntry(201, "video", frozenset({"harbour", "boats"}), 1080, 1920, "Dara Okafor"),
+        StockEntry(104, "video", frozenset({"gull"}), 1280, 720, "Eli Short", duration=1),  # too short to use
+        StockEntry(301, "photo", frozenset({"lighthouse", "dusk"}), 1200, 800, "Fay Moreau"),
+        StockEntry(302, "photo", frozenset({"lighthouse", "dusk"}), 800, 1200, "Gus Berg"),
+    )
+    downloads: list[str]
+
+    def install(self) -> PexelsStub:
+        self.downloads = []
+        self.files: dict[tuple[str, int, int], bytes] = {}
+        self.server.expect_request("/videos/search", method="GET").respond_with_handler(
+            lambda r: self._answer(r, lambda q: self._search(q, "video"))
+        )
+        self.server.expect_request("/v1/search", method="GET").respond_with_handler(
+            lambda r: self._answer(r, lambda q: self._search(q, "photo"))
+        )
+        self.server.expect_request(re.compile(r"^/files/.*")).respond_with_handler(self._file)
+        return self
+
+    def searches(self, kind: str = "") -> list[dict[str, Any]]:
+        path = {"video": "/videos/search", "photo": "/v1/search"}.get(kind, "search")
+        return [r for r in self.requests if path in r["path"]]
+
+    def _answer(self, request: Request, ok: Any) -> Response:
+        response = super()._answer(request, ok)
+        self.requests[-1].update(query=dict(request.args), authorization=request.headers.get("Authorization"))
+        if response.status_code == 429:
+            response.headers["X-Ratelimit-Remaining"] = "0"
+            response.headers["X-Ratelimit-Reset"] = str(int(time.time()) + 42)
+            response.headers.pop("Retry-After", None)
+        return response
+
+    def error_body(self, status: int) -> Any:
+        return {"error": "Rate limit exceeded" if status == 429 else f"stub error {status}"}
+
+    def _search(self, request: Request, kind: str) -> Response:
+        assert request.headers.get("Authorization"), "Pexels wants the key in the Authorization header"
+        words = {word.casefold() for word in request.args["query"].split()}
+        wanted = request.args.get("orientation")
+        per_page = int(request.args.get("per_page", 15))
+        found = [
+            entry
+            for entry in self.CATALOGUE
+            if entry.kind == kind
+            and words & entry.tags
+            and (not wanted or _orientation(entry.width, entry.height) == wanted)
+        ][:per_page]
+        base = self.url
+        if kind == "video":
+            results = [
+                {
+                    "id": e.item_id,
+                    "width": e.width,
+                    "height": e.height,
+                    "duration": e.duration,
+                    "url": f"https://www.pexels.com/video/stub-{e.item_id}/",
+                    "image": f"{base}/files/poster/{e.item_id}.jpg",
+                    "user": {
+                        "id": 7,
+                        "name": e.author,
+                        "url": f"https://www.pexels.com/@{e.author.split()[0].lower()}",
+                    },
+                    "video_files": [
+                        {
+                            "id": e.item_id * 10 + n,
+                            "quality": quality,
+                            "file_type": "video/mp4",
+                            "width": e.width * scale[0] // scale[1],
+                            "height": e.height * scale[0] // scale[1],
+                            "fps": 25,
+                            "link": f"{base}/files/video/{e.item_id * 10 + n}.mp4"
+                            f"?w={e.width * scale[0] // scale[1]}&h={e.height * scale[0] // scale[1]}",
+                        }
+                        for n, (quality, scale) in enumerate([("hd", (1, 1)), ("hd", (2, 3)), ("sd", (1, 3))])
+                    ],
+                }
+                for e in found
+            ]
+            body = {"page": 1, "per_page": per_page, "total_results": len(results), "videos": results}
+        else:
+            results = [
+                {
+                    "id": e.item_id,
+                    "width": e.width,
+                    "height": e.height,
+                    "url": f"https://www.pexels.com/photo/stub-{e.item_id}/",
+                    "photographer": e.author,
+                    "photographer_url": f"https://www.pexels.com/@{e.author.split()[0].lower()}",
+                    "alt": " ".join(sorted(e.tags)),
+                    "src": {
+                        "original": f"{base}/files/photo/{e.item_id}.jpg?w={e.width}&h={e.height}",
+                        "large2x": f"{base}/files/photo/{e.item_id}.jpg?w={e.width}&h={e.height}",
+                        "tiny": f"{base}/files/photo/{e.item_id}-tiny.jpg?w=40&h=30",
+                    },
+                }
+                for e in found
+            ]
+            body = {"page": 1, "per_page": per_page, "total_results": len(results), "photos": results}
+        return Response(
+            json.dumps(body),
+            content_type="application/json",
+            headers={"X-Ratelimit-Limit": "200", "X-Ratelimit-Remaining": "199", "X-Ratelimit-Reset": "0"},
+        )
+
+    def _file(self, request: Request) -> Response:
+        """A real file of the asked size (scaled down 4x for clips, to stay quick): made once, served again."""
+        self.downloads.append(request.path)
+        assert not request.headers.get("Authorization"), "the API key is not sent to the file host"
+        width, height = int(request.args.get("w", 640)), int(request.args.get("h", 360))
+        kind = "video" if request.path.endswith(".mp4") else "photo"
+        key = (kind, width, height)
+        if key not in self.files:
+            self.files[key] = (
+                _stock_video(width // 4 // 2 * 2, height // 4 // 2 * 2) if kind == "video" else _jpeg(width, height)
+            )
+        return Response(self.files[key], content_type="video/mp4" if kind == "video" else "image/jpeg")
+
+
+def _stock_video(width: int, height: int) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "clip.mp4"
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc2=s={width}x{height}:r=25:d=3",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+                str(path),
+            ],
+            check=True,
+            timeout=60,
+        )
+        return path.read_bytes()
+
+
+def _jpeg(width: int, height: int) -> bytes:
+    image = Image.new("RGB", (width, height), (200, 120, 40))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=80)
+    return buffer.getvalue()

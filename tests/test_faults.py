@@ -129,7 +129,7 @@ def test_a_killed_worker_is_retried_within_a_minute_and_makes_one_video(
     stopped_s = time.monotonic() - killed_at
 
     def second_try_running() -> bool:
-        ti = airflow.get(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/render").json()
+        ti = airflow.get(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/render/0").json()
         return ti["try_number"] >= 2 and ti["state"] in ("running", "success")
 
     wait_for(second_try_running, timeout_s=240, what="the render's second try", interval_s=1)

@@ -98,6 +98,12 @@ def test_conf_violating_the_schema_is_refused_with_400_and_leaves_no_rows(
         ({"title": "Fade", "script": "Hi.", "crossfade_s": 5}, "crossfade_s: must be less than or equal to 2 (got 5)"),
         ({"title": "Nul", "script": "a\u0000b"}, "script: must not contain NUL characters"),
         ({"title": "Two\nlines", "script": "Hi."}, "title: must be some text on one line, without control characters"),
+        (
+            {"title": "Brand", "script": "Hi.", "channel": "no-such-channel"},
+            "channel: there is no channel 'no-such-channel': choose one of videoctl channel list",
+        ),
+        ({"title": "Lang", "script": "Hi.", "translations": ["de", "de"]}, "translations: name each language once"),
+        ({"title": "Lang", "script": "Hi.", "translations": ["German"]}, "a language code such as de, fr or pt-BR"),
     ],
 )
 def test_a_schema_error_is_one_short_line_naming_the_field_and_the_limit(

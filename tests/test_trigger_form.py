@@ -126,6 +126,10 @@ def test_the_new_video_page_checks_every_field_as_it_is_typed_and_submits(
     submit = form.locator("#submit")
     form.locator("#error_title", has_text="required").wait_for()
     assert submit.is_disabled()
+    from pipeline.request import form_fields
+
+    missing = [name for name in form_fields() if form.locator(f"#field_{name}").count() != 1]
+    assert missing == [], "every field of the request model has its place on the page"
     title = f"From the page {secrets.token_hex(3)}"
     good = {
         "title": title,

@@ -240,7 +240,7 @@ def test_the_nightly_batch_through_the_scheduler_with_its_summary_and_deadline_a
         )
     assert statuses == {f"{prefix}one": "completed", f"{prefix}two": "completed", f"{prefix}bad": "rejected"}
     weights = {
-        name: airflow.get(f"/dags/{DAG}/dagRuns/video__{prefix}{name}__{night}/taskInstances/render").json()[
+        name: airflow.get(f"/dags/{DAG}/dagRuns/video__{prefix}{name}__{night}/taskInstances/render/0").json()[
             "priority_weight"
         ]
         for name in ("one", "two")

@@ -259,7 +259,7 @@ def test_through_airflows_menu_retry_and_retry_with_changes(
     key = _make_video(airflow, "Retried video")
     run_id = f"video__{key}"
     # its last task fails (set through the REST API, the failure recorded as the failure callback records it)
-    patched = airflow.patch(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/publish", json={"new_state": "failed"})
+    patched = airflow.patch(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/publish/0", json={"new_state": "failed"})
     assert patched.status_code == 200, patched.text
     airflow.patch(f"/dags/{DAG}/dagRuns/{run_id}", json={"state": "failed"}).raise_for_status()
     repository.mark_failed(key, task_id="publish", error="the storage was unreachable", dag_run_id=run_id)
@@ -275,7 +275,7 @@ def test_through_airflows_menu_retry_and_retry_with_changes(
     assert (
         wait_for(lambda: run_state(airflow, run_id), timeout_s=300, what="the retried run", interval_s=2) == "success"
     )
-    publish = airflow.get(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/publish").json()
+    publish = airflow.get(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/publish/0").json()
     assert publish["try_number"] == 2
     assert count_rows("projects", "dag_run_id = :r AND status = 'completed'", r=run_id) == 1
 
@@ -323,3 +323,70 @@ def test_through_airflows_menu_a_track_is_uploaded_and_a_corrupt_one_refused_wit
     page.screenshot(path=str(SCREENSHOTS / "videos-music-upload.png"), full_page=True)
     assert count_rows("music_tracks", "name = 'corrupt.wav'") == 0
     assert not (airflow_site.data_dir / "storage" / "music" / "corrupt.wav").exists()
+
+
+def test_through_airflows_menu_a_clip_joins_the_library_and_a_corrupt_one_is_refused_with_nothing_stored(
+    browser_page: Any, airflow_site: AirflowSite, tmp_path: Path, count_rows: Any
+) -> None:
+    from pipeline.library import make_sample_footage
+
+    page = browser_page
+    (clip, _), *_ = make_sample_footage(tmp_path, width=160, height=90, seconds=1.5)
+    corrupt = tmp_path / "quay-corrupt.mp4"
+    corrupt.write_bytes(clip.read_bytes()[:3000])  # the start of an MP4, cut off: nothing a decoder can play
+    library = airflow_site.data_dir / "storage" / "library"
+    stored_before = sum(1 for p in library.rglob("*") if p.is_file()) if library.is_dir() else 0
+    frame = videos_in_airflow(page, airflow_site.api_url)
+    upload = frame.locator("#library-upload")
+    upload.locator("input[type=file]").set_input_files(str(clip))
+    upload.locator("input[name=tags]").fill("harbour, <b>boats</b>")
+    upload.locator("input[name=licence]").fill("CC0, made by the test")
+    upload.get_by_role("button", name="Add to the library").click()
+    frame.locator("#library-outcome", has_text=f"Added {clip.name} (video, tags: harbour, <b>boats</b>)").wait_for()
+    frame.locator("#items td", has_text="harbour, <b>boats</b>").wait_for()  # shown as text, not markup
+    assert frame.locator("#items b").count() == 0
+    assert count_rows("library_items", "name = :n AND kind = 'video'", n=clip.name) == 1
+
+    upload.locator("input[type=file]").set_input_files(str(corrupt))
+    upload.get_by_role("button", name="Add to the library").click()
+    refused = frame.locator("#library-outcome.failed")
+    refused.wait_for()
+    assert "not an image or a video ffprobe can read" in refused.inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "videos-library-upload.png"), full_page=True)
+    assert count_rows("library_items", "name = 'quay-corrupt.mp4'") == 0
+    assert sum(1 for p in library.rglob("*") if p.is_file()) == stored_before + 1  # the clip; not the corrupt one
+
+
+def test_through_airflows_menu_a_channel_is_saved_with_its_logo_and_a_bad_one_refused_in_one_line(
+    browser_page: Any, airflow_site: AirflowSite, tmp_path: Path, count_rows: Any
+) -> None:
+    from PIL import Image
+
+    page = browser_page
+    logo = tmp_path / "logo.png"
+    Image.new("RGBA", (120, 60), (230, 20, 20, 255)).save(logo)
+    frame = videos_in_airflow(page, airflow_site.api_url)
+    form = frame.locator("#channel-form")
+    form.locator("input[name=name]").fill("page-news")
+    form.locator("input[name=title]").fill("Page <i>News</i>")
+    form.locator("select[name=captions]").select_option("shorts")
+    form.locator("input[name=voice]").fill("en-gb")
+    form.locator("input[name=intro]").fill("Welcome")
+    form.locator("input[name=logo]").set_input_files(str(logo))
+    form.get_by_role("button", name="Save the channel").click()
+    frame.locator("#channel-outcome.completed", has_text="Saved channel page-news").wait_for()
+    row = frame.locator("#channel-list tr", has_text="page-news")
+    row.wait_for()
+    assert "Page <i>News</i>" in row.inner_text() and frame.locator("#channel-list i").count() == 0
+    assert "top-right, 85 %" in row.inner_text()
+    assert count_rows(
+        "channels", "name = 'page-news' AND kit->>'captions' = 'shorts' AND kit->>'logo_key' LIKE 'brand/%'"
+    )
+
+    form.locator("input[name=media_sources]").fill("library, flickr")
+    form.get_by_role("button", name="Save the channel").click()
+    refused = frame.locator("#channel-outcome.failed")
+    refused.wait_for()
+    assert refused.inner_text().startswith("400: invalid channel: media_sources.1: must be 'library' or 'pexels'")
+    assert count_rows("channels", "name = 'page-news' AND kit->'media_sources' = 'null'::jsonb") == 1  # unchanged
+    page.screenshot(path=str(SCREENSHOTS / "videos-channels.png"), full_page=True)

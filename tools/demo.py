@@ -168,6 +168,27 @@ def sample_music(site: AirflowSite) -> None:
         engine.dispose()
 
 
+def sample_footage(site: AirflowSite) -> None:
+    """Moving clips ffmpeg makes from nothing (sea, sky, city, forest), added to the media library once, so the
+    sample request (media_sources: library) shows motion offline."""
+    from pipeline.config import load_settings
+    from pipeline.db import connect
+    from pipeline.library import SAMPLE_FOOTAGE, SAMPLE_LICENCE, add_item, list_items, make_sample_footage
+    from pipeline.storage import open_storage
+
+    engine = connect(site.video_db)
+    try:
+        if set(SAMPLE_FOOTAGE) <= {item.name for item in list_items(engine)}:
+            return
+        with console.status("Making the sample footage for the media library ..."):
+            storage = open_storage(load_settings())
+            for path, tags in make_sample_footage(site.data_dir / "work" / "footage", width=1280, height=720):
+                add_item(engine, storage, path, name=path.name, tags=tags, licence=SAMPLE_LICENCE, added_by="demo")
+        console.print(f"Added {len(SAMPLE_FOOTAGE)} sample clips to the media library ({SAMPLE_LICENCE})")
+    finally:
+        engine.dispose()
+
+
 def submit(api: Airflow, sample: Path) -> tuple[str, str]:
     """Trigger one run for the sample; returns (request id, run id)."""
     with console.status("Waiting for the DAG to be parsed ..."):
@@ -309,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(stack.environment())
         start_airflow(stack)
         sample_music(stack)
+        sample_footage(stack)
         api = stack.api()
         try:
             request_id, run_id = submit(api, args.sample)

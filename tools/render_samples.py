@@ -27,7 +27,7 @@ def sample_render_spec(
     clips: Mapping[int, str] | None = None,
     music_key: str | None = None,
 ) -> RenderSpec:
-    """One scene per text: a Pillow title card (or the video clip stored at ``clips[index]``) and espeak-ng."""
+    """One scene per text: a Pillow title card (or the clip or picture stored at ``clips[index]``) and espeak-ng."""
     images, narrations = [], []
     for index, narration in enumerate(texts):
         scene = Scene(
@@ -43,7 +43,8 @@ def sample_render_spec(
         )
         image, _ = make_scene_image(scene, provider=ProceduralImages(), storage=storage, work_dir=work_dir)
         if clips and index in clips:
-            image = image.model_copy(update={"storage_key": clips[index], "kind": "video"})
+            kind = "image" if clips[index].lower().endswith((".png", ".jpg", ".jpeg", ".webp")) else "video"
+            image = image.model_copy(update={"storage_key": clips[index], "kind": kind})
         images.append(image)
         narrations.append(narrate_scene(scene, provider=EspeakVoice(), storage=storage, work_dir=work_dir)[0])
     return build_render_spec(

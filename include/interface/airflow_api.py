@@ -123,10 +123,18 @@ class Airflow:
                 f"cannot reach Airflow at {self.url}: start it (make demo) or set AIRFLOW_API_URL", EXIT_UNREACHABLE
             ) from None
 
-    def return_value(self, dag_id: str, run_id: str, task_id: str) -> Any:
-        """A task's XCom return value, or None when it has none."""
+    def return_value(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
+        """A task's XCom return value (of mapped instance ``map_index``), or None when it has none."""
         try:
-            entry = self.call("read the result", self.xcoms.get_xcom_entry, dag_id, task_id, run_id, "return_value")
+            entry = self.call(
+                "read the result",
+                self.xcoms.get_xcom_entry,
+                dag_id,
+                task_id,
+                run_id,
+                "return_value",
+                map_index=map_index,
+            )
         except ApiProblem as problem:
             if problem.exit_code == EXIT_NOT_FOUND:
                 return None

@@ -7,6 +7,7 @@ Each list page is three queries whatever its size (the page, its total, its cost
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from pipeline.db.schema import (
     scenes,
 )
 from pipeline.render.spec import webvtt_key
+from pipeline.request import LANGUAGE_PATTERN
 from pipeline.storage import Storage
 
 PAGE_SIZES = (10, 25, 50, 100)
@@ -50,8 +52,9 @@ class VideoFilter:
             raise ValueError(f"status must be one of {', '.join(LIST_STATUSES)}")
 
 
-def _latest_render() -> Any:
-    """Per project, its published render, else its newest (a lateral subquery: one index probe per row)."""
+def _latest_render(language: str = "") -> Any:
+    """Per project, its published render of the ``language`` version (the script's own by default), else its
+    newest (a lateral subquery: one index probe per row)."""
     return (
         select(
             rendered_videos.c.video_key,
@@ -64,7 +67,7 @@ def _latest_render() -> Any:
             rendered_videos.c.published,
             rendered_videos.c.dag_run_id.label("render_run_id"),
         )
-        .where(rendered_videos.c.project_id == projects.c.id)
+        .where(rendered_videos.c.project_id == projects.c.id, rendered_videos.c.language == language)
         .order_by(rendered_videos.c.published.desc(), rendered_videos.c.created_at.desc())
         .limit(1)
         .lateral("render")
@@ -74,7 +77,13 @@ def _latest_render() -> Any:
 def _latest_media() -> Any:
     """Per scene, its newest image or clip (a lateral subquery)."""
     return (
-        select(media_assets.c.storage_key, media_assets.c.provider, media_assets.c.kind)
+        select(
+            media_assets.c.storage_key,
+            media_assets.c.provider,
+            media_assets.c.kind,
+            media_assets.c.credit,
+            media_assets.c.licence,
+        )
         .where(media_assets.c.scene_id == scenes.c.id)
         .order_by(media_assets.c.created_at.desc())
         .limit(1)
@@ -214,6 +223,9 @@ def video_detail(engine: Engine, settings: Settings, request_key: str) -> dict[s
                 scenes.c.keywords,
                 latest_media.c.storage_key.label("image_key"),
                 latest_media.c.provider.label("image_provider"),
+                latest_media.c.kind.label("media_kind"),
+                latest_media.c.credit,
+                latest_media.c.licence,
                 audio_assets.c.storage_key.label("narration_key"),
                 audio_assets.c.voice,
                 audio_assets.c.duration_s.label("narration_s"),
@@ -225,6 +237,22 @@ def video_detail(engine: Engine, settings: Settings, request_key: str) -> dict[s
             .order_by(scenes.c.scene_index)
         ).mappings()
         detail["scenes"] = [dict(scene) for scene in scene_rows]
+        detail["versions"] = [
+            dict(version)
+            for version in conn.execute(
+                select(
+                    rendered_videos.c.language,
+                    rendered_videos.c.duration_s,
+                    rendered_videos.c.published,
+                    rendered_videos.c.dag_run_id,
+                )
+                .where(
+                    rendered_videos.c.project_id == detail["id"],
+                    rendered_videos.c.dag_run_id == (detail.get("render_run_id") or detail["dag_run_id"]),
+                )
+                .order_by(rendered_videos.c.language)
+            ).mappings()
+        ]
         ledger = conn.execute(
             select(
                 provider_calls.c.created_at,
@@ -257,6 +285,7 @@ RENDER_FILES = ("video", "subtitles", "thumbnail")
 WEBVTT = "webvtt"  # the render's subtitles as WebVTT, beside its SRT (the player's <track>)
 SCENE_FILES = ("image", "narration")
 MAX_INDEX_DIGITS = 4  # a scene index; more digits name no scene (and would overflow the column)
+LANGUAGE = re.compile(LANGUAGE_PATTERN.strip("^$"))
 
 
 def file_key(engine: Engine, request_key: str, name: str) -> str | None:
@@ -265,8 +294,11 @@ def file_key(engine: Engine, request_key: str, name: str) -> str | None:
     video many times, and none of them needs the whole detail."""
     project = select(projects.c.id).join(requests).where(requests.c.request_key == request_key).scalar_subquery()
     kind, _, index = name.partition("-")
+    name, _, language = name.partition(".")  # "video.de": the German version's
+    if language and not LANGUAGE.fullmatch(language):
+        return None
     if name in RENDER_FILES or name == WEBVTT:
-        render = _latest_render()
+        render = _latest_render(language)
         column = render.c["subtitles_key" if name == WEBVTT else f"{name}_key"]
         query = select(column).select_from(projects.join(render, true())).where(projects.c.id == project)
     elif kind in SCENE_FILES and index.isascii() and index.isdigit() and len(index) <= MAX_INDEX_DIGITS:

@@ -7,6 +7,7 @@
     videoctl enqueue --title "Tides" --script-file tides.txt --set voice=en-gb --priority 80
     videoctl batch 2026-11-26             videoctl costs --since 2026-11-01 --json
     videoctl music add loop.wav --licence "CC0, made in-house"      videoctl music list
+    videoctl library add quay.mp4 gulls.jpg --tags "harbour, boats" --licence "own footage"
 
 Airflow's REST API: ``AIRFLOW_API_URL`` and ``AIRFLOW_API_TOKEN`` or ``AIRFLOW_USERNAME``/``AIRFLOW_PASSWORD``
 (defaults: the ``make demo`` stack). The request table and the cost ledger: ``--db`` or ``VIDEO_DB_URL`` (default:
@@ -155,14 +156,18 @@ def _batch_checked(
         {"id": item.row, "request_key": item.request.key, "payload": item.request.to_conf(), "scheduled_for": None}
         for item in valid
     ]
+    from pipeline.channels import list_channels
+
     with _database(db) as engine:
         music = track_names(engine)
+        kits = {channel.name: channel.kit for channel in list_channels(engine)}
     verdict = validate_batch(
         rows,
         voices_of=lambda provider: _voices_here(settings, provider, rows),
         default_voice_provider=settings.providers.voice_provider,
         due_by=datetime.now(UTC),
         known_music=music,
+        channels=kits,
     )
     found = [
         Problem(row_id, reason["field"], reason["message"])
@@ -229,6 +234,7 @@ app.add_typer(music_app, name="music")
 def music_add(
     files: Annotated[list[Path], typer.Argument(help="Audio files (WAV, MP3, OGG, FLAC, M4A); each keeps its name.")],
     licence: Annotated[str, typer.Option("--licence", help="Where the track is from and under which licence.")] = "",
+    mood: Annotated[str | None, typer.Option("--mood", help="One word a request or channel picks it by: calm.")] = None,
     added_by: ByOption = None,
     db: DbOption = DEMO_DB,
 ) -> None:
@@ -247,7 +253,13 @@ def music_add(
                 raise FileNotFoundError(2, "no such file", str(path))
             try:
                 track = add_track(
-                    engine, storage, path, name=path.name, licence=licence, added_by=added_by or getpass.getuser()
+                    engine,
+                    storage,
+                    path,
+                    name=path.name,
+                    licence=licence,
+                    added_by=added_by or getpass.getuser(),
+                    mood=mood,
                 )
             except InvalidRequest as exc:
                 err.print(f"{path.name}: {exc.message}", markup=False, highlight=False)
@@ -274,10 +286,187 @@ def music_list(as_json: JsonOption = False, db: DbOption = DEMO_DB) -> None:
         return
     for track in tracks:
         out.print(
-            f"{track['name']}  {track['duration_s']:.1f} s  {track['licence'] or '(no licence given)'}",
+            f"{track['name']}  {track['duration_s']:.1f} s  {track['mood'] or '-'}  "
+            f"{track['licence'] or '(no licence given)'}",
             markup=False,
             highlight=False,
         )
+
+
+library_app = typer.Typer(help="The media library: the team's tagged images and clips, matched to scenes first.")
+app.add_typer(library_app, name="library")
+
+
+@library_app.command("add")
+def library_add(
+    files: Annotated[
+        list[Path], typer.Argument(help="Images (JPEG, PNG, WebP) or clips (MP4, MOV, WebM, MKV); each keeps its name.")
+    ],
+    tags: Annotated[
+        str, typer.Option("--tags", help="Comma-separated words a scene about it would use: 'harbour, boats, sea'.")
+    ] = "",
+    licence: Annotated[str, typer.Option("--licence", help="Where it is from and under which licence.")] = "",
+    added_by: ByOption = None,
+    db: DbOption = DEMO_DB,
+) -> None:
+    """Check each file (an image that decodes, a clip ffprobe reads and ffmpeg decodes whole, at most 200 MB) and
+    add it with its tags, replacing an item of the same name; a refused file stores nothing."""
+    from pipeline.config import load_settings
+    from pipeline.errors import InvalidRequest
+    from pipeline.library import add_item, split_tags
+    from pipeline.storage import open_storage
+
+    settings = load_settings()
+    storage = open_storage(settings)
+    refused = 0
+    with _database(db) as engine:
+        for path in files:
+            if not path.is_file():
+                raise FileNotFoundError(2, "no such file", str(path))
+            try:
+                item = add_item(
+                    engine,
+                    storage,
+                    path,
+                    name=path.name,
+                    tags=split_tags(tags),
+                    licence=licence,
+                    added_by=added_by or getpass.getuser(),
+                    ffprobe_bin=settings.ffprobe_bin,
+                )
+            except InvalidRequest as exc:
+                err.print(f"{path.name}: {exc.message}", markup=False, highlight=False)
+                refused += 1
+                continue
+            length = f", {item.duration_s:.1f} s" if item.duration_s else ""
+            out.print(
+                f"Added {item.kind} {item.name} ({item.width}x{item.height}{length}), tags: {', '.join(item.tags)}",
+                markup=False,
+                highlight=False,
+            )
+    if refused:
+        raise typer.Exit(EXIT_INVALID)
+
+
+@library_app.command("list")
+def library_list(as_json: JsonOption = False, db: DbOption = DEMO_DB) -> None:
+    """The library's items: name, kind, size, tags, licence."""
+    from pipeline.library import list_items
+
+    with _database(db) as engine:
+        items = [item.as_dict() for item in list_items(engine)]
+    if as_json:
+        _print_json(items)
+        return
+    for item in items:
+        out.print(
+            f"{item['name']}  {item['kind']} {item['width']}x{item['height']}  tags: {', '.join(item['tags'])}  "
+            f"{item['licence']}",
+            markup=False,
+            highlight=False,
+        )
+
+
+@library_app.command("remove")
+def library_remove(name: Annotated[str, typer.Argument(help="The item's name.")], db: DbOption = DEMO_DB) -> None:
+    """Take an item out of the library (videos already made keep it)."""
+    from pipeline.library import remove_item
+
+    with _database(db) as engine:
+        if not remove_item(engine, name):
+            raise ApiProblem(f"no item {name!r} in the library (videoctl library list shows them)", EXIT_NOT_FOUND)
+    out.print(f"Removed {name}: no new video will use it.", markup=False, highlight=False)
+
+
+channel_app = typer.Typer(
+    help="Channels: brand kits (logo, intro and outro, colours, captions, voice, music, sources)."
+)
+app.add_typer(channel_app, name="channel")
+
+
+@channel_app.command("set")
+def channel_set(  # noqa: PLR0917 - one option per field of the brand kit
+    name: Annotated[str, typer.Argument(help="The channel's name (letters, digits, '.', '_', '-').")],
+    title: Annotated[str | None, typer.Option(help="The channel's display name.")] = None,
+    logo: Annotated[Path | None, typer.Option(help="An image (PNG with transparency is best): the watermark.")] = None,
+    logo_position: Annotated[str | None, typer.Option(help="top-left, top-right, bottom-left, bottom-right.")] = None,
+    logo_opacity: Annotated[float | None, typer.Option(help="0.1 to 1.")] = None,
+    logo_width: Annotated[float | None, typer.Option(help="The logo's width, 0.04 to 0.4 of the frame's.")] = None,
+    intro: Annotated[str | None, typer.Option(help="Text of the intro card.")] = None,
+    outro: Annotated[str | None, typer.Option(help="Text of the outro card.")] = None,
+    intro_clip: Annotated[str | None, typer.Option(help="A clip of the media library as the intro.")] = None,
+    outro_clip: Annotated[str | None, typer.Option(help="A clip of the media library as the outro.")] = None,
+    bumper_s: Annotated[float | None, typer.Option(help="How long intro and outro last, 1 to 8 s.")] = None,
+    colours: Annotated[str | None, typer.Option(help="Card background and text: '#0B3D5C,#FFFFFF'.")] = None,
+    captions: Annotated[str | None, typer.Option(help="classic, boxed or shorts.")] = None,
+    voice: Annotated[str | None, typer.Option(help="The default voice.")] = None,
+    voice_provider: Annotated[str | None, typer.Option(help="espeak or polly.")] = None,
+    music: Annotated[str | None, typer.Option(help="A track of the music library.")] = None,
+    music_mood: Annotated[str | None, typer.Option(help="Pick the track by this mood instead.")] = None,
+    media_sources: Annotated[str | None, typer.Option(help="Comma-separated: library, pexels.")] = None,
+    updated_by: ByOption = None,
+    db: DbOption = DEMO_DB,
+) -> None:
+    """Create a channel, or change the given fields of one (the others stay); "" clears a field."""
+    from pipeline.channels import check_kit, check_name, get_channel, save_channel, store_logo
+    from pipeline.config import load_settings
+    from pipeline.errors import InvalidRequest
+    from pipeline.storage import open_storage
+
+    given: dict[str, Any] = {
+        "title": title,
+        "logo_position": logo_position,
+        "logo_opacity": logo_opacity,
+        "logo_width": logo_width,
+        "intro": intro,
+        "outro": outro,
+        "intro_clip": intro_clip,
+        "outro_clip": outro_clip,
+        "bumper_s": bumper_s,
+        "captions": captions,
+        "voice": voice,
+        "voice_provider": voice_provider,
+        "music": music,
+        "music_mood": music_mood,
+    }
+    changes = {key: (value if value != "" else None) for key, value in given.items() if value is not None}
+    if colours is not None:
+        parts = [part.strip() for part in colours.split(",") if part.strip()]
+        changes["card_background"], changes["card_text"] = [*parts, None, None][:2] if parts else (None, None)
+    if media_sources is not None:
+        changes["media_sources"] = [part.strip() for part in media_sources.split(",") if part.strip()] or None
+    if logo is not None and not logo.is_file():
+        raise FileNotFoundError(2, "no such file", str(logo))
+    try:
+        check_name(name)
+        with _database(db) as engine:
+            current = get_channel(engine, name)
+            values = {**(current.kit.model_dump(mode="json") if current else {}), **changes}
+            if logo is not None:
+                values["logo_key"] = store_logo(open_storage(load_settings()), logo)
+            kit = check_kit(values)
+            save_channel(engine, name, kit, updated_by=updated_by or getpass.getuser())
+    except InvalidRequest as exc:
+        raise ApiProblem(f"{name}: {exc.message}", EXIT_INVALID) from None
+    verb = "Changed" if current else "Added"
+    out.print(f"{verb} channel {name}: a request names it with channel={name}", markup=False, highlight=False)
+
+
+@channel_app.command("list")
+def channel_list(as_json: JsonOption = False, db: DbOption = DEMO_DB) -> None:
+    """The channels and what each sets."""
+    from pipeline.channels import list_channels
+
+    with _database(db) as engine:
+        found = [channel.as_dict() for channel in list_channels(engine)]
+    if as_json:
+        _print_json(found)
+        return
+    for channel in found:
+        settings = ", ".join(
+            f"{key}={value}" for key, value in channel.items() if key not in {"name", "updated_by"} and value
+        )
+        out.print(f"{channel['name']}  {settings}", markup=False, highlight=False)
 
 
 @app.command()
@@ -471,6 +660,8 @@ def _option(name: str, schema: dict[str, Any]) -> Any:
         return Annotated[bool | None, typer.Option(f"{flag}/--no-{flag[2:]}", help=help_text)]
     if "array" in kinds:
         return Annotated[list[str] | None, typer.Option(flag, help=help_text + " (repeatable)")]
+    if "object" in kinds:  # by language: LANGUAGE=FILE, repeatable
+        return Annotated[list[str] | None, typer.Option(flag, help=help_text + " As LANGUAGE=FILE, repeatable.")]
     if "enum" in schema:
         choices = ", ".join(str(value) for value in schema["enum"] if value is not None)
         return Annotated[str | None, typer.Option(flag, help=f"{help_text} One of: {choices}.".strip())]
@@ -490,6 +681,8 @@ def submit(*, script_file: str | None = None, wait: bool = False, **fields: Any)
     for name, value in list(conf.items()):
         if "enum" in types[name] and isinstance(value, str) and value.isdigit():
             conf[name] = int(value)  # e.g. --resolution 1080
+        if "object" in types[name].get("type", []):  # --translated-scripts de=tides.de.txt
+            conf[name] = _files_by_key(value)
     if script_file is not None:
         conf["script"] = sys.stdin.read() if script_file == "-" else Path(script_file).read_text(encoding="utf-8")
     request, problems = checked_request(conf, default_id=f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}")
@@ -517,6 +710,20 @@ def submit(*, script_file: str | None = None, wait: bool = False, **fields: Any)
             out.print(_facts_line(facts), markup=False, highlight=False)
             if facts["state"] != "success":
                 raise typer.Exit(EXIT_FAILED)
+
+
+def _files_by_key(entries: list[str]) -> dict[str, str]:
+    """``["de=tides.de.txt"]`` -> ``{"de": <the file's text>}``; a missing file is a usage error (exit 2)."""
+    texts = {}
+    for entry in entries:
+        key, sep, name = entry.partition("=")
+        if not sep or not key or not name:
+            raise typer.BadParameter(f"{entry!r}: give LANGUAGE=FILE, e.g. de=tides.de.txt")
+        path = Path(name)
+        if not path.is_file():
+            raise FileNotFoundError(2, "no such file", name)
+        texts[key.strip()] = path.read_text(encoding="utf-8")
+    return texts
 
 
 def follow(api: Airflow, run_id: str, *, poll_s: float = 2.0) -> dict[str, Any]:
@@ -572,7 +779,7 @@ def _run_facts(api: Airflow, run_id: str) -> dict[str, Any]:
         "waiting_for": None,
     }
     if state == "success":
-        published = api.return_value(DagId.VIDEO, run_id, "publish") or {}
+        published = api.return_value(DagId.VIDEO, run_id, "publish", map_index=0) or {}  # the script's own language
         facts.update(video_url=published.get("video_url"), duration_s=published.get("duration_s"))
     elif state == "running":
         review = api.http.get(f"/dags/{DagId.VIDEO}/dagRuns/{run_id}/taskInstances/review")
@@ -645,7 +852,8 @@ submit.__signature__ = _submit_signature()  # type: ignore[attr-defined]
 
 def main() -> None:
     app.command()(_guarded(submit))
-    for info in [*app.registered_commands, *music_app.registered_commands]:
+    commands = [app, music_app, library_app, channel_app]
+    for info in [command for typer_app in commands for command in typer_app.registered_commands]:
         if info.callback is not None and info.callback is not submit:
             info.callback = _guarded(info.callback)
     try:

@@ -81,7 +81,7 @@ def make_script(
         audience=(request.audience or "").strip(),
         target_duration_s=request.target_duration_s,
         title=request.title,
-        voice=request.voice.lower(),
+        voice=request.voice_name.lower(),
     )
     key = content_key("scripts", digest, "json")
     started = time.monotonic()
@@ -200,6 +200,7 @@ def narrate_scene(
         words=tuple(WordTiming.model_validate(w) for w in meta["words"]),
         timings_estimated=meta["timings_estimated"],
         cached=cached,
+        language=scene.language,
     )
     # the ledger names the engine and the voice: Polly's price depends on the engine
     used = f"{meta.get('model') or provider.model}/{scene.voice}"

@@ -9,12 +9,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Collection, Sequence
+import re
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipeline.request import form_fields
+from pipeline.request import DEFAULT_VOICE, form_fields
+
+if TYPE_CHECKING:
+    from pipeline.channels import BrandKit
 
 log = logging.getLogger(__name__)
 INDEX = "id"  # the request table's primary key: GX reports failed rows by it
@@ -41,10 +45,15 @@ class BatchVerdict:
 
 
 def batch_table(
-    rows: Sequence[dict[str, Any]], *, default_voice_provider: str, known_music: Collection[str] | None = None
+    rows: Sequence[dict[str, Any]],
+    *,
+    default_voice_provider: str,
+    known_music: Collection[str] | None = None,
+    channels: Mapping[str, BrandKit] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """One record per claimed row: the model's fields from its payload, plus the derived columns the batch rules
-    look at. Returns the records and the model fields present."""
+    look at (a row's voice, provider and music as its channel fills them in). Returns the records and the model
+    fields present."""
     fields = list(form_fields())
     first_of_script: dict[str, str] = {}
     records = []
@@ -57,13 +66,17 @@ def batch_table(
         script = (payload.get("script") or "").strip()
         topic = (payload.get("topic") or "").strip()
         record["script_or_topic"] = script or topic or None
-        provider = payload.get("voice_provider") or default_voice_provider
-        record["voice_of_provider"] = f"{provider}:{payload.get('voice')}"
+        channel = payload.get("channel")
+        kit = (channels or {}).get(channel) if channel else None
+        record["channel_missing"] = channel if channel and channels is not None and kit is None else None
+        provider = payload.get("voice_provider") or (kit and kit.voice_provider) or default_voice_provider
+        voice = payload.get("voice") or (kit and kit.voice) or DEFAULT_VOICE
+        record["voice_of_provider"] = f"{provider}:{voice}"
         digest = hashlib.sha256(" ".join(script.split()).casefold().encode()).hexdigest() if script else None
         record["same_script_as"] = first_of_script.get(digest) if digest else None
         if digest:
             first_of_script.setdefault(digest, row["request_key"])
-        music = payload.get("music")
+        music = payload.get("music") or (kit.music if kit and not payload.get("music_mood") else None)
         record["music_missing"] = music if music and known_music is not None and music not in known_music else None
         when = row.get("scheduled_for")
         record["scheduled_for"] = datetime.fromisoformat(when).timestamp() if when else None
@@ -116,6 +129,16 @@ def model_rules(fields: Sequence[str]) -> list[Rule]:
                     f"must be from {prop.get('minimum')} to {prop.get('maximum')}",
                 )
             )
+        items: dict[str, Any] = prop["items"] if isinstance(prop.get("items"), dict) else {}
+        if "array" in kinds and "enum" in items:  # a list of names (media_sources): each a known one
+            names = "|".join(re.escape(str(v)) for v in items["enum"])
+            rules.append(
+                Rule(
+                    gxe.ExpectColumnValuesToMatchRegex(column=name, regex=f"^({names})(; ({names}))*$"),
+                    name,
+                    "every entry must be one of " + ", ".join(map(str, items["enum"])),
+                )
+            )
     if "notify_emails" in fields:
         item = EMAIL_ITEM.strip("^$")
         rules.append(
@@ -146,6 +169,11 @@ def batch_rules(*, known_voices: Sequence[str], due_by: datetime) -> list[Rule]:
             "no track {value} in the music library: add it (videoctl music add, the Videos page) or leave it empty",
         ),
         Rule(
+            gxe.ExpectColumnValuesToBeNull(column="channel_missing"),
+            "channel",
+            "no channel {value}: choose one of videoctl channel list, or leave it empty",
+        ),
+        Rule(
             gxe.ExpectColumnValuesToBeNull(column="same_script_as"),
             "script",
             "the same script as request {value} in this batch",
@@ -165,6 +193,7 @@ def validate_batch(
     default_voice_provider: str,
     due_by: datetime,
     known_music: Collection[str] | None = None,
+    channels: Mapping[str, BrandKit] | None = None,
     extra_problems: Callable[[dict[str, Any]], list[tuple[str, str]]] = lambda _: [],
 ) -> BatchVerdict:
     """Run the generated suite over ``rows`` (claimed rows as dicts with ``id``, ``request_key``, ``payload``,
@@ -178,7 +207,9 @@ def validate_batch(
     import pandas as pd
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    records, fields = batch_table(rows, default_voice_provider=default_voice_provider, known_music=known_music)
+    records, fields = batch_table(
+        rows, default_voice_provider=default_voice_provider, known_music=known_music, channels=channels
+    )
     providers = sorted({record["voice_of_provider"].split(":", 1)[0] for record in records})
     known = [f"{provider}:{voice}" for provider in providers for voice in _voices(voices_of, provider)]
     rules = [*model_rules(fields), *batch_rules(known_voices=known, due_by=due_by)]

@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.constants import ConnId
@@ -44,13 +44,37 @@ class ProviderSettings(BaseSettings):
         default="given", description="given: the request's script only; gemini: write one from the topic."
     )
     image_provider: Literal["procedural", "stability"] = "procedural"
+    media_sources: str = Field(
+        default="",
+        description="Comma-separated sources a scene's picture is looked for in first, in order (library, pexels), "
+        "when a request names none; empty: the image provider only.",
+    )
     voice_provider: Literal["espeak", "polly"] = "espeak"
+    translator: Literal["", "gemini"] = Field(
+        default="", description="Who translates a request's other languages; empty: translations are refused."
+    )
+    pexels_per_page: int = Field(default=15, ge=1, le=80, description="Stock results a scene chooses from.")
     gemini_model: str = "gemini-2.5-flash"
     stability_model: Literal["core", "ultra", "sd3.5-large", "sd3.5-large-turbo", "sd3.5-medium"] = "core"
     stability_negative_prompt: str = "text, letters, watermark, logo, signature, blurry, deformed, low quality"
     stability_style_preset: str = ""
     polly_engine: Literal["neural", "standard", "long-form", "generative"] = "neural"
     provider_timeout_s: float = Field(default=120.0, gt=0, description="Per call to a paid API.")
+
+    @field_validator("media_sources")
+    @classmethod
+    def _known_sources(cls, value: str) -> str:
+        from pipeline.request import MEDIA_SOURCES
+
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        unknown = [name for name in names if name not in MEDIA_SOURCES]
+        if unknown:
+            raise ValueError(f"VIDEO_MEDIA_SOURCES: unknown {', '.join(unknown)}; use {', '.join(MEDIA_SOURCES)}")
+        return ",".join(dict.fromkeys(names))
+
+    @property
+    def default_media_sources(self) -> tuple[str, ...]:
+        return tuple(name for name in self.media_sources.split(",") if name)
 
 
 class PriceSettings(BaseSettings):

@@ -49,6 +49,13 @@ class ImageProviderId(StrEnum):
     STABILITY = "stability"
 
 
+class MediaSourceId(StrEnum):
+    """Where a scene's picture is looked for before an image provider makes one."""
+
+    LIBRARY = "library"  # the team's own tagged images and clips
+    PEXELS = "pexels"  # stock footage and photos
+
+
 class VoiceProviderId(StrEnum):
     ESPEAK = "espeak"  # offline
     POLLY = "polly"
@@ -61,5 +68,6 @@ class ConnId(StrEnum):
     AWS = "aws_default"
     GEMINI = "gemini_default"
     STABILITY = "stability_default"
+    PEXELS = "pexels_default"
     SMTP = "smtp_default"
     KUBERNETES = "kubernetes_default"

@@ -40,6 +40,13 @@ class ProviderError(PipelineError):
         self.retry_after = retry_after
 
 
+class NoMedia(ProviderError):
+    """A provider has no picture for this scene (no stock result, a filtered prompt): the next source is tried."""
+
+    def __init__(self, message: str, *, provider: str) -> None:
+        super().__init__(message, provider=provider, retryable=False)
+
+
 class RenderError(PipelineError):
     """FFmpeg could not produce the video from the given spec and assets."""
 

@@ -15,6 +15,15 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class LibraryPick(Frozen):
+    """The library item chosen for a scene (by ``pipeline.library.pick_items``, once for the whole video)."""
+
+    name: str
+    storage_key: str
+    kind: Literal["image", "video"]
+    licence: str
+
+
 class Scene(Frozen):
     """One narrated shot: the unit the media and voice tasks are mapped over."""
 
@@ -29,13 +38,18 @@ class Scene(Frozen):
     title: str
     image_provider: str = "procedural"
     voice_provider: str = "espeak"
+    media_sources: tuple[str, ...] = ()  # looked in first, in order (library, pexels), before the image provider
+    library_pick: LibraryPick | None = None
+    card_palette: tuple[str, str] | None = None  # the channel's title-card colours (background, text)
+    language: str = ""  # a translated version's language; "" is the script's own
 
     @property
     def label(self) -> str:
         """Shown in the Airflow UI for the mapped task instance of this scene; at most ``MAX_LABEL_CHARS`` (Airflow
         stores it in a column of 250 characters and fails the task instance that exceeds it)."""
         words = " ".join((", ".join(self.keywords[:3]) or self.text[:30]).split())
-        label = f"scene {self.index + 1}: {words}"
+        version = f" ({self.language})" if self.language else ""
+        label = f"scene {self.index + 1}{version}: {words}"
         return label if len(label) <= MAX_LABEL_CHARS else label[: MAX_LABEL_CHARS - 1] + "…"
 
 
@@ -54,6 +68,8 @@ class MediaAsset(Frozen):
     width: int
     height: int
     cached: bool
+    credit: str | None = None  # who made it, where from ("Video by NAME on Pexels: URL")
+    licence: str | None = None
 
 
 class AudioAsset(Frozen):
@@ -66,6 +82,7 @@ class AudioAsset(Frozen):
     words: tuple[WordTiming, ...]
     timings_estimated: bool
     cached: bool
+    language: str = ""
 
 
 class RenderScene(Frozen):
@@ -75,6 +92,15 @@ class RenderScene(Frozen):
     audio_key: str
     audio_duration_s: float = Field(gt=0)
     words: tuple[WordTiming, ...] = ()
+
+
+class LogoOverlay(Frozen):
+    """A channel's watermark: its logo in one corner, at a fraction of the frame's width, partly transparent."""
+
+    key: str
+    position: Literal["top-left", "top-right", "bottom-left", "bottom-right"] = "top-right"
+    opacity: float = Field(default=0.85, ge=0.1, le=1.0)
+    width: float = Field(default=0.14, ge=0.04, le=0.4)
 
 
 class RenderSpec(Frozen):
@@ -91,10 +117,12 @@ class RenderSpec(Frozen):
     thumbnail_key: str | None = None
     look: LookAndSound = Field(default_factory=LookAndSound, description="The request's look and sound options.")
     music_key: str | None = Field(default=None, description="Storage key of the music track (look.music resolved).")
+    logo: LogoOverlay | None = Field(default=None, description="The channel's watermark.")
     music_volume: float = Field(default=0.25, ge=0, le=1)
     loudness_lufs: float | None = Field(default=-16.0, ge=-40, le=-5, description="None = leave levels as they are.")
     true_peak_db: float = Field(default=-1.5, ge=-9, le=0)
     attempt: int = Field(default=1, ge=1, description="The render task's try: each try writes its own outputs.")
+    language: str = Field(default="", description="The version's language (\"\": the script's own).")
 
     def for_attempt(self, attempt: int) -> RenderSpec:
         """This spec as render attempt ``attempt`` writes it: a second try never writes over the first's files
@@ -146,6 +174,7 @@ class RenderResult(Frozen):
     expected_duration_s: float
     soft_subtitles: bool = False
     attempt: int = 1  # the render task's try number: only the newest attempt's result is published
+    language: str = ""  # the version's language ("": the script's own)
 
 
 class ProjectSummary(Frozen):

@@ -39,6 +39,7 @@ class Track:
     size_bytes: int
     licence: str
     added_by: str
+    mood: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -89,10 +90,31 @@ def audio_length(path: Path, *, ffprobe_bin: str = "ffprobe") -> float:
     return length
 
 
-def add_track(engine: Engine, storage: Storage, source: Path, *, name: str, licence: str, added_by: str) -> Track:
+def check_mood(mood: str | None) -> str | None:
+    """A track's mood: one lower-case word (``calm``, ``upbeat``), or None."""
+    from pipeline.request import MOOD_PATTERN
+
+    if mood is None or not mood.strip():
+        return None
+    mood = mood.strip().lower()
+    if not re.fullmatch(MOOD_PATTERN, mood):
+        raise InvalidRequest(f"{mood[:40]!r} cannot be a mood: one word such as calm or upbeat (letters, digits, '-')")
+    return mood
+
+
+def add_track(
+    engine: Engine,
+    storage: Storage,
+    source: Path,
+    *,
+    name: str,
+    licence: str,
+    added_by: str,
+    mood: str | None = None,
+) -> Track:
     """Check, store and list one track (see the module's docstring); ``InvalidRequest`` says what is wrong, and then
     nothing is stored."""
-    name, licence = check_name(name), check_licence(licence)
+    name, licence, mood = check_name(name), check_licence(licence), check_mood(mood)
     size = source.stat().st_size
     if size > MAX_TRACK_BYTES:
         raise InvalidRequest(f"the track is {size / 1e6:.1f} MB; at most {MAX_TRACK_BYTES / 1e6:.0f} MB")
@@ -108,12 +130,15 @@ def add_track(engine: Engine, storage: Storage, source: Path, *, name: str, lice
         "content_hash": digest,
         "licence": licence,
         "added_by": added_by,
+        "mood": mood,
     }
     statement = insert(music_tracks).values(**row)
     statement = statement.on_conflict_do_update(index_elements=[music_tracks.c.name], set_=row)
     with engine.begin() as conn:
         conn.execute(statement)
-    return Track(**{k: row[k] for k in ("name", "storage_key", "duration_s", "size_bytes", "licence", "added_by")})
+    return Track(
+        **{k: row[k] for k in ("name", "storage_key", "duration_s", "size_bytes", "licence", "added_by", "mood")}
+    )
 
 
 def list_tracks(engine: Engine) -> list[Track]:
@@ -124,10 +149,18 @@ def list_tracks(engine: Engine) -> list[Track]:
         music_tracks.c.size_bytes,
         music_tracks.c.licence,
         music_tracks.c.added_by,
+        music_tracks.c.mood,
     )
     with engine.connect() as conn:
         rows = conn.execute(select(*columns).order_by(music_tracks.c.name)).mappings()
         return [Track(**row) for row in rows]
+
+
+def tracks_of_mood(engine: Engine, mood: str) -> list[str]:
+    """The names of the tracks of ``mood``, sorted."""
+    with engine.connect() as conn:
+        query = select(music_tracks.c.name).where(music_tracks.c.mood == mood).order_by(music_tracks.c.name)
+        return list(conn.execute(query).scalars())
 
 
 def track_names(engine: Engine) -> set[str]:

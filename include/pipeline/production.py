@@ -7,15 +7,17 @@ carries those decisions to every later task.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from pipeline.channels import BrandKit, apply_channel
 from pipeline.config import Settings
-from pipeline.constants import ScriptSource
+from pipeline.constants import MediaSourceId, ScriptSource
 from pipeline.errors import InvalidRequest
-from pipeline.models import AudioAsset, Frozen, MediaAsset, RenderResult, RenderSpec, Scene
+from pipeline.models import AudioAsset, Frozen, LibraryPick, MediaAsset, RenderResult, RenderSpec, Scene
 from pipeline.render.probe import check_output
 from pipeline.render.spec import build_render_spec, music_key, spec_key
 from pipeline.request import VideoRequest
@@ -24,6 +26,7 @@ from pipeline.storage.base import Storage
 
 if TYPE_CHECKING:
     from pipeline.db import VideoRepository
+    from pipeline.library import LibraryItem
     from pipeline.segment import SceneText
 
 GIVEN = ScriptSource.GIVEN.value
@@ -39,6 +42,14 @@ class Job(Frozen):
     image_provider: str
     voice_provider: str
     music_key: str | None = None
+    media_sources: tuple[str, ...] = ()
+    brand: BrandKit | None = None  # the channel's kit: logo, intro and outro, card colours
+    versions: dict[str, str] = Field(default_factory=dict, description="Each other language and its voice.")
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Every version's language: "" (the script's own) first."""
+        return ("", *self.versions)
 
 
 def plan_job(
@@ -51,13 +62,28 @@ def plan_job(
     voices: Callable[[str], frozenset[str]],
     check_image_provider: Callable[[str], object],
     check_script_provider: Callable[[str], object],
+    check_media_source: Callable[[str], object] = lambda name: None,
+    channel_kit: Callable[[str], BrandKit | None] = lambda name: None,
+    tracks_of_mood: Callable[[str], Sequence[str]] = lambda mood: (),
+    voice_for: Callable[[str, str], str | None] = lambda provider, language: None,
+    check_translator: Callable[[str], object] = lambda name: None,
 ) -> Job:
     """Decide how ``request`` is made, or raise ``InvalidRequest`` naming every problem in one line.
 
-    ``voices(name)`` lists the voices of voice provider ``name``; the ``check_*`` callables open a provider
-    (raising when its credentials are missing), so a request fails here, before any paid call.
+    ``voices(name)`` lists the voices of voice provider ``name``; the ``check_*`` callables open a provider or a
+    media source (raising when its credentials are missing), so a request fails here, before any paid call.
     """
     problems = []
+    kit = None
+    if request.channel:
+        kit = channel_kit(request.channel)
+        if kit is None:
+            raise InvalidRequest(
+                f"request {request.key!r} cannot be made: unknown channel {request.channel!r}: "
+                "choose one of videoctl channel list, or leave Channel empty"
+            )
+        request = apply_channel(request, kit)
+    request = with_defaults(request)
     defaults = settings.providers  # what a request that does not choose gets
     image = request.image_provider or defaults.image_provider
     voice = request.voice_provider or defaults.voice_provider
@@ -70,9 +96,11 @@ def plan_job(
             "add a script, or configure one (VIDEO_SCRIPT_PROVIDER=gemini)"
         )
     known = voices(voice)
-    if request.voice.lower() not in known:
+    if request.voice_name.lower() not in known:
         examples = ", ".join(sorted(known, key=lambda v: (not v.startswith("en"), v))[:6])
-        problems.append(f"unknown voice {request.voice!r} for {voice}: choose one such as {examples}")
+        problems.append(f"unknown voice {request.voice_name!r} for {voice}: choose one such as {examples}")
+    request = _music_by_mood(request, tracks_of_mood, problems)
+    versions = _versions(request, voice, settings=settings, voice_for=voice_for, problems=problems)
     try:
         music = music_key(request.look.music, storage)
     except InvalidRequest as exc:
@@ -80,7 +108,12 @@ def plan_job(
         music = None
     if problems:
         raise InvalidRequest(f"request {request.key!r} cannot be made: " + "; ".join(problems))
+    sources = request.media_sources if request.media_sources is not None else defaults.default_media_sources
     check_image_provider(image)
+    if set(versions) - set(request.translated_scripts or {}):
+        check_translator(settings.providers.translator)
+    for source in sources:
+        check_media_source(source)
     if script_source != GIVEN:
         check_script_provider(script_source)
     return Job(
@@ -91,7 +124,61 @@ def plan_job(
         image_provider=image,
         voice_provider=voice,
         music_key=music,
+        media_sources=tuple(sources),
+        brand=kit,
+        versions=versions,
     )
+
+
+def _music_by_mood(
+    request: VideoRequest, tracks_of_mood: Callable[[str], Sequence[str]], problems: list[str]
+) -> VideoRequest:
+    """The request with a track of its mood as its music, when it names a mood and no track."""
+    if request.look.music is not None or not request.look.music_mood:
+        return request
+    tracks = sorted(tracks_of_mood(request.look.music_mood))
+    if not tracks:
+        problems.append(
+            f"no track of mood {request.look.music_mood!r} in the music library: add one "
+            "(videoctl music add --mood), or leave Music mood empty"
+        )
+        return request
+    pick = tracks[int(hashlib.sha256(request.key.encode()).hexdigest(), 16) % len(tracks)]  # the same one each time
+    return request.model_copy(update={"look": request.look.model_copy(update={"music": pick})})
+
+
+def _versions(
+    request: VideoRequest,
+    provider: str,
+    *,
+    settings: Settings,
+    voice_for: Callable[[str, str], str | None],
+    problems: list[str],
+) -> dict[str, str]:
+    """Each other language the request asks for, and the voice of ``provider`` that speaks it."""
+    versions: dict[str, str] = {}
+    given = request.translated_scripts or {}
+    for language in request.translations or ():
+        if language not in given and not settings.providers.translator:
+            problems.append(
+                f"it asks for {language} but no translator is configured: set VIDEO_TRANSLATOR=gemini "
+                "(with the gemini_default connection), or leave Also in empty"
+            )
+            break
+        spoken = voice_for(provider, language)
+        if spoken is None:
+            problems.append(f"{provider} has no voice that speaks {language}: choose another language or provider")
+        else:
+            versions[language] = spoken
+    return versions
+
+
+def with_defaults(request: VideoRequest) -> VideoRequest:
+    """The request with the factory's defaults where it and its channel left a field empty (voice, captions)."""
+    look = request.look
+    if look.captions is None:
+        look = look.model_copy(update={"captions": "classic"})
+    return request.model_copy(update={"voice": request.voice_name, "look": look})
 
 
 def scenes_of(job: Job, texts: Sequence[SceneText]) -> list[Scene]:
@@ -106,35 +193,99 @@ def scenes_of(job: Job, texts: Sequence[SceneText]) -> list[Scene]:
             visual_prompt=text.visual_prompt,
             width=width,
             height=height,
-            voice=job.request.voice,
+            voice=job.request.voice_name,
             title=job.request.title,
             image_provider=job.image_provider,
             voice_provider=job.voice_provider,
+            media_sources=job.media_sources,
+            card_palette=job.brand.palette if job.brand else None,
         )
         for text in texts
     ]
 
 
-def render_spec_of(job: Job, images: Sequence[MediaAsset], narrations: Sequence[AudioAsset], *, fps: int) -> RenderSpec:
-    """The render spec: each scene's image and narration in order, with the request's look and sound."""
+def with_library_picks(scenes: Sequence[Scene], items: Sequence[LibraryItem]) -> list[Scene]:
+    """The scenes, each with the library item that fits it best (none twice while another fits), when the job
+    looks in the library; the media tasks then need no library lookup of their own."""
+    from pipeline.library import pick_items
+
+    if not scenes or MediaSourceId.LIBRARY not in scenes[0].media_sources or not items:
+        return list(scenes)
+    picks = pick_items([(scene.keywords, scene.visual_prompt) for scene in scenes], items)
+    return [
+        scene
+        if pick is None
+        else scene.model_copy(
+            update={
+                "library_pick": LibraryPick(
+                    name=pick.name, storage_key=pick.storage_key, kind=pick.kind, licence=pick.licence
+                )
+            }
+        )
+        for scene, pick in zip(scenes, picks, strict=True)
+    ]
+
+
+def render_spec_of(
+    job: Job,
+    images: Sequence[MediaAsset],
+    narrations: Sequence[AudioAsset],
+    *,
+    fps: int,
+    language: str = "",
+    title: str | None = None,
+) -> RenderSpec:
+    """The render spec of one version: each scene's image and its narration in ``language`` in order, with the
+    request's look and sound."""
     return build_render_spec(
         project_id=job.project_id,
         request_key=job.request.key,
         run_id=job.run_id,
-        title=job.request.title,
+        title=title or job.request.title,
         images=images,
-        narrations=narrations,
+        narrations=[narration for narration in narrations if narration.language == language],
         fps=fps,
         look=job.request.look,
         music_key=job.music_key,
+        language=language,
     )
 
 
 def store_render_spec(spec: RenderSpec, job: Job, storage: Storage) -> str:
     """Write the spec where the render entry point reads it; returns its storage key."""
-    location = spec_key(job.request.key, job.run_id)
+    location = spec_key(job.request.key, job.run_id, spec.language)
     storage.put_bytes(location, spec.model_dump_json(indent=2).encode("utf-8"))
     return location
+
+
+def given_translation(script: str, scenes: int, language: str, settings: Settings) -> tuple[str, ...]:
+    """A requester's own translation split into the script's scenes (as the segmenter splits the script), or
+    ``InvalidRequest`` when it splits into another number of scenes."""
+    from pipeline.segment import segment_script
+
+    texts = segment_script(script, max_words=settings.max_scene_words, max_scenes=settings.max_scenes)
+    if len(texts) != scenes:
+        raise InvalidRequest(
+            f"translated_scripts.{language} splits into {len(texts)} scenes, the script into {scenes}: give it "
+            "the same paragraphs (a blank line between scenes)"
+        )
+    return tuple(text.text for text in texts)
+
+
+def translated_scenes(
+    job: Job, scenes: Sequence[Scene], translations: dict[str, tuple[str, Sequence[str]]]
+) -> list[Scene]:
+    """Every version's scenes to narrate: the script's own, then each language's (``translations``: language ->
+    (title, one text per scene)), spoken by that language's voice. Pictures are not part of them: every version
+    shows the scenes' one picture."""
+    narrated = list(scenes)
+    for language, voice in job.versions.items():
+        title, texts = translations[language]
+        narrated += [
+            scene.model_copy(update={"text": text, "title": title, "voice": voice, "language": language})
+            for scene, text in zip(scenes, texts, strict=True)
+        ]
+    return narrated
 
 
 def check_render(job: Job, result: RenderResult) -> None:

@@ -179,7 +179,17 @@ def _field_types() -> dict[str, frozenset[str]]:
     return {name: frozenset(kind if isinstance(kind, list) else [kind]) for name, kind in types.items()}
 
 
+def _json_or_text(text: str) -> Any:
+    """A JSON object in its cell ({"de": "..."}); anything else is left as text, for the model to refuse."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def _typed(text: str, kinds: frozenset[str]) -> Any:
+    if "object" in kinds:
+        return _json_or_text(text)
     if "array" in kinds:
         return [part.strip() for part in re.split(r"[;\n]", text) if part.strip()]
     if "boolean" in kinds and text.lower() in TRUE | FALSE:

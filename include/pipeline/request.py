@@ -32,8 +32,13 @@ from pipeline.errors import InvalidRequest
 Aspect = Literal["16:9", "9:16", "1:1"]
 ImageProviderName = Literal["procedural", "stability"]
 VoiceProviderName = Literal["espeak", "polly"]
+MediaSourceName = Literal["library", "pexels"]
+CaptionPreset = Literal["classic", "boxed", "shorts"]
+ClipFit = Literal["crop", "blur"]
 IMAGE_PROVIDERS: tuple[str, ...] = get_args(ImageProviderName)
 VOICE_PROVIDERS: tuple[str, ...] = get_args(VoiceProviderName)
+MEDIA_SOURCES: tuple[str, ...] = get_args(MediaSourceName)
+CAPTION_PRESETS: tuple[str, ...] = get_args(CaptionPreset)
 
 # (aspect, resolution) -> (width, height): "resolution" is the short side of the frame.
 FRAME_SIZES: dict[tuple[str, int], tuple[int, int]] = {
@@ -55,16 +60,23 @@ ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\x00-\x20\x7f-\x9f\u2028\u2029
 NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
 NO_NUL = r"^[^\x00]*$"  # free text: newlines and tabs are kept, other control characters are dropped
 _DROPPED = {c: None for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if chr(c) not in "\n\t"}
-ONE_LINE_PATTERNS = frozenset({REQUEST_ID_PATTERN, EMAIL_PATTERN, MUSIC_PATTERN, ONE_LINE, NO_CONTROLS})
+MOOD_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
+LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$"
+MAX_TRANSLATIONS = 10
+ONE_LINE_PATTERNS = frozenset(
+    {REQUEST_ID_PATTERN, EMAIL_PATTERN, MUSIC_PATTERN, MOOD_PATTERN, LANGUAGE_PATTERN, ONE_LINE, NO_CONTROLS}
+)
 MAX_TITLE_CHARS = 200
 MAX_SCRIPT_CHARS = 20_000
 MAX_EMAILS = 20
 SHOWN_VALUE_CHARS = 60  # of a refused value, in an error message
+DEFAULT_VOICE = "en-us"
 
 GENERATION = "Script generation (only when no script is given)"
 PROVIDERS = "Providers"
 LOOK = "Look and sound"
 TRACKING = "Tracking"
+LANGUAGES = "Languages"
 
 
 def _whole_number(value: object) -> object:
@@ -94,6 +106,7 @@ def _one_line(pattern: str) -> BeforeValidator:
 
 
 Email = Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254), _one_line(EMAIL_PATTERN)]
+Language = Annotated[str, Field(pattern=LANGUAGE_PATTERN, max_length=12), _one_line(LANGUAGE_PATTERN)]
 
 
 class _Request(BaseModel):
@@ -119,12 +132,39 @@ class LookAndSound(_Request):
         description="Word-timed subtitles drawn on the picture (the SRT file is always made).",
     )
     soft_subtitles: Flag = Field(default=True, title="Subtitle track", description="A switchable track in the MP4.")
+    captions: CaptionPreset | None = Field(
+        default=None,
+        title="Caption style",
+        description="How burned-in subtitles look: classic (outlined, at the bottom), boxed (on a dark band), "
+        "shorts (large, centred, each word highlighted as it is spoken). Empty: the channel's, else classic.",
+        json_schema_extra={
+            "values_display": {
+                "classic": "Classic: outlined, bottom",
+                "boxed": "Boxed: on a dark band",
+                "shorts": "Shorts: large, centred, word by word",
+            }
+        },
+    )
+    clip_fit: ClipFit = Field(
+        default="crop",
+        title="Fit footage",
+        description="A clip or photo of another shape than the frame: crop it to fill the frame, or show it whole "
+        "on a blurred copy of itself.",
+        json_schema_extra={"values_display": {"crop": "Crop to fill", "blur": "Whole, on a blurred background"}},
+    )
     music: Annotated[str | None, _one_line(MUSIC_PATTERN)] = Field(
         default=None,
         pattern=MUSIC_PATTERN,
         title="Background music",
         description="File name of a track in the music folder (storage key music/NAME); empty for none. "
         "It is looped or trimmed, ducked under the voice and faded.",
+    )
+    music_mood: Annotated[str | None, _one_line(MOOD_PATTERN)] = Field(
+        default=None,
+        pattern=MOOD_PATTERN,
+        title="Music mood",
+        description="When no track is named: a track of the music library with this mood (e.g. calm, upbeat), "
+        "the same one for the same request.",
     )
 
 
@@ -147,14 +187,21 @@ class VideoRequest(_Request):
         "Leave empty to write one from the topic.",
         json_schema_extra={"format": "multiline"},
     )
-    voice: Annotated[str, _one_line(NO_CONTROLS)] = Field(
-        default="en-us",
+    channel: Annotated[str | None, _one_line(REQUEST_ID_PATTERN)] = Field(
+        default=None,
+        pattern=REQUEST_ID_PATTERN,
+        title="Channel",
+        description="A channel's brand kit (logo, intro and outro, card colours, caption style, voice, music, "
+        "media sources) fills in what this request leaves empty (videoctl channel list shows them).",
+    )
+    voice: Annotated[str | None, _one_line(NO_CONTROLS)] = Field(
+        default=None,
         min_length=1,
         max_length=64,
         pattern=NO_CONTROLS,
         title="Voice",
         description="A voice of the voice provider: espeak-ng en-us, en-gb, de, fr, es, ...; "
-        "Amazon Polly Joanna, Matthew, Amy, Vicki, ...",
+        f"Amazon Polly Joanna, Matthew, Amy, Vicki, ... Empty: the channel's voice, else {DEFAULT_VOICE}.",
     )
     aspect: Aspect = Field(
         default="16:9",
@@ -226,6 +273,34 @@ class VideoRequest(_Request):
             "values_display": {"procedural": "Title cards (offline, free)", "stability": "Stability AI"},
         },
     )
+    media_sources: tuple[MediaSourceName, ...] | None = Field(
+        default=None,
+        max_length=len(MEDIA_SOURCES),
+        title="Media sources",
+        description="Where each scene's picture is looked for first, in order, one per line: library (the team's "
+        "own images and clips, by tags), pexels (stock footage and photos); a scene nothing matches gets a "
+        "picture from the image provider. Empty: the factory's default (setting VIDEO_MEDIA_SOURCES).",
+        json_schema_extra={"section": PROVIDERS, "uniqueItems": True},
+    )
+    translations: tuple[Language, ...] | None = Field(
+        default=None,
+        max_length=MAX_TRANSLATIONS,
+        title="Also in",
+        description="Other languages to make this video in as well, one per line (de, fr, es, pt-BR, ...): each is "
+        "a version of its own with the same pictures, its narration and title translated (VIDEO_TRANSLATOR), "
+        "spoken by a voice of that language and captioned in it.",
+        json_schema_extra={"section": LANGUAGES, "uniqueItems": True},
+    )
+    translated_scripts: dict[Language, Annotated[str, Field(max_length=MAX_SCRIPT_CHARS, pattern=NO_NUL)]] | None = (
+        Field(
+            default=None,
+            title="Translated scripts",
+            description='Scripts translated by you, by language, as a JSON object ({"de": "..."}); each '
+            "splits into as many scenes as the script (give it the same paragraphs). A language here is not sent "
+            "to the translator; it must be listed in Also in.",
+            json_schema_extra={"section": LANGUAGES},
+        )
+    )
     look: LookAndSound = Field(default_factory=LookAndSound)
     request_id: Annotated[str | None, _one_line(REQUEST_ID_PATTERN)] = Field(
         default=None,
@@ -272,6 +347,21 @@ class VideoRequest(_Request):
         """Text is NFC-normalised once, here; newlines and tabs stay, other control characters go."""
         return None if value is None else unicodedata.normalize("NFC", value.translate(_DROPPED))
 
+    @field_validator("translated_scripts")
+    @classmethod
+    def _scripts_cleaned(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        return {key: unicodedata.normalize("NFC", text.translate(_DROPPED)) for key, text in value.items()}
+
+    @model_validator(mode="after")
+    def _translated_languages_are_asked_for(self) -> VideoRequest:
+        asked = {language.lower() for language in self.translations or ()}
+        extra = sorted(key for key in self.translated_scripts or {} if key.lower() not in asked)
+        if extra:
+            raise ValueError(f"translated_scripts: {', '.join(extra)} not in Also in (translations): add it there")
+        return self
+
     @model_validator(mode="after")
     def _something_to_narrate(self) -> VideoRequest:
         """A script with words to narrate, or a topic to write one from: what register would refuse later is refused
@@ -283,12 +373,31 @@ class VideoRequest(_Request):
             raise ValueError("script: give a script, or a topic to generate one from")
         return self
 
+    @field_validator("media_sources")
+    @classmethod
+    def _each_source_once(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("name each source once")
+        return value
+
+    @field_validator("translations")
+    @classmethod
+    def _each_language_once(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and len({v.lower() for v in value}) != len(value):
+            raise ValueError("name each language once")
+        return value
+
     @property
     def key(self) -> str:
         """The request id (``from_conf`` always fills it in)."""
         if self.request_id is None:
             raise ValueError("the request has no id: parse it with VideoRequest.from_conf")
         return self.request_id
+
+    @property
+    def voice_name(self) -> str:
+        """The voice asked for, or the default one (a channel's is filled in by ``register``)."""
+        return self.voice or DEFAULT_VOICE
 
     @property
     def frame_size(self) -> tuple[int, int]:
@@ -393,6 +502,7 @@ def _rule(error: Any) -> str:
         "string_too_long": lambda: f"at most {ctx['max_length']:,} characters (got {len(value):,})",
         "too_long": lambda: f"at most {ctx['max_length']} items (got {len(value)})",
         "string_pattern_mismatch": lambda: f"{pattern_rule(ctx.get('pattern', ''))} (got {_shown(value)})",
+        "value_error": lambda: f"{error['msg'].removeprefix('Value error, ')} (got {_shown(value)})",
     }
     if kind in rules:
         return rules[kind]()
@@ -405,6 +515,8 @@ def pattern_rule(pattern: str) -> str:
         EMAIL_PATTERN: "must be an email address like name@example.com",
         REQUEST_ID_PATTERN: "letters, digits, '.', '_' and '-' only, starting with a letter or digit, at most 100",
         MUSIC_PATTERN: "a file name of the music folder (letters, digits, spaces, '.', '_', '-')",
+        MOOD_PATTERN: "one lower-case word such as calm or upbeat (letters, digits, '-')",
+        LANGUAGE_PATTERN: "a language code such as de, fr or pt-BR",
         ONE_LINE: "must be some text on one line, without control characters",
         NO_CONTROLS: "must not contain control characters",
         NO_NUL: "must not contain NUL characters",

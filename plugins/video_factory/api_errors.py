@@ -13,11 +13,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -30,9 +32,12 @@ _TRIGGER = re.compile(r"^/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/?$")
 PLUGIN_PREFIX = "/video-factory"
 GUARDED_PREFIXES = ("/api/v2/", f"{PLUGIN_PREFIX}/")
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 512 * 1024  # a request of 20,000 characters of script, JSON-escaped, fits several times
 MAX_JSON_DEPTH = 32  # a request is two levels deep; Airflow's own bodies a few more
-UPLOAD_PATHS = re.compile(rf"^{PLUGIN_PREFIX}/api/music/")  # raw file bodies, limited by their route
+UPLOAD_PATHS = re.compile(
+    rf"^{PLUGIN_PREFIX}/api/(music/|library/|channels/[^/]+/logo$)"
+)  # raw file bodies, limited by their route
 FALLBACK_CHARS = 300
 SESSION_COOKIE = "_token"  # the UI's login
 
@@ -54,7 +59,7 @@ class RequestGuard(BaseHTTPMiddleware):
         match = _TRIGGER.match(path)
         if request.method != "POST" or not match or match["dag_id"] != DagId.VIDEO:
             return await call_next(request)
-        if signed_in(request) and (problem := trigger_problem(body)):
+        if signed_in(request) and (problem := trigger_problem(body) or await run_in_threadpool(channel_problem, body)):
             return refuse(400, problem)
         response = await call_next(request)
         if response.status_code != 400:
@@ -164,6 +169,29 @@ def trigger_problem(body: bytes) -> str | None:
     except InvalidRequest as exc:
         return exc.message
     return None
+
+
+def channel_problem(body: bytes) -> str | None:
+    """A trigger naming a channel that does not exist, in one line (None when it exists, names none, or the
+    project's database cannot say now: ``register`` checks it again)."""
+    try:
+        conf = json.loads(body or b"{}").get("conf") or {}
+        name = conf.get("channel") if isinstance(conf, dict) else None
+    except (ValueError, AttributeError):
+        return None
+    if not name or not isinstance(name, str):
+        return None
+    try:
+        from pipeline.channels import channel_names
+        from video_factory.videos import _engine
+
+        known = channel_names(_engine())
+    except Exception as exc:  # the check is a courtesy at the door; register refuses it for sure
+        log.warning("could not check channel %r at the door: %s", name, exc)
+        return None
+    if name in known:
+        return None
+    return f"invalid video request: channel: there is no channel {name!r}: choose one of videoctl channel list"
 
 
 def short_reason(detail: str, body: bytes) -> str:

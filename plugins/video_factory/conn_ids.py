@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipeline.constants import ConnId, ImageProviderId, ScriptSource, VoiceProviderId
+from pipeline.constants import ConnId, ImageProviderId, MediaSourceId, ScriptSource, VoiceProviderId
 
 if TYPE_CHECKING:
     from pipeline.config import Settings
@@ -13,6 +13,7 @@ VIDEO_DB_CONN_ID = ConnId.VIDEO_DB.value
 AWS_CONN_ID = ConnId.AWS.value
 GEMINI_CONN_ID = ConnId.GEMINI.value
 STABILITY_CONN_ID = ConnId.STABILITY.value
+PEXELS_CONN_ID = ConnId.PEXELS.value
 SMTP_CONN_ID = ConnId.SMTP.value
 
 
@@ -25,6 +26,8 @@ def required_connections(settings: Settings) -> set[str]:
         needed.add(GEMINI_CONN_ID)
     if providers.image_provider == ImageProviderId.STABILITY:
         needed.add(STABILITY_CONN_ID)
+    if MediaSourceId.PEXELS in providers.default_media_sources:
+        needed.add(PEXELS_CONN_ID)
     if (
         providers.voice_provider == VoiceProviderId.POLLY
         or settings.storage.storage_backend == "s3"

@@ -6,6 +6,7 @@
 | ``aws_default`` | S3, Polly, SES | the amazon provider's AWS connection (keys, ``region_name``, ``endpoint_url``) |
 | ``gemini_default`` | scripts from a topic | password = API key; extra ``base_url`` (optional) |
 | ``stability_default`` | images | password = API key; extra ``base_url`` (optional) |
+| ``pexels_default`` | stock footage and photos | password = API key; extra ``base_url`` (optional) |
 """
 
 from __future__ import annotations

@@ -18,12 +18,18 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from pipeline.config import load_settings
 from pipeline.constants import DagId
-from pipeline.request import GENERATION, LOOK, PROVIDERS, TRACKING, form_fields, pattern_rule, run_id_for
+from pipeline.request import form_fields, pattern_rule, run_id_for
 from video_factory.pages import SecurityHeaders, permissions, render_page
 
 URL_PREFIX = "/video-factory"
 DAG_ID = DagId.VIDEO.value
-SECTIONS = ("", GENERATION, PROVIDERS, LOOK, TRACKING)
+
+
+def sections_of(fields: dict[str, dict[str, Any]]) -> list[str]:
+    """The form's sections in the order their first field comes: every field of the model has its place
+    (a fixed list once left a new section's fields off the page, and its script then failed on them)."""
+    return list(dict.fromkeys(schema.get("section", "") for schema in fields.values()))
+
 
 app = FastAPI(title="Video factory", docs_url=None, redoc_url=None, openapi_url=None)
 app.add_middleware(SecurityHeaders)
@@ -51,7 +57,7 @@ def new_video(request: Request, user: GetUserDep) -> HTMLResponse:
             "title": section or "The video",
             "fields": [_field(name, schema) for name, schema in fields.items() if schema.get("section", "") == section],
         }
-        for section in SECTIONS
+        for section in sections_of(fields)
     ]
     return render_page(
         request,
@@ -92,6 +98,8 @@ def _field(name: str, schema: dict[str, Any]) -> dict[str, Any]:
         ]
     elif kind in ("integer", "number"):
         field.update(kind="number", value=str(default))
+    elif kind == "object":  # a JSON object, e.g. {"de": "..."}
+        field.update(kind="text", value="", rows=4)
     elif kind == "array" or schema.get("format") == "multiline":
         text = "\n".join(default) if isinstance(default, list) else (default or "")
         field.update(kind="text", value=text, rows=8 if kind == "string" else 3)

@@ -5,16 +5,20 @@ from __future__ import annotations
 from pipeline.config import Settings
 from pipeline.constants import ImageProviderId, ScriptSource, VoiceProviderId
 from pipeline.images import ImageProvider, open_image_provider
+from pipeline.images.pexels import PexelsStock
 from pipeline.scriptgen import ScriptProvider, open_script_provider
+from pipeline.storage import Storage
 from pipeline.voice import VoiceProvider, open_voice_provider
-from video_factory.conn_ids import GEMINI_CONN_ID, STABILITY_CONN_ID
+from video_factory.conn_ids import GEMINI_CONN_ID, PEXELS_CONN_ID, STABILITY_CONN_ID
 from video_factory.connections import api_key, aws_client
 
 
-def image_provider(settings: Settings, name: str | None = None) -> ImageProvider:
+def image_provider(
+    settings: Settings, name: str | None = None, *, palette: tuple[str, str] | None = None
+) -> ImageProvider:
     chosen = name or settings.providers.image_provider
     key = api_key(STABILITY_CONN_ID) if chosen == ImageProviderId.STABILITY else None
-    return open_image_provider(settings, chosen, stability=key)
+    return open_image_provider(settings, chosen, stability=key, palette=palette)
 
 
 def voice_provider(settings: Settings, name: str | None = None) -> VoiceProvider:
@@ -30,3 +34,15 @@ def voice_provider(settings: Settings, name: str | None = None) -> VoiceProvider
 def script_provider(settings: Settings) -> ScriptProvider:
     key = api_key(GEMINI_CONN_ID) if settings.providers.script_provider == ScriptSource.GEMINI else None
     return open_script_provider(settings, gemini=key)
+
+
+def stock_source(settings: Settings, storage: Storage) -> PexelsStock:
+    """Pexels, with the ``pexels_default`` connection's API key (and base URL, for a stand-in)."""
+    key = api_key(PEXELS_CONN_ID)
+    return PexelsStock(
+        api_key=key.key,
+        base_url=key.base_url,
+        storage=storage,
+        per_page=settings.providers.pexels_per_page,
+        timeout_s=settings.providers.provider_timeout_s,
+    )

@@ -19,6 +19,27 @@ def render_pod_operator(settings: Settings, *, task_id: str, spec_key: str, **kw
     Only the spec's storage key is on the command line. Credentials reach the pod from the Kubernetes Secret
     ``settings.kubernetes.k8s_secret`` (as environment variables), never as literal values in the task's arguments.
     """
+    return KubernetesPodOperator(task_id=task_id, arguments=pod_arguments(spec_key), **pod_settings(settings), **kwargs)
+
+
+def mapped_render_pods(settings: Settings, *, task_id: str, spec_keys: Any, **kwargs: Any) -> Any:
+    """One render pod per language version: the same pod as ``render_pod_operator``, mapped over the spec keys
+    (an XComArg), each instance labelled with its version's language."""
+    return KubernetesPodOperator.partial(
+        task_id=task_id,
+        map_index_template="{{ task.arguments[1].rsplit('/', 1)[-1] }}",
+        **pod_settings(settings),
+        **kwargs,
+    ).expand(arguments=spec_keys.map(pod_arguments))
+
+
+def pod_arguments(spec_key: str) -> list[str]:
+    """The entry point's arguments for one spec (the try number is rendered by Airflow)."""
+    return ["--spec", spec_key, "--attempt", "{{ ti.try_number }}"]
+
+
+def pod_settings(settings: Settings) -> dict[str, Any]:
+    """Everything of the render pod but its task id and arguments."""
     pod = settings.kubernetes
     env = {
         "VIDEO_STORAGE_BACKEND": settings.storage.storage_backend,
@@ -43,13 +64,11 @@ def render_pod_operator(settings: Settings, *, task_id: str, spec_key: str, **kw
             )
         )
         mounts.append(k8s.V1VolumeMount(name="video-data", mount_path=pod.k8s_data_dir))
-    return KubernetesPodOperator(
-        task_id=task_id,
+    return dict(
         name="video-render",
         namespace=pod.k8s_namespace,
         image=pod.k8s_image,
         cmds=["python", "-m", "pipeline.render"],
-        arguments=["--spec", spec_key, "--attempt", "{{ ti.try_number }}"],
         env_vars=[k8s.V1EnvVar(name=name, value=value) for name, value in env.items()],
         secrets=[Secret("env", None, pod.k8s_secret)],
         service_account_name=pod.k8s_service_account,
@@ -72,5 +91,4 @@ def render_pod_operator(settings: Settings, *, task_id: str, spec_key: str, **kw
         get_logs=True,
         on_finish_action="delete_pod",
         labels={"app.kubernetes.io/name": "video-factory", "app.kubernetes.io/component": "render"},
-        **kwargs,
     )

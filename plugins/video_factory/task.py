@@ -6,6 +6,7 @@ plumbing, so each reads as one call to the core.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -18,12 +19,15 @@ from video_factory.runs import request_id_from_run
 
 if TYPE_CHECKING:
     from pipeline.assets import FailedCallSink, ProviderCall
+    from pipeline.channels import BrandKit
     from pipeline.db import VideoRepository
     from pipeline.images import ImageProvider
-    from pipeline.models import Scene
+    from pipeline.images.pexels import PexelsStock
+    from pipeline.models import MediaAsset, Scene
     from pipeline.production import Job
     from pipeline.scriptgen import ScriptProvider
     from pipeline.storage import Storage
+    from pipeline.translate import Translator
     from pipeline.voice import VoiceProvider
 
 log = logging.getLogger(__name__)
@@ -78,10 +82,51 @@ class VideoTask:
 
         return video_repository()
 
-    def image_provider(self, name: str) -> ImageProvider:
+    def image_provider(self, name: str, palette: tuple[str, str] | None = None) -> ImageProvider:
         from video_factory.providers import image_provider
 
-        return image_provider(self.settings, name)
+        return image_provider(self.settings, name, palette=palette)
+
+    def stock(self) -> PexelsStock:
+        from video_factory.providers import stock_source
+
+        return stock_source(self.settings, self.storage)
+
+    def check_media_source(self, name: str) -> None:
+        """A request's media source can be used (pexels: its connection holds a key), or ``ProviderError``."""
+        from pipeline.constants import MediaSourceId
+
+        if name == MediaSourceId.PEXELS:
+            self.stock()
+
+    def scene_media(self, scene: Scene) -> tuple[MediaAsset, list[ProviderCall]]:
+        """The scene's picture from its sources in order (library, stock, the image provider, a title card)."""
+        from pipeline.constants import ImageProviderId, MediaSourceId
+        from pipeline.media import make_scene_media, title_cards_after
+
+        provider = self.image_provider(scene.image_provider, scene.card_palette)
+        cards = self.image_provider(ImageProviderId.PROCEDURAL, scene.card_palette)
+        return make_scene_media(
+            scene,
+            provider=provider,
+            stock=self.stock() if MediaSourceId.PEXELS in scene.media_sources else None,
+            fallback=cards if title_cards_after(provider) else None,
+            **self.making(scene),
+        )
+
+    def with_library_picks(self, scenes: Sequence[Scene]) -> list[Scene]:
+        """The scenes with their library items, when their sources name the library (one lookup per video)."""
+        from pipeline.constants import MediaSourceId
+        from pipeline.library import list_items
+        from pipeline.production import with_library_picks
+
+        if not scenes or MediaSourceId.LIBRARY not in scenes[0].media_sources:
+            return list(scenes)
+        picked = with_library_picks(scenes, list_items(self.repository.engine))
+        for scene in picked:
+            if scene.library_pick is not None:
+                log.info("scene %d: library item %s", scene.index + 1, scene.library_pick.name)
+        return picked
 
     def voice_provider(self, name: str) -> VoiceProvider:
         from video_factory.providers import voice_provider
@@ -146,13 +191,60 @@ class VideoTask:
                 voices=lambda name: self.voice_provider(name).voices(),
                 check_image_provider=self.image_provider,
                 check_script_provider=self.script_provider,
+                check_media_source=self.check_media_source,
+                channel_kit=self._channel_kit,
+                tracks_of_mood=self._tracks_of_mood,
+                voice_for=lambda provider, language: self.voice_provider(provider).voice_for(language),
+                check_translator=lambda name: self.translator(),
             )
         except InvalidRequest as exc:
             self.repository.mark_failed(request.key, task_id="register", error=exc.message, dag_run_id=self.run_id)
             raise
 
+    def library_clip(self, name: str) -> str | None:
+        """The storage key of the media library's clip ``name`` (None when it is gone)."""
+        from pipeline.library import list_items
+
+        found = [item for item in list_items(self.repository.engine) if item.name == name and item.kind == "video"]
+        return found[0].storage_key if found else None
+
+    def _channel_kit(self, name: str) -> BrandKit | None:
+        from pipeline.channels import get_channel
+
+        channel = get_channel(self.repository.engine, name)
+        return None if channel is None else channel.kit
+
+    def _tracks_of_mood(self, mood: str) -> list[str]:
+        from pipeline.music import tracks_of_mood
+
+        return tracks_of_mood(self.repository.engine, mood)
+
     def _run_is_active(self, run_id: str) -> bool:
         return run_is_active(self.dag_id, run_id)
+
+    def label_version(self, language: str) -> None:
+        """The mapped instance of a version shown by its language in the UI (``map_index_template``)."""
+        get_current_context()["version_label"] = language or "original"  # type: ignore[typeddict-unknown-key]
+
+    def version_of(self, spec_location: str) -> str:
+        """The language of the version a render spec belongs to ("" for the script's own), labelled in the UI."""
+        from pipeline.render.spec import language_of_spec
+
+        language = language_of_spec(spec_location)
+        self.label_version(language)
+        return language
+
+    def translator(self) -> Translator:
+        """The configured translator (``VIDEO_TRANSLATOR``) with its connection's key."""
+        from pipeline.translate import GeminiTranslator
+        from video_factory.conn_ids import GEMINI_CONN_ID
+        from video_factory.connections import api_key
+
+        key = api_key(GEMINI_CONN_ID)
+        providers = self.settings.providers
+        return GeminiTranslator(
+            api_key=key.key, base_url=key.base_url, model=providers.gemini_model, timeout_s=providers.provider_timeout_s
+        )
 
     def label_scene(self, scene: dict[str, Any]) -> Scene:
         """The mapped instance's scene, its label shown in the UI (``map_index_template``)."""

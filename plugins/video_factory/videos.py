@@ -10,6 +10,10 @@ Routes, under the plugin app's prefix (``/video-factory``):
   delete them.
 - ``GET /api/music``: the music library; ``PUT /api/music/{name}`` (the file as the body, ``?licence=``): adds or
   replaces a track, for whoever may edit the video DAG's runs.
+- ``GET /api/library``: the media library; ``PUT /api/library/{name}`` (the file as the body, ``?tags=&licence=``):
+  adds or replaces an image or clip, for the same users.
+- ``GET /api/channels``: the channels; ``PUT /api/channels/{name}`` (the brand kit as JSON) and
+  ``PUT /api/channels/{name}/logo`` (the image as the body): for the same users.
 
 The page shows each user only the actions Airflow's auth manager lets them take (``pages.permissions``).
 A request key that is not a request id, a NUL or a file index out of range is a 400 or 404 before any query.
@@ -26,6 +30,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -154,7 +160,13 @@ MEDIA_TYPES = {
     ".srt": "application/x-subrip",
     ".vtt": "text/vtt",
     ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
     ".png": "image/png",
+    ".webp": "image/webp",
+    ".mov": "video/quicktime",
+    ".m4v": "video/mp4",
+    ".webm": "video/webm",
+    ".mkv": "video/x-matroska",
     ".mp3": "audio/mpeg",
     ".wav": "audio/wav",
 }
@@ -175,7 +187,9 @@ def video_file(request_key: Key, name: str) -> Response:
         path = store.local_path(key)
     except MissingAsset:
         raise HTTPException(404, f"{name} of {request_key!r} is missing from storage") from None
-    download = f"{request_key}{path.suffix}" if name in ("subtitles", "webvtt") else None
+    kind, _, language = name.partition(".")
+    version = f".{language}" if language else ""
+    download = f"{request_key}{version}{path.suffix}" if kind in ("subtitles", "webvtt") else None
     return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix), filename=download)
 
 
@@ -208,36 +222,150 @@ def music() -> dict[str, Any]:
 
 
 @router.put("/api/music/{name}", dependencies=[CanEdit, Depends(same_site)])
-async def add_music(name: str, request: Request, user: GetUserDep, licence: str = "") -> dict[str, Any]:
-    """A track uploaded as the request's body: checked (name, size, decodable audio) before anything is stored."""
+async def add_music(name: str, request: Request, user: GetUserDep, licence: str = "", mood: str = "") -> dict[str, Any]:
+    """A track uploaded as the request's body: checked (name, mood, size, decodable audio) before anything is
+    stored."""
     from pipeline.errors import InvalidRequest
-    from pipeline.music import MAX_TRACK_BYTES, add_track, check_licence, check_name
+    from pipeline.music import MAX_TRACK_BYTES, add_track, check_licence, check_mood, check_name
 
     try:
         check_name(name)
         check_licence(licence)
+        check_mood(mood)
     except InvalidRequest as exc:
         raise HTTPException(400, exc.message) from None
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_TRACK_BYTES:
-        raise HTTPException(413, f"the track is {int(declared) / 1e6:.1f} MB; at most {MAX_TRACK_BYTES / 1e6:.0f} MB")
-    with tempfile.TemporaryDirectory(prefix="upload-") as folder:
-        path = Path(folder) / "track"
-        size = 0
-        with path.open("wb") as handle:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > MAX_TRACK_BYTES:
-                    raise HTTPException(413, f"the track is over {MAX_TRACK_BYTES / 1e6:.0f} MB")
-                handle.write(chunk)
-        if not size:
-            raise HTTPException(400, "the upload is empty: send the track's bytes as the body")
+    async with _received(request, MAX_TRACK_BYTES, "track") as path:
         settings = load_settings()
         try:
             # ffprobe, hashing and the copy take seconds for a large track: off the API server's event loop
             track = await run_in_threadpool(
-                add_track, _engine(), _storage(settings), path, name=name, licence=licence, added_by=user.get_name()
+                add_track,
+                _engine(),
+                _storage(settings),
+                path,
+                name=name,
+                licence=licence,
+                added_by=user.get_name(),
+                mood=mood or None,
             )
         except InvalidRequest as exc:
             raise HTTPException(400, exc.message) from None
     return track.as_dict()
+
+
+@asynccontextmanager
+async def _received(request: Request, limit: int, what: str) -> AsyncIterator[Path]:
+    """The request's body written to a temporary file of at most ``limit`` bytes (413 past it, 400 when empty);
+    the file is gone when the block ends."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"the {what} is {int(declared) / 1e6:.1f} MB; at most {limit / 1e6:.0f} MB")
+    with tempfile.TemporaryDirectory(prefix="upload-") as folder:
+        path = Path(folder) / "upload"
+        size = 0
+        with path.open("wb") as handle:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPException(413, f"the {what} is over {limit / 1e6:.0f} MB")
+                handle.write(chunk)
+        if not size:
+            raise HTTPException(400, f"the upload is empty: send the {what}'s bytes as the body")
+        yield path
+
+
+@router.get("/api/library", dependencies=[CanRead])
+def library() -> dict[str, Any]:
+    from pipeline.library import list_items
+
+    return {"items": [item.as_dict() for item in list_items(_engine())]}
+
+
+@router.put("/api/library/{name}", dependencies=[CanEdit, Depends(same_site)])
+async def add_to_library(
+    name: str, request: Request, user: GetUserDep, tags: str = "", licence: str = ""
+) -> dict[str, Any]:
+    """An image or clip uploaded as the request's body, with its tags (comma-separated) and licence: checked
+    (name, tags, licence, size, a picture that decodes) before anything is stored."""
+    from pipeline.errors import InvalidRequest
+    from pipeline.library import MAX_ITEM_BYTES, add_item, check_licence, check_name, check_tags, split_tags
+
+    try:
+        check_name(name)
+        check_tags(split_tags(tags))
+        check_licence(licence)
+    except InvalidRequest as exc:
+        raise HTTPException(400, exc.message) from None
+    async with _received(request, MAX_ITEM_BYTES, "file") as path:
+        settings = load_settings()
+        try:
+            item = await run_in_threadpool(
+                add_item,
+                _engine(),
+                _storage(settings),
+                path,
+                name=name,
+                tags=split_tags(tags),
+                licence=licence,
+                added_by=user.get_name(),
+                ffprobe_bin=settings.ffprobe_bin,
+            )
+        except InvalidRequest as exc:
+            raise HTTPException(400, exc.message) from None
+    return item.as_dict()
+
+
+@router.get("/api/channels", dependencies=[CanRead])
+def channels() -> dict[str, Any]:
+    from pipeline.channels import list_channels
+
+    return {"items": [channel.as_dict() for channel in list_channels(_engine())]}
+
+
+@router.put("/api/channels/{name}", dependencies=[CanEdit, Depends(same_site)])
+async def save_channel(name: str, request: Request, user: GetUserDep) -> dict[str, Any]:
+    """Create or replace a channel from its brand kit as JSON (the logo is kept unless one is uploaded)."""
+    from pipeline.channels import check_kit, check_name, get_channel
+    from pipeline.channels import save_channel as save
+    from pipeline.errors import InvalidRequest
+
+    try:
+        values = await request.json()
+    except ValueError:
+        raise HTTPException(400, "send the channel as a JSON object") from None
+    if not isinstance(values, dict):
+        raise HTTPException(400, "send the channel as a JSON object")
+    try:
+        check_name(name)
+        current = await run_in_threadpool(get_channel, _engine(), name)
+        values.pop("logo_key", None)  # set by an upload only
+        if current and current.kit.logo_key:
+            values["logo_key"] = current.kit.logo_key
+        channel = await run_in_threadpool(save, _engine(), name, check_kit(values), updated_by=user.get_name())
+    except InvalidRequest as exc:
+        raise HTTPException(400, exc.message) from None
+    return channel.as_dict()
+
+
+@router.put("/api/channels/{name}/logo", dependencies=[CanEdit, Depends(same_site)])
+async def upload_logo(name: str, request: Request, user: GetUserDep) -> dict[str, Any]:
+    """The channel's logo uploaded as the body: checked (an image that decodes whole, at most 5 MB), stored."""
+    from pipeline.channels import MAX_LOGO_BYTES, check_name, get_channel, store_logo
+    from pipeline.channels import save_channel as save
+    from pipeline.errors import InvalidRequest
+
+    try:
+        check_name(name)
+    except InvalidRequest as exc:
+        raise HTTPException(400, exc.message) from None
+    current = await run_in_threadpool(get_channel, _engine(), name)
+    if current is None:
+        raise HTTPException(404, f"no channel {name!r}: save it first")
+    async with _received(request, MAX_LOGO_BYTES, "logo") as path:
+        try:
+            key = await run_in_threadpool(store_logo, _storage(load_settings()), path)
+        except InvalidRequest as exc:
+            raise HTTPException(400, exc.message) from None
+    kit = current.kit.model_copy(update={"logo_key": key})
+    channel = await run_in_threadpool(save, _engine(), name, kit, updated_by=user.get_name())
+    return channel.as_dict()

@@ -43,6 +43,7 @@ def test_pipeline_shape(dag: Any) -> None:
         "segment",
         "review",
         "reviewed",
+        "translate",
         "media",
         "voice",
         "render_spec",
@@ -51,10 +52,13 @@ def test_pipeline_shape(dag: Any) -> None:
         "publish",
     }
     downstream = {t.task_id: {d.task_id for d in t.downstream_list} for t in dag.tasks}
-    assert downstream["register"] == {"script", "segment", "reviewed", "render_spec", "render", "check"}
+    assert downstream["register"] == {
+        "script", "segment", "reviewed", "translate", "render_spec", "render", "check", "publish"
+    }  # fmt: skip
     assert downstream["segment"] == {"review", "reviewed"}
     assert downstream["review"] == {"reviewed"}  # the editor's answer, before any paid call
-    assert downstream["reviewed"] == {"media", "voice"}
+    assert downstream["reviewed"] == {"media", "translate"}
+    assert downstream["translate"] == {"voice", "render_spec"}  # every language's narration; pictures once
     assert downstream["media"] == downstream["voice"] == {"render_spec"}
     assert downstream["render_spec"] == {"render"}
     assert downstream["render"] == {"check"} and downstream["check"] == {"publish"}
@@ -62,6 +66,9 @@ def test_pipeline_shape(dag: Any) -> None:
     assert media.map_index_template == "{{ scene_label }}"
     assert isinstance(media, MappedOperator)
     assert isinstance(dag.get_task("voice"), MappedOperator)
+    for version_task in ("render", "check", "publish"):  # one instance per language version, retried on its own
+        task = dag.get_task(version_task)
+        assert isinstance(task, MappedOperator) and task.map_index_template == "{{ version_label }}"
 
 
 def test_retries_back_off_exponentially_and_failures_are_recorded(dag: Any) -> None:
@@ -103,6 +110,10 @@ def test_every_task_honours_retry_after(dag: Any) -> None:
         ({"voice_provider": "elevenlabs"}, "voice_provider"),
         ({"target_duration_s": 5}, "target_duration_s"),
         ({"tone": "x" * 201}, "tone"),
+        ({"media_sources": ["youtube"]}, "media_sources"),
+        ({"media_sources": ["library", "pexels", "library"]}, "media_sources"),
+        ({"captions": "comic-sans"}, "captions"),
+        ({"clip_fit": "stretch"}, "clip_fit"),
     ],
 )
 def test_schema_rejects_bad_conf(dag: Any, conf: dict[str, Any], field: str) -> None:

@@ -221,3 +221,118 @@ def test_a_moderation_refusal_fails_at_once_and_the_mail_says_why(
     assert mail["Subject"] == f"Video failed: {conf['title']}"
     assert "Failed task: media[1]" in body and "Try: 1" in body
     assert "HTTP 403: content_moderation: Your request was flagged by our content moderation system" in body
+
+
+def test_library_then_stock_footage_then_stability_each_scene_from_the_first_source_that_has_one(
+    providers: dict[str, Any], video_engine: Engine, tmp_path: Path
+) -> None:
+    """The team's clip for the lighthouse scene, Pexels footage for the harbour, Stability for what neither has;
+    the credits are kept per scene, and a second run asks no source anything."""
+    from pipeline.config import load_settings
+    from pipeline.library import SAMPLE_LICENCE, add_item, make_sample_footage
+    from pipeline.storage import open_storage
+
+    storage = open_storage(load_settings(), s3_client=providers["s3"])
+    footage = dict(make_sample_footage(tmp_path / "footage", width=320, height=180, seconds=2))
+    sky = tmp_path / "footage" / "sunset-sky.mp4"
+    add_item(video_engine, storage, sky, name="sunset-sky.mp4", tags=footage[sky], licence=SAMPLE_LICENCE, added_by="t")
+    script = "\n\n".join(
+        [
+            "Boats crowd the harbour before sunrise.",
+            "The lighthouse glows against the sunset.",
+            "Accountants reconcile quarterly invoices.",
+        ]
+    )
+    conf = _conf(script=script, topic="", media_sources=["library", "pexels"])
+    first = parse_dag().test(run_conf=conf)
+    assert first.state == "success"
+
+    with video_engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT sc.scene_index, m.provider, m.kind, m.credit, m.licence FROM video.media_assets m"
+                " JOIN video.scenes sc ON sc.id = m.scene_id JOIN video.projects p ON p.id = sc.project_id"
+                " JOIN video.requests r ON r.id = p.request_id WHERE r.request_key = :k ORDER BY 1"
+            ),
+            {"k": conf["request_id"]},
+        ).all()
+    by_scene = {index: (provider, kind, credit, licence) for index, provider, kind, credit, licence in rows}
+    assert by_scene[0][:2] == ("pexels", "video") and "on Pexels: https://www.pexels.com/video/" in by_scene[0][2]
+    assert by_scene[1] == ("library", "video", "sunset-sky.mp4 (team library)", SAMPLE_LICENCE)
+    assert by_scene[2][:3] == ("stability", "image", None)
+    ledger = _ledger(video_engine, conf["request_id"], first.run_id)
+    assert ledger[("stability", "ok")] == (1, 3.0) and ledger[("library", "cached")] == (1, 0.0)
+    searches = len(providers["pexels"].searches())
+    assert ledger[("pexels", "ok")] == (searches, float(searches)) and searches >= 2  # scene 1's, scene 3's (none)
+
+    second = parse_dag().test(run_conf={**conf, "rerender": True})
+    assert second.state == "success"
+    assert len(providers["pexels"].searches()) == searches and len(providers["stability"].requests) == 1
+    again = _ledger(video_engine, conf["request_id"], second.run_id)
+    assert set(again) == {("pexels", "cached"), ("library", "cached"), ("stability", "cached"), ("polly", "cached")}
+
+
+def test_three_languages_share_the_pictures_and_are_made_and_published_each_on_its_own(
+    providers: dict[str, Any], video_engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """English, German and French from one script: three pictures paid once (no image call for the second and
+    third language), two translations by Gemini, a narration per scene and language by a voice of that language,
+    three renders (one mapped instance each), all published; a second run asks no provider anything."""
+    monkeypatch.setenv("VIDEO_TRANSLATOR", "gemini")
+    conf = _conf(script=THREE_SCENES, topic="", image_provider="stability", translations=["de", "fr"])
+    run = parse_dag().test(run_conf=conf)
+    assert run.state == "success"
+
+    ledger = _ledger(video_engine, conf["request_id"], run.run_id)
+    assert ledger[("stability", "ok")] == (3, 9.0)  # the pictures of one language only
+    assert ledger[("gemini", "ok")] == (2, 300.0)  # one translation per other language
+    assert ledger[("polly", "ok")][0] == 9  # three scenes, three languages
+    assert sorted(providers["gemini"].translations) == ["de", "fr"]
+    tries = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    assert {tries[("render", i)] for i in range(3)} == {"success"}  # one render per language, on its own
+    assert {tries[("publish", i)] for i in range(3)} == {"success"}
+    with video_engine.connect() as conn:
+        versions = {
+            row.language: row
+            for row in conn.execute(
+                text(
+                    "SELECT language, video_key, subtitles_key, published FROM video.rendered_videos"
+                    " WHERE dag_run_id = :r"
+                ),
+                {"r": run.run_id},
+            )
+        }
+        voices = dict(
+            conn.execute(
+                text(
+                    "SELECT DISTINCT a.language, a.voice FROM video.audio_assets a JOIN video.scenes s"
+                    " ON s.id = a.scene_id JOIN video.projects p ON p.id = s.project_id"
+                    " JOIN video.requests r ON r.id = p.request_id WHERE r.request_key = :k"
+                ),
+                {"k": conf["request_id"]},
+            ).all()
+        )
+        status = conn.execute(
+            text(
+                "SELECT p.status FROM video.projects p JOIN video.requests r ON r.id = p.request_id"
+                " WHERE r.request_key = :k"
+            ),
+            {"k": conf["request_id"]},
+        ).scalar_one()
+    assert set(versions) == {"", "de", "fr"} and all(v.published for v in versions.values())
+    assert status == "completed"
+    assert voices[""] == "Joanna" and voices["de"] != voices["fr"] and "Joanna" not in (voices["de"], voices["fr"])
+    for language in ("de", "fr"):
+        srt = tmp_path / f"{language}.srt"
+        providers["s3"].download_file(providers["bucket"], versions[language].subtitles_key, str(srt))
+        assert f"[{language}]" in srt.read_text()
+        assert versions[language].video_key.endswith(f".{language}.mp4")
+        local = tmp_path / f"{language}.mp4"
+        providers["s3"].download_file(providers["bucket"], versions[language].video_key, str(local))
+        assert probe_output(local).duration_s > 3
+
+    again = parse_dag().test(run_conf={**conf, "rerender": True})
+    assert again.state == "success"
+    second = _ledger(video_engine, conf["request_id"], again.run_id)
+    assert set(second) == {("stability", "cached"), ("gemini", "cached"), ("polly", "cached")}
+    assert second[("polly", "cached")][0] == 9 and second[("gemini", "cached")][0] == 2

@@ -156,16 +156,17 @@ def test_render_failure_marks_the_project_failed_and_emails_the_reason(
     assert run.state == "failed"
     project = _project(video_engine, conf["request_id"])
     assert project["status"] == "failed"
-    assert project["failed_task"] == "render"
+    assert project["failed_task"] == "render[0]"  # the version of the script's own language
     assert "simulated encoder crash" in project["error"]
     assert project["error"] == "ffmpeg failed (exit 1): simulated encoder crash"  # one line a person can read
-    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states["render"] == "failed" and states["publish"] == "upstream_failed"
+    states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    assert states[("render", 0)] == "failed"
+    assert [state for (task, _), state in states.items() if task == "publish"] == ["upstream_failed"]
 
     (failure,) = _emails(airflow_site, conf["title"])
     assert failure["Subject"] == f"Video failed: {conf['title']}"
     body = failure.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert "Failed task: render" in body and "simulated encoder crash" in body
+    assert "Failed task: render[0]" in body and "simulated encoder crash" in body
 
 
 @pytest.mark.parametrize(
@@ -175,6 +176,10 @@ def test_render_failure_marks_the_project_failed_and_emails_the_reason(
         ({"music": "missing.mp3"}, "no music track"),
         ({"image_provider": "stability"}, "the Airflow connection 'stability_default' does not exist"),
         ({"script": "", "topic": "why tides turn"}, "no script generator is configured"),
+        ({"channel": "no-such-channel"}, "unknown channel 'no-such-channel': choose one of videoctl channel list"),
+        ({"music_mood": "melancholy"}, "no track of mood 'melancholy' in the music library"),
+        ({"translations": ["de"]}, "it asks for de but no translator is configured: set VIDEO_TRANSLATOR=gemini"),
+        ({"translations": ["xx"], "translated_scripts": {"xx": "Hallo."}}, "espeak has no voice that speaks xx"),
     ],
 )
 def test_bad_request_fails_fast_at_register_without_retries(
@@ -227,3 +232,128 @@ def test_a_request_priority_weighs_every_task_of_its_run(dag: Any, airflow_site:
     assert weights[urgent.run_id]["register"] == weights[plain.run_id]["register"] + 7000
     assert weights[urgent.run_id]["publish"] == weights[plain.run_id]["publish"] + 7000
     assert weights[plain.run_id]["register"] > weights[plain.run_id]["publish"]  # a run finishes what it started
+
+
+def test_a_channel_brands_the_video_and_fills_in_voice_captions_and_music_by_mood(
+    dag: Any, airflow_site: AirflowSite, video_engine: Engine, tmp_path: Path
+) -> None:
+    """The request names only its channel: the channel's voice, word-highlight captions, a calm track, its title
+    cards' colours, its logo and its intro and outro make the video; a request's own voice still wins."""
+    import json
+
+    from PIL import Image
+
+    from pipeline.channels import check_kit, save_channel, store_logo
+    from pipeline.config import load_settings
+    from pipeline.music import add_track, make_sample_track
+    from pipeline.storage import open_storage
+
+    storage = open_storage(load_settings())
+    logo = tmp_path / "logo.png"
+    Image.new("RGBA", (120, 60), (230, 20, 20, 255)).save(logo)
+    for name in ("calm-a.wav", "calm-b.wav"):
+        track = make_sample_track(tmp_path / name, seconds=4)
+        add_track(video_engine, storage, track, name=name, licence="CC0", added_by="t", mood="calm")
+    kit = check_kit(
+        {
+            "logo_key": store_logo(storage, logo),
+            "intro": "Harbour News",
+            "outro": "Back tomorrow",
+            "bumper_s": 1.5,
+            "card_background": "#0B3D5C",
+            "card_text": "#FFD700",
+            "captions": "shorts",
+            "voice": "en-gb",
+            "music_mood": "calm",
+        }
+    )
+    channel = f"news-{secrets.token_hex(3)}"
+    save_channel(video_engine, channel, kit, updated_by="t")
+    conf = _conf(script="Gulls follow the boats.\n\nThe market opens at noon.", channel=channel, voice=None)
+    run = dag.test(run_conf=conf)
+    assert run.state == "success"
+
+    with video_engine.connect() as conn:
+        voices = set(
+            conn.execute(
+                text(
+                    "SELECT a.voice FROM video.audio_assets a JOIN video.scenes s ON s.id = a.scene_id"
+                    " JOIN video.projects p ON p.id = s.project_id JOIN video.requests r ON r.id = p.request_id"
+                    " WHERE r.request_key = :k"
+                ),
+                {"k": conf["request_id"]},
+            ).scalars()
+        )
+        video_key = conn.execute(
+            text("SELECT video_key FROM video.rendered_videos WHERE dag_run_id = :r"), {"r": run.run_id}
+        ).scalar_one()
+    assert voices == {"en-gb"}
+    specs = [json.loads(p.read_text()) for p in (airflow_site.data_dir / "storage" / "renders").rglob("spec.json")]
+    (spec,) = [s for s in specs if s["output_key"] == video_key]
+    assert spec["look"]["captions"] == "shorts" and spec["look"]["music"] in {"calm-a.wav", "calm-b.wav"}
+    assert spec["music_key"] == f"music/{spec['look']['music']}"
+    assert spec["logo"]["key"] == kit.logo_key
+    assert [scene["index"] for scene in spec["scenes"]] == [-1, 0, 1, 2]  # intro, two scenes, outro
+    facts = probe_output(airflow_site.data_dir / "storage" / video_key)
+    narration = sum(scene["audio_duration_s"] for scene in spec["scenes"][1:-1])
+    assert facts.duration_s > narration + 3.0  # the two bumpers of 1.5 s
+    # the title cards are in the channel's colours: the top-left pixel of each scene's card is its background
+    with video_engine.connect() as conn:
+        keys = conn.execute(
+            text(
+                "SELECT m.storage_key FROM video.media_assets m JOIN video.scenes s ON s.id = m.scene_id"
+                " JOIN video.projects p ON p.id = s.project_id JOIN video.requests r ON r.id = p.request_id"
+                " WHERE r.request_key = :k"
+            ),
+            {"k": conf["request_id"]},
+        ).scalars()
+        for key in keys:
+            with Image.open(airflow_site.data_dir / "storage" / key) as card:
+                assert card.convert("RGB").getpixel((2, 2)) == pytest.approx((11, 61, 92), abs=25)
+
+
+def test_a_translation_given_with_the_request_is_a_version_without_a_translator(
+    dag: Any, airflow_site: AirflowSite, video_engine: Engine
+) -> None:
+    """German written by the requester: no translator is asked (none is configured), the German version is
+    narrated by espeak-ng's German voice over the same two pictures and captioned in German; a translation that
+    splits into another number of scenes fails at translate with one line."""
+    script = "Gulls follow the boats.\n\nThe market opens at noon."
+    german = "Möwen folgen den Booten.\n\nDer Markt öffnet am Mittag."
+    conf = _conf(script=script, translations=["de"], translated_scripts={"de": german})
+    run = dag.test(run_conf=conf)
+    assert run.state == "success"
+    with video_engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT language, subtitles_key, published FROM video.rendered_videos WHERE dag_run_id = :r"),
+            {"r": run.run_id},
+        ).all()
+        voices = dict(
+            conn.execute(
+                text(
+                    "SELECT DISTINCT a.language, a.voice FROM video.audio_assets a JOIN video.scenes s"
+                    " ON s.id = a.scene_id JOIN video.projects p ON p.id = s.project_id"
+                    " JOIN video.requests r ON r.id = p.request_id WHERE r.request_key = :k"
+                ),
+                {"k": conf["request_id"]},
+            ).all()
+        )
+        images = conn.execute(
+            text("SELECT count(*) FROM video.provider_calls WHERE dag_run_id = :r AND operation = 'image'"),
+            {"r": run.run_id},
+        ).scalar_one()
+    versions = {language: (key, published) for language, key, published in rows}
+    assert set(versions) == {"", "de"} and all(published for _, published in versions.values())
+    assert voices == {"": "en-us", "de": "de"} and images == 2
+    german_srt = (airflow_site.data_dir / "storage" / versions["de"][0]).read_text(encoding="utf-8")
+    assert "Möwen folgen den Booten." in german_srt and "Gulls" not in german_srt
+
+    uneven = _conf(script=script, translations=["de"], translated_scripts={"de": "Nur eine Szene."})
+    failed = dag.test(run_conf=uneven)
+    assert failed.state == "failed"
+    project = _project(video_engine, uneven["request_id"])
+    assert project["failed_task"] == "translate"
+    assert project["error"].endswith(
+        "translated_scripts.de splits into 1 scenes, the script into 2: give it the same paragraphs (a blank line "
+        "between scenes)"
+    )

@@ -31,6 +31,8 @@ TABLES = {
     "notifications",
     "audit_log",
     "music_tracks",
+    "library_items",
+    "channels",
     "alembic_version",
 }
 
@@ -71,7 +73,7 @@ def test_migrations_create_the_schema_and_are_repeatable(fresh_database: URL) ->
     engine = connect(url)
     assert set(inspect(engine).get_table_names(schema="video")) == TABLES
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM video.alembic_version")).scalar_one() == "0008"
+        assert conn.execute(text("SELECT version_num FROM video.alembic_version")).scalar_one() == "0011"
     engine.dispose()
 
 

@@ -119,7 +119,7 @@ def test_a_given_script_makes_no_call_and_no_ledger_line(gemini_stub: Any, tmp_p
         run_id="r",
         settings=Settings(data_dir=tmp_path, providers=ProviderSettings(script_provider="gemini")),
         storage=LocalStorage(tmp_path),
-        voices=lambda name: frozenset({request.voice.lower()}),
+        voices=lambda name: frozenset({request.voice_name.lower()}),
         check_image_provider=lambda name: None,
         check_script_provider=lambda source: None,
     )

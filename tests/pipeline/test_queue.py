@@ -269,3 +269,41 @@ def test_a_hostile_file_is_one_line_per_problem_and_inserts_nothing(
     assert refused.returncode == 3, refused.stderr
     assert "Traceback" not in refused.stderr and refused.stderr.startswith(line), refused.stderr
     assert all(len(text) < 300 for text in refused.stderr.splitlines())
+
+
+def test_videoctl_library_adds_lists_and_removes_items_and_refuses_a_broken_file_in_one_line(
+    tmp_path: Path, airflow_site: AirflowSite
+) -> None:
+    from pipeline.library import make_sample_footage
+
+    clips = [path for path, _ in make_sample_footage(tmp_path, width=160, height=90, seconds=1.5)][:2]
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(clips[0].read_bytes()[:2000])
+    added = videoctl(
+        "library",
+        "add",
+        *map(str, clips),
+        str(broken),
+        "--tags",
+        "harbour, sea wall",
+        "--licence",
+        "CC0 1.0",
+        db=airflow_site.video_db,
+    )
+    assert added.returncode == 3, added.stderr
+    assert added.stdout.splitlines() == [
+        f"Added video {clips[0].name} (160x90, 1.5 s), tags: harbour, sea wall",
+        f"Added video {clips[1].name} (160x90, 1.5 s), tags: harbour, sea wall",
+    ]
+    (refusal,) = added.stderr.splitlines()
+    assert refusal.startswith("broken.mp4: ") and "Traceback" not in added.stderr
+    listed = videoctl("library", "list", "--json", db=airflow_site.video_db)
+    names = {item["name"] for item in json.loads(listed.stdout)}
+    assert {clips[0].name, clips[1].name} <= names and "broken.mp4" not in names
+    assert videoctl("library", "remove", clips[1].name, db=airflow_site.video_db).returncode == 0
+    missing = videoctl("library", "remove", clips[1].name, db=airflow_site.video_db)
+    assert missing.returncode == 7 and missing.stderr.strip() == (
+        f"no item '{clips[1].name}' in the library (videoctl library list shows them)"
+    )
+    no_tags = videoctl("library", "add", str(clips[0]), "--licence", "own", db=airflow_site.video_db)
+    assert no_tags.returncode == 3 and "at least one tag" in no_tags.stderr

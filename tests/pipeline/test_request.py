@@ -116,3 +116,15 @@ def test_scripts_keep_newlines_and_tabs_drop_other_controls_and_are_nfc() -> Non
     assert request.script == "One line.\n\n\tTwo[31m lines."
     assert request.tone == "warm"
     assert request.title == "Caf\u00e9"  # composed once, at the boundary
+
+
+def test_media_sources_are_known_names_each_once_and_the_factory_default_fills_in() -> None:
+    from pipeline.errors import InvalidRequest
+
+    request = VideoRequest.from_conf({"title": "t", "script": "Words.", "media_sources": ["pexels", "library"]})
+    assert request.media_sources == ("pexels", "library")
+    assert request.to_conf()["media_sources"] == ["pexels", "library"]
+    with pytest.raises(InvalidRequest, match=r"media_sources: name each source once"):
+        VideoRequest.from_conf({"title": "t", "script": "Words.", "media_sources": ["pexels", "pexels"]})
+    with pytest.raises(InvalidRequest, match=r"media_sources.0: must be 'library' or 'pexels' \(got \"flickr\"\)"):
+        VideoRequest.from_conf({"title": "t", "script": "Words.", "media_sources": ["flickr"]})

@@ -7,6 +7,7 @@ import json
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.sdk.definitions.mappedoperator import MappedOperator
 
 from pipeline.config import Settings
 from pipeline.constants import DagId
@@ -99,14 +100,15 @@ def test_dag_renders_in_a_pod_when_configured(pod_settings: Settings) -> None:
     assert bag.import_errors == {}
     dag = bag.dags[DagId.VIDEO]
     render = dag.get_task("render")
-    assert isinstance(render, KubernetesPodOperator)
-    assert render.do_xcom_push and render.on_finish_action.value == "delete_pod"
-    assert render.arguments == [
-        "--spec",
-        "{{ ti.xcom_pull(task_ids='render_spec') }}",
-        "--attempt",
-        "{{ ti.try_number }}",
+    # one pod per language version: the KubernetesPodOperator mapped over the render specs' keys
+    assert isinstance(render, MappedOperator) and render.operator_class is KubernetesPodOperator
+    assert render.partial_kwargs["do_xcom_push"] and render.partial_kwargs["on_finish_action"] == "delete_pod"
+    mapped = render.expand_input.value["arguments"]
+    assert mapped.arg.operator.task_id == "render_spec"
+    assert [mapped.callables[0](key) for key in ("renders/r/run/spec.json", "renders/r/run/spec.de.json")] == [
+        ["--spec", "renders/r/run/spec.json", "--attempt", "{{ ti.try_number }}"],
+        ["--spec", "renders/r/run/spec.de.json", "--attempt", "{{ ti.try_number }}"],
     ]
-    assert render.retries >= 1
+    assert render.partial_kwargs["retries"] >= 1
     assert {t.task_id for t in render.upstream_list} == {"render_spec"}
     assert {t.task_id for t in render.downstream_list} == {"check"}

@@ -64,7 +64,7 @@ def request_columns(request: VideoRequest) -> dict[str, Any]:
         "title": request.title,
         "script": request.script or "",
         "topic": request.topic or "",
-        "voice": request.voice,
+        "voice": request.voice_name,
         "aspect": request.aspect,
         "resolution": request.resolution,
         "notify_emails": list(request.emails),
@@ -155,11 +155,11 @@ class VideoRepository:
             ).scalar_one()
             return Registration(project_id, owner=dag_run_id, owner_status=ProjectStatus.PROCESSING)
 
-    def claim_render(self, project_id: int, *, dag_run_id: str, attempt: int) -> None:
-        """Make ``attempt`` the project's render attempt; refused (``NotOwner``) when another run owns the
-        project or a newer attempt has started (this one is a late writer)."""
+    def claim_render(self, project_id: int, *, dag_run_id: str, attempt: int, language: str = "") -> None:
+        """Make ``attempt`` the render attempt of the project's ``language`` version; refused (``NotOwner``) when
+        another run owns the project or a newer attempt of that version has started (this one is a late writer)."""
         with self.engine.begin() as conn:
-            self._claim_render(conn, project_id, dag_run_id, attempt)
+            self._claim_render(conn, project_id, dag_run_id, attempt, language)
 
     def save_script(
         self, project_id: int, *, script: Script, call: ProviderCall | None = None, dag_run_id: str | None = None
@@ -200,7 +200,11 @@ class VideoRepository:
                 scenes.delete().where(scenes.c.project_id == project_id, scenes.c.scene_index >= len(scene_texts))
             )
 
-    def save_media(self, project_id: int, asset: MediaAsset, call: ProviderCall, *, dag_run_id: str) -> None:
+    def save_media(
+        self, project_id: int, asset: MediaAsset, call: ProviderCall | Sequence[ProviderCall], *, dag_run_id: str
+    ) -> None:
+        """The scene's media row and the ledger line of every source asked for it, in one transaction."""
+        calls = [call] if isinstance(call, ProviderCall) else list(call)
         with self.engine.begin() as conn:
             scene_id = self._scene_id(conn, project_id, asset.scene_index)
             conn.execute(
@@ -213,10 +217,13 @@ class VideoRepository:
                     provider=asset.provider,
                     width=asset.width,
                     height=asset.height,
+                    credit=asset.credit,
+                    licence=asset.licence,
                 )
                 .on_conflict_do_nothing(constraint="media_assets_one_per_hash")
             )
-            self._record_call(conn, project_id, asset.scene_index, call, dag_run_id)
+            for each in calls:
+                self._record_call(conn, project_id, asset.scene_index, each, dag_run_id)
 
     def save_audio(self, project_id: int, asset: AudioAsset, call: ProviderCall, *, dag_run_id: str) -> None:
         values = {
@@ -232,8 +239,8 @@ class VideoRepository:
             scene_id = self._scene_id(conn, project_id, asset.scene_index)
             conn.execute(
                 insert(audio_assets)
-                .values(scene_id=scene_id, **values)
-                .on_conflict_do_update(index_elements=[audio_assets.c.scene_id], set_=values)
+                .values(scene_id=scene_id, language=asset.language, **values)
+                .on_conflict_do_update(constraint="audio_assets_one_per_language", set_=values)
             )
             self._record_call(conn, project_id, asset.scene_index, call, dag_run_id)
 
@@ -250,36 +257,45 @@ class VideoRepository:
             "attempt": result.attempt,
         }
         with self.engine.begin() as conn:
-            self._claim_render(conn, result.project_id, dag_run_id, result.attempt)
+            self._claim_render(conn, result.project_id, dag_run_id, result.attempt, result.language)
             conn.execute(
                 insert(rendered_videos)
-                .values(project_id=result.project_id, dag_run_id=dag_run_id, **values)
+                .values(project_id=result.project_id, dag_run_id=dag_run_id, language=result.language, **values)
                 .on_conflict_do_update(constraint="rendered_videos_one_per_run", set_=values)
             )
 
-    def publish(self, project_id: int, *, dag_run_id: str) -> None:
-        """Mark this run's render published and the project and its request ``completed``, together; refused
-        (``NotOwner``) unless this run still owns the project and its render is the newest attempt's."""
+    def publish(self, project_id: int, *, dag_run_id: str, language: str = "", versions: Sequence[str] = ("",)) -> bool:
+        """Mark this run's render of the ``language`` version published; when every one of ``versions`` is, the
+        project and its request become ``completed`` too, in the same transaction (returned: True). Refused
+        (``NotOwner``) unless this run still owns the project and its render is the version's newest attempt."""
         with self.engine.begin() as conn:
             owned = conn.execute(
-                select(projects.c.render_attempt)
+                select(projects.c.render_attempts)
                 .where(projects.c.id == project_id, projects.c.dag_run_id == dag_run_id)
                 .with_for_update()
             ).one_or_none()
             if owned is None:
                 raise NotOwner(f"run {dag_run_id} no longer owns project {project_id}: not publishing its render")
+            this_run = (rendered_videos.c.project_id == project_id) & (rendered_videos.c.dag_run_id == dag_run_id)
             published = conn.execute(
                 update(rendered_videos)
                 .where(
-                    rendered_videos.c.project_id == project_id,
-                    rendered_videos.c.dag_run_id == dag_run_id,
-                    rendered_videos.c.attempt == owned.render_attempt,
+                    this_run,
+                    rendered_videos.c.language == language,
+                    rendered_videos.c.attempt == (owned.render_attempts or {}).get(language, 0),
                 )
                 .values(published=True, published_at=func.coalesce(rendered_videos.c.published_at, func.now()))
             ).rowcount
             if published != 1:
-                raise LookupError(f"no rendered video of project {project_id} for run {dag_run_id!r}")
+                version = f" in {language}" if language else ""
+                raise LookupError(f"no rendered video{version} of project {project_id} for run {dag_run_id!r}")
+            done = set(
+                conn.execute(select(rendered_videos.c.language).where(this_run, rendered_videos.c.published)).scalars()
+            )
+            if not set(versions) <= done:
+                return False
             self._set_status(conn, project_id, ProjectStatus.COMPLETED)
+            return True
 
     def mark_failed(self, request_key: str, *, task_id: str, error: str, dag_run_id: str) -> int | None:
         """Record why the run failed; returns the project id (None if the request has no project this run owns:
@@ -407,15 +423,16 @@ class VideoRepository:
             )
 
     @staticmethod
-    def _claim_render(conn: Any, project_id: int, dag_run_id: str, attempt: int) -> None:
+    def _claim_render(conn: Any, project_id: int, dag_run_id: str, attempt: int, language: str = "") -> None:
+        current = func.coalesce(projects.c.render_attempts[language].as_integer(), 0)
         claimed = conn.execute(
             update(projects)
-            .where(
-                projects.c.id == project_id,
-                projects.c.dag_run_id == dag_run_id,
-                func.coalesce(projects.c.render_attempt, 0) <= attempt,
+            .where(projects.c.id == project_id, projects.c.dag_run_id == dag_run_id, current <= attempt)
+            .values(
+                render_attempts=projects.c.render_attempts.op("||")(func.jsonb_build_object(language, attempt)),
+                render_attempt=attempt if not language else projects.c.render_attempt,
+                updated_at=func.now(),
             )
-            .values(render_attempt=attempt, updated_at=func.now())
             .returning(projects.c.id)
         ).scalar_one_or_none()
         if claimed is None:

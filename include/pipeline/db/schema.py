@@ -75,7 +75,8 @@ projects = Table(
     Column("error", Text),
     Column("failed_task", Text),
     Column("dag_run_id", Text),  # the run that makes (or made) the video: the only one that writes its results
-    Column("render_attempt", Integer),  # the owning run's newest render attempt
+    Column("render_attempt", Integer),  # the owning run's newest render attempt of the script's own language
+    Column("render_attempts", JSONB, nullable=False, server_default="{}"),  # per version: language -> attempt
     _created(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("completed_at", DateTime(timezone=True)),
@@ -118,6 +119,8 @@ media_assets = Table(
     Column("width", Integer, nullable=False),
     Column("height", Integer, nullable=False),
     _created(),
+    Column("credit", Text),  # who made it and where it came from (stock: "Video by NAME on Pexels: URL")
+    Column("licence", Text),
     UniqueConstraint("scene_id", "content_hash", name="media_assets_one_per_hash"),
 )
 
@@ -125,7 +128,7 @@ audio_assets = Table(
     "audio_assets",
     metadata,
     Column("id", BigInteger, primary_key=True),
-    Column("scene_id", BigInteger, ForeignKey("scenes.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("scene_id", BigInteger, ForeignKey("scenes.id", ondelete="CASCADE"), nullable=False),
     Column("content_hash", Text, nullable=False),
     Column("storage_key", Text, nullable=False),
     Column("provider", Text, nullable=False),
@@ -134,6 +137,8 @@ audio_assets = Table(
     Column("word_timings", JSONB, nullable=False),
     Column("timings_estimated", Boolean, nullable=False),
     _created(),
+    Column("language", Text, nullable=False, server_default=""),  # the version's ("": the script's own)
+    UniqueConstraint("scene_id", "language", name="audio_assets_one_per_language"),
 )
 
 rendered_videos = Table(
@@ -154,7 +159,8 @@ rendered_videos = Table(
     Column("attempt", Integer, nullable=False, server_default="1"),
     _created(),
     Column("published_at", DateTime(timezone=True)),
-    UniqueConstraint("project_id", "dag_run_id", name="rendered_videos_one_per_run"),
+    Column("language", Text, nullable=False, server_default=""),  # the version's ("": the script's own)
+    UniqueConstraint("project_id", "dag_run_id", "language", name="rendered_videos_one_per_run"),
 )
 
 provider_calls = Table(
@@ -214,4 +220,35 @@ music_tracks = Table(  # the music library: tracks a request may name (storage k
     Column("licence", Text, nullable=False, server_default=""),
     Column("added_by", Text, nullable=False),
     _created(),
+    Column("mood", Text),  # a request or channel may pick the track by it
+)
+
+library_items = Table(  # the team's media library: tagged images and clips scenes are matched to
+    "library_items",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("storage_key", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("tags", JSONB, nullable=False),
+    Column("licence", Text, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("duration_s", Float),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("content_hash", Text, nullable=False),
+    Column("added_by", Text, nullable=False),
+    _created(),
+    CheckConstraint("kind IN ('image', 'video')", name="library_items_kind_valid"),
+)
+
+channels = Table(  # brand kits a request names (pipeline.channels.BrandKit as JSON)
+    "channels",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("kit", JSONB, nullable=False),
+    Column("updated_by", Text, nullable=False),
+    _created(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -21,12 +21,16 @@ __all__ = [
 
 
 def open_image_provider(
-    settings: Settings, name: str | None = None, *, stability: ApiKey | None = None
+    settings: Settings,
+    name: str | None = None,
+    *,
+    stability: ApiKey | None = None,
+    palette: tuple[str, str] | None = None,
 ) -> ImageProvider:
-    """The image provider ``name`` (default: the configured one)."""
+    """The image provider ``name`` (default: the configured one); title cards in ``palette`` when given."""
     chosen = name or settings.providers.image_provider
     if chosen == ImageProviderId.PROCEDURAL:
-        return ProceduralImages()
+        return ProceduralImages(palette=palette)
     if chosen == ImageProviderId.STABILITY:
         if stability is None:
             raise ValueError("the stability image provider needs an API key")

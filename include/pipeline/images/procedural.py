@@ -28,11 +28,14 @@ class ProceduralImages:
     extension = "png"
     unit_kind = "images"
 
+    def __init__(self, palette: tuple[str, str] | None = None) -> None:
+        self.palette = palette  # a channel's (background, text) colours as #RRGGBB; None: one seeded per scene
+
     def cache_inputs(
         self, *, prompt: str, title: str, keywords: tuple[str, ...], scene_number: int, width: int, height: int
     ) -> dict[str, object]:
         # the card shows the title, the keywords and the scene number
-        return {
+        inputs: dict[str, object] = {
             "prompt": prompt,
             "title": title,
             "keywords": list(keywords),
@@ -40,6 +43,9 @@ class ProceduralImages:
             "width": width,
             "height": height,
         }
+        if self.palette:  # only then: the cards made before channels keep their hashes
+            inputs["palette"] = list(self.palette)
+        return inputs
 
     def generate(
         self,
@@ -52,17 +58,30 @@ class ProceduralImages:
         height: int,
         dest: Path,
     ) -> ImageUsage:
-        image = card_background(title=title, prompt=prompt, width=width, height=height)
+        image = card_background(title=title, prompt=prompt, width=width, height=height, palette=self.palette)
         heading = [word.capitalize() for word in keywords] or prompt[:60].split()
         draw_card_text(
-            image, title=title, heading=heading, joiner=" · " if keywords else " ", scene_number=scene_number
+            image,
+            title=title,
+            heading=heading,
+            joiner=" · " if keywords else " ",
+            scene_number=scene_number,
+            text_colour=_hex(self.palette[1]) if self.palette else (255, 255, 255),
         )
         with atomic_path(dest) as tmp:
             image.convert("RGB").save(tmp, format="PNG", optimize=False)
         return ImageUsage(units=1, unit_kind="images")
 
 
-def draw_card_text(image: Image.Image, *, title: str, heading: Sequence[str], joiner: str, scene_number: int) -> None:
+def draw_card_text(
+    image: Image.Image,
+    *,
+    title: str,
+    heading: Sequence[str],
+    joiner: str,
+    scene_number: int,
+    text_colour: tuple[int, int, int] = (255, 255, 255),
+) -> None:
     """The title and the scene number on the top line, the heading centred below them, all inside the card's text
     box (clear of Ken Burns' crop and of the burned subtitles, see ``pipeline.render.frame``). Any script is drawn:
     the fonts fall back per character (``pipeline.fonts``)."""
@@ -72,10 +91,10 @@ def draw_card_text(image: Image.Image, *, title: str, heading: Sequence[str], jo
     short = min(width, height)
     badge_font, title_font = load_font(max(16, short // 18)), load_font(max(18, short // 22))
     badge = str(scene_number)
-    badge_font.draw(draw, (box.right, box.top), badge, fill=(255, 255, 255, 200), align="right")
+    badge_font.draw(draw, (box.right, box.top), badge, fill=(*text_colour, 200), align="right")
     badge_width = round(badge_font.length(badge)) + short // 30
     title_line = _fit_line(title, title_font, box.right - box.left - badge_width)
-    title_font.draw(draw, (box.left, box.top), title_line, fill=(255, 255, 255, 230))
+    title_font.draw(draw, (box.left, box.top), title_line, fill=(*text_colour, 230))
     top = box.top + max(title_font.line_height, badge_font.line_height) * 5 // 4
     size = max(24, short // 11)
     while True:  # the largest heading that fits the box (wrapped to its width)
@@ -92,7 +111,7 @@ def draw_card_text(image: Image.Image, *, title: str, heading: Sequence[str], jo
         (width / 2, y),
         lines,
         spacing=spacing,
-        fill=(255, 255, 255),
+        fill=text_colour,
         stroke_width=max(2, short // 300),
         stroke_fill=(0, 0, 0),
     )
@@ -110,10 +129,18 @@ def _wrap(words: Sequence[str], joiner: str, font: FontStack, max_width: int) ->
     return lines
 
 
-def card_background(*, title: str, prompt: str, width: int, height: int) -> Image.Image:
-    """The card without its text: a gradient and soft shapes, seeded by the title and the prompt."""
+def card_background(
+    *, title: str, prompt: str, width: int, height: int, palette: tuple[str, str] | None = None
+) -> Image.Image:
+    """The card without its text: a gradient and soft shapes, seeded by the title and the prompt (in the hue of
+    the channel's background colour when it has one)."""
     seed = int.from_bytes(hashlib.sha256(f"{title}\0{prompt}".encode()).digest()[:8], "big")
-    return _background(width, height, random.Random(seed))
+    return _background(width, height, random.Random(seed), base=_hex(palette[0]) if palette else None)
+
+
+def _hex(colour: str) -> tuple[int, int, int]:
+    value = int(colour.lstrip("#"), 16)
+    return (value >> 16) & 255, (value >> 8) & 255, value & 255
 
 
 def _fit_line(text: str, font: FontStack, max_width: int) -> str:
@@ -125,10 +152,13 @@ def _fit_line(text: str, font: FontStack, max_width: int) -> str:
     return text.rstrip() + "…"
 
 
-def _background(width: int, height: int, rng: random.Random) -> Image.Image:
+def _background(width: int, height: int, rng: random.Random, base: tuple[int, int, int] | None = None) -> Image.Image:
     hue = rng.random()
     top = _rgb(hue, 0.55, 0.35)
     bottom = _rgb((hue + 0.12 + rng.random() * 0.2) % 1, 0.65, 0.12)
+    if base is not None:  # the channel's colour, darkening downwards; shapes in its hue
+        hue = colorsys.rgb_to_hsv(*(c / 255 for c in base))[0]
+        top, bottom = base, (round(base[0] * 0.45), round(base[1] * 0.45), round(base[2] * 0.45))
     column = Image.new("RGB", (1, height))
     for y in range(height):
         t = y / max(1, height - 1)

@@ -16,7 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipeline.atomic import atomic_path
 from pipeline.constants import ImageProviderId
-from pipeline.errors import ProviderError, http_status_error
+from pipeline.errors import NoMedia, ProviderError, http_status_error
 from pipeline.images.base import ImageUsage
 
 DEFAULT_BASE_URL = "https://api.stability.ai"
@@ -140,7 +140,7 @@ class StabilityImages:
             )
         reason = response.headers.get("finish-reason", "SUCCESS").upper()
         if reason != "SUCCESS":
-            raise ProviderError(f"no image ({reason}): the prompt was filtered", provider=self.name, retryable=False)
+            raise NoMedia(f"no image ({reason}): the prompt was filtered", provider=self.name)
         _fit(response.content, width, height, dest)
         return ImageUsage(units=credits, unit_kind="credits")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import ffmpeg
 from PIL import Image
@@ -63,6 +64,7 @@ def render_video(
 ) -> RenderResult:
     """Render ``spec`` to a checked MP4, SRT and thumbnail in storage."""
     media = [storage.local_path(scene.media_key) for scene in spec.scenes]
+    logo = storage.local_path(spec.logo.key) if spec.logo else None
     narrations = [storage.local_path(scene.audio_key) for scene in spec.scenes]
     music = storage.local_path(spec.music_key) if spec.music_key else None
     check_images(spec, media)
@@ -74,7 +76,7 @@ def render_video(
         def run(command: list[str]) -> str:
             return _run(command, cwd=scratch, timeout_s=timeout_s)
 
-        style = SubtitleStyle.for_frame(spec.width, spec.height)
+        style = SubtitleStyle.for_frame(spec.width, spec.height, spec.look.captions or "classic")
         cues = subtitle_cues(spec, timeline, style.max_line_chars(spec.width))
         # a video without words gets neither burned subtitles nor an empty track
         burn_subtitles, soft_subtitles = (
@@ -110,6 +112,7 @@ def render_video(
                 loudness=loudness,
                 burn_subtitles=burn_subtitles,
                 soft_subtitles=soft_subtitles,
+                logo=logo,
             )
         )
 
@@ -144,6 +147,7 @@ def render_video(
         expected_duration_s=timeline.duration_s,
         soft_subtitles=soft_subtitles,
         attempt=spec.attempt,
+        language=spec.language,
     )
 
 
@@ -216,15 +220,19 @@ def build_command(
     loudness: Loudness,
     burn_subtitles: bool,
     soft_subtitles: bool,
+    logo: Path | None = None,
 ) -> list[str]:
     """The one encoding command (run with ``cwd=scratch``); the preparation pass must have written ``PREPARED``."""
     # a queue of one: with a clip as second input, FFmpeg reads each input in a thread of its own, ahead of need
     prepared = ffmpeg.input(PREPARED, thread_queue_size=1)
     if timeline.fades():
         write_fade_commands(timeline, scratch)
-    video = picture(spec, timeline, media, prepared.video)
+    clips = {path for scene, path in zip(spec.scenes, media, strict=True) if scene.media_kind == "video"}
+    video = picture(spec, timeline, media, prepared.video, clip_sizes={path: picture_size(path) for path in clips})
     if burn_subtitles:
         video = video.filter("ass", SUBTITLES_ASS)
+    if spec.logo is not None and logo is not None:
+        video = watermarked(video, spec, logo)
     streams = [video, normalise(prepared.audio, spec, loudness)]
     channels = soundtrack_channels(spec)
     options: dict[str, object] = {
@@ -250,6 +258,33 @@ def build_command(
         "-xerror",  # a decoding error fails the render
     )
     return list(ffmpeg.compile(stream, cmd=ffmpeg_bin, overwrite_output=True))
+
+
+def picture_size(path: Path) -> tuple[int, int]:
+    """A clip's width and height as ffprobe reads them (its first video stream)."""
+    from pipeline.render.probe import ffprobe
+
+    streams = ffprobe(path, ffprobe_bin="ffprobe", timeout_s=60).get("streams", [])
+    found: dict[str, Any] = next((s for s in streams if s.get("codec_type") == "video"), {})
+    return int(found.get("width") or 0), int(found.get("height") or 0)
+
+
+def watermarked(video: Any, spec: RenderSpec, logo: Path) -> Any:
+    """The channel's logo over every frame: one decoded frame (the overlay repeats it), scaled once, its alpha
+    scaled by the opacity, in a corner inside the safe zone (on vertical video, above the platform's bottom fifth)."""
+    assert spec.logo is not None
+    width = max(16, round(spec.width * spec.logo.width) // 2 * 2)
+    margin = round(min(spec.width, spec.height) * 0.04)
+    bottom = round(spec.height * 0.2) if spec.height > spec.width else margin
+    x = str(margin) if spec.logo.position.endswith("left") else f"W-w-{margin}"
+    y = str(margin) if spec.logo.position.startswith("top") else f"H-h-{bottom}"
+    mark = (
+        ffmpeg.input(str(logo))
+        .video.filter("scale", width, -2)
+        .filter("format", "rgba")
+        .filter("colorchannelmixer", aa=round(spec.logo.opacity, 3))
+    )
+    return ffmpeg.overlay(video, mark, x=x, y=y, format="yuv420")
 
 
 def _run(command: list[str], *, cwd: Path, timeout_s: float) -> str:

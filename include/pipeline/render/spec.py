@@ -11,13 +11,20 @@ from pipeline.request import LookAndSound
 from pipeline.storage.base import Storage
 
 
-def spec_key(request_key: str, run_id: str) -> str:
-    return f"renders/{safe_name(request_key)}/{safe_name(run_id)}/spec.json"
+def spec_key(request_key: str, run_id: str, language: str = "") -> str:
+    name = f"spec.{safe_name(language)}.json" if language else "spec.json"
+    return f"renders/{safe_name(request_key)}/{safe_name(run_id)}/{name}"
 
 
-def output_keys(request_key: str, run_id: str) -> tuple[str, str, str]:
-    """(video, subtitles, thumbnail): one set per run, so every render attempt of a request is kept."""
-    base = f"videos/{safe_name(request_key)}/{safe_name(run_id)}"
+def language_of_spec(key: str) -> str:
+    """The version a spec key belongs to (``…/spec.de.json`` -> ``de``; ``…/spec.json`` -> "")."""
+    name = key.rsplit("/", 1)[-1]
+    return name[len("spec.") : -len(".json")] if name.startswith("spec.") and name.count(".") == 2 else ""
+
+
+def output_keys(request_key: str, run_id: str, language: str = "") -> tuple[str, str, str]:
+    """(video, subtitles, thumbnail): one set per run and version, so every render attempt of a request is kept."""
+    base = f"videos/{safe_name(request_key)}/{safe_name(run_id)}" + (f".{safe_name(language)}" if language else "")
     return f"{base}.mp4", f"{base}.srt", f"{base}.jpg"
 
 
@@ -48,8 +55,9 @@ def build_render_spec(
     fps: int = 30,
     look: LookAndSound | None = None,
     music_key: str | None = None,
+    language: str = "",
 ) -> RenderSpec:
-    """Pair each scene's image with its narration, in scene order."""
+    """Pair each scene's image with its narration (of ``language``'s version), in scene order."""
     by_scene_image = {asset.scene_index: asset for asset in images}
     by_scene_audio = {asset.scene_index: asset for asset in narrations}
     if set(by_scene_image) != set(by_scene_audio) or not by_scene_image:
@@ -57,7 +65,7 @@ def build_render_spec(
             f"scenes with images {sorted(by_scene_image)} do not match scenes with narration {sorted(by_scene_audio)}"
         )
     first = next(iter(by_scene_image.values()))
-    video_key, subtitles_key, thumbnail_key = output_keys(request_key, run_id)
+    video_key, subtitles_key, thumbnail_key = output_keys(request_key, run_id, language)
     return RenderSpec(
         project_id=project_id,
         title=title,
@@ -80,4 +88,5 @@ def build_render_spec(
         thumbnail_key=thumbnail_key,
         look=look or LookAndSound(),
         music_key=music_key,
+        language=language,
     )

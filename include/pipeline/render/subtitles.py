@@ -22,6 +22,7 @@ class Cue:
     start_s: float
     end_s: float
     lines: tuple[str, ...]
+    words: tuple[WordTiming, ...] = ()  # on the video's clock: what the word-by-word highlight follows
 
 
 def cues_for_scene(
@@ -118,6 +119,10 @@ def _cue(group: Sequence[WordTiming], offset_s: float, max_line_chars: int) -> C
         start_s=offset_s + group[0].start_s,
         end_s=offset_s + max(group[-1].end_s, group[0].start_s + MIN_CUE_S),
         lines=wrap_lines([w.word for w in group], max_line_chars),
+        words=tuple(
+            WordTiming(word=w.word, start_s=offset_s + w.start_s, end_s=offset_s + max(w.end_s, w.start_s))
+            for w in group
+        ),
     )
 
 
@@ -125,7 +130,7 @@ def _no_overlap(cues: list[Cue], scene_end_s: float) -> list[Cue]:
     fixed = []
     for i, cue in enumerate(cues):
         limit = cues[i + 1].start_s if i + 1 < len(cues) else scene_end_s
-        fixed.append(Cue(cue.start_s, max(cue.start_s + 0.05, min(cue.end_s, limit)), cue.lines))
+        fixed.append(Cue(cue.start_s, max(cue.start_s + 0.05, min(cue.end_s, limit)), cue.lines, cue.words))
     return fixed
 
 
@@ -134,34 +139,64 @@ def _timestamp(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d},{millis:03d}"
 
 
+WHITE, YELLOW = "&H00FFFFFF", "&H0000D7FF"  # ASS colours are &HAABBGGRR (alpha 00 = opaque)
+
+
 @dataclass(frozen=True)
 class SubtitleStyle:
-    """Readable burned-in subtitles for a frame size: bigger and higher up on vertical video."""
+    """Burned-in subtitles of one caption preset, sized and placed for a frame: inside the platforms' safe zone
+    (on vertical video the lower quarter and the right edge hold buttons and the description).
+
+    ``classic``: white, outlined, at the bottom. ``boxed``: white on a translucent dark band. ``shorts``: large,
+    bold, in the lower middle, a few words at a time, each word yellow while it is spoken (word timings).
+    """
 
     font_size: int
     margin_h: int
     margin_v: int
     outline: int
+    preset: str = "classic"
+    max_lines: int = MAX_LINES
 
     @classmethod
-    def for_frame(cls, width: int, height: int) -> SubtitleStyle:
-        if height > width:  # 9:16: large, centred in the lower middle, clear of the platform's buttons
+    def for_frame(cls, width: int, height: int, preset: str = "classic") -> SubtitleStyle:
+        vertical = height > width
+        if preset == "shorts":
+            size = round(width * 0.095) if vertical else round(height * 0.085)
             return cls(
-                font_size=round(width * 0.068),
-                margin_h=round(width * 0.08),
-                margin_v=round(height * 0.28),
-                outline=max(3, round(width / 270)),
+                font_size=size,
+                margin_h=round(width * (0.1 if vertical else 0.15)),
+                margin_v=round(height * (0.36 if vertical else 0.2)),
+                outline=max(4, round(size / 11)),
+                preset=preset,
             )
-        return cls(
-            font_size=round(height * 0.052),
-            margin_h=round(width * 0.06),
-            margin_v=round(height * 0.07),
-            outline=max(2, round(height / 300)),
-        )
+        if vertical:  # 9:16: large, centred in the lower middle, clear of the platform's buttons
+            size, margin_h, margin_v = round(width * 0.068), round(width * 0.08), round(height * 0.28)
+            outline = max(3, round(width / 270))
+        else:
+            size, margin_h, margin_v = round(height * 0.052), round(width * 0.06), round(height * 0.07)
+            outline = max(2, round(height / 300))
+        if preset == "boxed":  # the band's padding is the "outline" of ASS's opaque-box border style
+            outline = max(4, round(size * 0.3))
+        return cls(font_size=size, margin_h=margin_h, margin_v=margin_v, outline=outline, preset=preset)
 
     def max_line_chars(self, width: int) -> int:
-        """Characters that fit between the margins (DejaVu Sans Bold averages ~0.6 em a character)."""
-        return max(12, min(MAX_LINE_CHARS, int((width - 2 * self.margin_h) / (self.font_size * 0.6))))
+        """Characters that fit between the margins (DejaVu Sans Bold averages ~0.6 em a character); the shorts
+        preset shows a few words at a time."""
+        fit = int((width - 2 * self.margin_h) / (self.font_size * 0.6))
+        return max(8, min(18, fit)) if self.preset == "shorts" else max(12, min(MAX_LINE_CHARS, fit))
+
+    def ass_style(self) -> str:
+        """The ``Style:`` line (Format as in ``to_ass``'s header)."""
+        shadow = max(1, self.outline // 2)
+        if self.preset == "boxed":  # BorderStyle 3: the outline colour fills a box behind the text
+            colours, border, outline, shadow = f"{WHITE},{WHITE},&H5A000000,&H5A000000", 3, self.outline, 0
+        else:
+            colours, border, outline = f"{WHITE},{WHITE},&H00000000,&H96000000", 1, self.outline
+        return (
+            f"Style: Default,DejaVu Sans,{self.font_size},{colours},-1,0,0,0,100,100,0,0,{border},{outline},"
+            f"{shadow},2,{self.margin_h},{self.margin_h},{self.margin_v},1"
+        )
 
 
 def to_ass(cues: Iterable[Cue], *, width: int, height: int, style: SubtitleStyle) -> str:
@@ -171,17 +206,40 @@ def to_ass(cues: Iterable[Cue], *, width: int, height: int, style: SubtitleStyle
         "[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, "
         "Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, "
         "Alignment, MarginL, MarginR, MarginV, Encoding\n"
-        f"Style: Default,DejaVu Sans,{style.font_size},&H00FFFFFF,&H00FFFFFF,&H00000000,&H96000000,-1,0,0,0,"
-        f"100,100,0,0,1,{style.outline},{max(1, style.outline // 2)},2,{style.margin_h},{style.margin_h},"
-        f"{style.margin_v},1\n\n"
+        f"{style.ass_style()}\n\n"
         "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
     )
-    events = [
-        f"Dialogue: 0,{_ass_time(cue.start_s)},{_ass_time(cue.end_s)},Default,,0,0,0,,"
-        + "\\N".join(ass_escape(line) for line in cue.lines)
-        for cue in cues
-    ]
+    events = []
+    for cue in cues:
+        for start, end, text in _states(cue, highlight=style.preset == "shorts"):
+            events.append(f"Dialogue: 0,{_ass_time(start)},{_ass_time(end)},Default,,0,0,0,,{text}")
     return header + "\n".join(events) + "\n"
+
+
+def _states(cue: Cue, *, highlight: bool) -> list[tuple[float, float, str]]:
+    """The cue's events: one for the whole cue, or with the highlight one per word, from the word's start to the
+    next word's start, that word drawn yellow (the same words and lines in every state, so nothing moves)."""
+    plain = "\\N".join(ass_escape(line) for line in cue.lines)
+    line_words = [line.split(" ") for line in cue.lines]
+    if not highlight or not cue.words or sum(map(len, line_words)) != len(cue.words):
+        return [(cue.start_s, cue.end_s, plain)]
+    states = []
+    for index, word in enumerate(cue.words):
+        start = cue.start_s if index == 0 else max(cue.start_s, word.start_s)
+        end = cue.words[index + 1].start_s if index + 1 < len(cue.words) else cue.end_s
+        end = min(max(end, start + 0.01), cue.end_s)
+        if end <= start:
+            continue
+        lines, position = [], 0
+        for words in line_words:
+            shown = []
+            for text in words:
+                escaped = ass_escape(text)
+                shown.append(f"{{\\c{YELLOW}&}}{escaped}{{\\c{WHITE}&}}" if position == index else escaped)
+                position += 1
+            lines.append(" ".join(shown))
+        states.append((start, end, "\\N".join(lines)))
+    return states or [(cue.start_s, cue.end_s, plain)]
 
 
 WORD_JOINER = "\u2060"  # invisible; splits character pairs that a subtitle renderer would read as markup

@@ -31,6 +31,7 @@ MOVES = (
 CONCAT_FILE = "scenes.ffconcat"
 FADE_COMMANDS = "crossfade.cmd"
 BLANK = "blank.png"
+ANALYZE_US = 5_000_000  # FFmpeg's default analysis length of an input
 
 
 def ken_burns_move(spec: RenderSpec, scene: int) -> tuple[float, ...]:
@@ -56,7 +57,8 @@ def prepared_stills(spec: RenderSpec, timeline: Timeline, media: list[Path], scr
         ]
     lines += lines[-3:-1]  # the demuxer ends the last file early unless it is listed once more
     (scratch / CONCAT_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return _cover(ffmpeg.input(CONCAT_FILE, f="concat", safe=0, threads=1).video, spec.width, spec.height)
+    stills = ffmpeg.input(CONCAT_FILE, f="concat", safe=0, threads=1).video
+    return fitted(stills, spec.width, spec.height, spec.look.clip_fit)
 
 
 def write_fade_commands(timeline: Timeline, scratch: Path) -> str:
@@ -73,17 +75,26 @@ def write_fade_commands(timeline: Timeline, scratch: Path) -> str:
     return FADE_COMMANDS
 
 
-def picture(spec: RenderSpec, timeline: Timeline, media: list[Path], stills: Any) -> Any:
-    """The filtered video stream of the whole timeline, from the prepared stills."""
+def picture(
+    spec: RenderSpec,
+    timeline: Timeline,
+    media: list[Path],
+    stills: Any,
+    clip_sizes: dict[Path, tuple[int, int]] | None = None,
+) -> Any:
+    """The filtered video stream of the whole timeline, from the prepared stills (``clip_sizes``: each clip's
+    width and height, when known)."""
+    sizes = clip_sizes or {}
     if not timeline.fade_frames:
-        return _with_clips(spec, timeline, media, _main(spec, timeline, stills), timeline.main_entries())
+        return _with_clips(spec, timeline, media, _main(spec, timeline, stills), timeline.main_entries(), sizes)
     # Each still is read once for both streams: the fades take scene k while the main stream still shows scene
     # k-1, so the split holds at most one still (by reference) for the main stream.
     shared = stills.split()
-    main = _with_clips(spec, timeline, media, _main(spec, timeline, shared[0]), timeline.main_entries())
+    main = _with_clips(spec, timeline, media, _main(spec, timeline, shared[0]), timeline.main_entries(), sizes)
     entries = timeline.window_entries()
     heads = shared[1].filter("trim", start_frame=1)  # the first scene fades in from nothing
-    windows = _with_clips(spec, timeline, media, _placed(timeline, _moved(spec, timeline, heads, entries)), entries)
+    moved = _placed(timeline, _moved(spec, timeline, heads, entries))
+    windows = _with_clips(spec, timeline, media, moved, entries, sizes)
     # The overlay works in the fades only; everywhere else it hands the main stream's frame on untouched (blend
     # would compute every frame, enabled or not). By time, half a frame wide of each end: the frame counter `n`
     # of a two-input filter runs one ahead. eof_action=pass, not repeat: a window stream that repeats its last
@@ -105,10 +116,17 @@ def _main(spec: RenderSpec, timeline: Timeline, stills: Any) -> Any:
     return stills.filter("fps", spec.fps)
 
 
-def _with_clips(spec: RenderSpec, timeline: Timeline, media: list[Path], stream: Any, entries: list[Entry]) -> Any:
+def _with_clips(  # noqa: PLR0917 - the stream's context, then the stream
+    spec: RenderSpec,
+    timeline: Timeline,
+    media: list[Path],
+    stream: Any,
+    entries: list[Entry],
+    clip_sizes: dict[Path, tuple[int, int]],
+) -> Any:
     for entry in entries:
         if spec.scenes[entry.scene].media_kind == "video":
-            stream = _overlay_clip(spec, timeline, stream, media[entry.scene], entry)
+            stream = _overlay_clip(spec, timeline, stream, media[entry.scene], entry, clip_sizes)
     return stream
 
 
@@ -148,19 +166,75 @@ def _moved(spec: RenderSpec, timeline: Timeline, stills: Any, entries: list[Entr
     )
 
 
-def _overlay_clip(spec: RenderSpec, timeline: Timeline, base: Any, clip: Path, entry: Entry) -> Any:
+def _overlay_clip(  # noqa: PLR0917 - the stream's context, then the clip
+    spec: RenderSpec,
+    timeline: Timeline,
+    base: Any,
+    clip: Path,
+    entry: Entry,
+    clip_sizes: dict[Path, tuple[int, int]],
+) -> Any:
     """The clip, looped or trimmed to its scene, placed on the timeline over the scene's blank still; an entry
     that starts inside the scene (after a fade) starts the clip as far in."""
     start = timeline.seconds(entry.start)
-    into_scene = timeline.seconds(entry.start - timeline.on_screen(entry.scene)[0])
+    # The clip's first frame at the scene's first frame on screen (-itsoffset), then the entry's part of it. Every
+    # entry reads the clip as an input of its own: one input feeding two entries (a scene's main and fade entries)
+    # has its frames queued for the entry that does not need them yet (80 MB more at 720p with three clip scenes),
+    # and ffmpeg-python merges identical inputs, so each asks for an analysis length of its own (a no-op for MP4).
+    # One decoding thread each: a frame-threaded decoder per input held ~5 MB more apiece.
+    scene_start = timeline.seconds(timeline.on_screen(entry.scene)[0])
     moving = (
-        ffmpeg.input(str(clip), stream_loop=-1)
-        .video.filter("trim", start=f"{into_scene:.6f}", duration=f"{timeline.seconds(entry.frames):.6f}")
-        .filter("setpts", "PTS-STARTPTS")
+        ffmpeg.input(
+            str(clip),
+            stream_loop=-1,
+            itsoffset=f"{scene_start:.6f}",
+            analyzeduration=ANALYZE_US + entry.start,
+            threads=1,
+        )
+        .video.filter("trim", start=f"{start:.6f}", duration=f"{timeline.seconds(entry.frames):.6f}")
         .filter("fps", spec.fps)
     )
-    placed = _cover(moving, spec.width, spec.height).filter("setpts", f"PTS+{start:.6f}/TB")
+    fit = spec.look.clip_fit if not fills_frame(clip_sizes.get(clip), spec.width, spec.height) else "crop"
+    placed = fitted(moving, spec.width, spec.height, fit)
     return ffmpeg.overlay(base, placed, eof_action="pass")
+
+
+def fills_frame(size: tuple[int, int] | None, width: int, height: int) -> bool:
+    """Whether a picture of ``size`` has the frame's shape (within 1 %): cropping it cuts nothing, so a blurred
+    background would be drawn and covered whole."""
+    return size is not None and abs(size[0] * height - size[1] * width) <= 0.01 * size[1] * width
+
+
+BLUR_SCALE = 8  # the blurred background is made at 1/8 of the frame and scaled up: a fraction of the CPU
+
+
+def fitted(stream: Any, width: int, height: int, fit: str) -> Any:
+    """A picture of any shape fitted to the frame: ``crop`` fills it (the overflow cut, centred), ``blur`` shows
+    it whole over a blurred, filled copy of itself (a landscape clip in a vertical video)."""
+    if fit != "blur":
+        return _cover(stream, width, height)
+    copies = stream.split()
+    small_w, small_h = max(2, width // BLUR_SCALE // 2 * 2), max(2, height // BLUR_SCALE // 2 * 2)
+    background = (
+        _cover(copies[0], small_w, small_h)
+        .filter("boxblur", luma_radius=max(2, min(small_w, small_h) // 10), luma_power=2)
+        .filter("scale", width, height)
+    )
+    whole = (
+        copies[1]
+        .filter(
+            "scale",
+            width,
+            height,
+            force_original_aspect_ratio="decrease",
+            force_divisible_by=2,
+            out_color_matrix="bt709",
+            out_range="tv",
+        )
+        .filter("setsar", 1)
+        .filter("format", "yuv420p")
+    )
+    return ffmpeg.overlay(background, whole, x="(W-w)/2", y="(H-h)/2", format="yuv420").filter("setsar", 1)
 
 
 def _cover(stream: Any, width: int, height: int) -> Any:

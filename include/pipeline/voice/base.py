@@ -30,6 +30,10 @@ class VoiceProvider(Protocol):
         """Every voice name this provider accepts (compared case-insensitively)."""
         ...
 
+    def voice_for(self, language: str) -> str | None:
+        """A voice that speaks ``language`` (``de``, ``pt-BR``), or None when the provider has none."""
+        ...
+
     def synthesize(self, *, text: str, voice: str, dest: Path) -> Speech:
         """Write the narration of ``text`` to ``dest``."""
         ...

@@ -45,6 +45,16 @@ class EspeakVoice:
     def voices(self) -> frozenset[str]:
         return self._voice_table
 
+    def voice_for(self, language: str) -> str | None:
+        """The language's own voice (``de``; ``fr`` is ``fr-fr``), else the first of its regional voices."""
+        code = language.lower()
+        base = code.split("-")[0]
+        for name in (code, f"{base}-{base}", "en-us" if base == "en" else "", base):
+            if name and name in self._voice_table:
+                return name
+        regional = sorted(name for name in self._voice_table if name.startswith(f"{base}-"))
+        return regional[0] if regional else None
+
     def synthesize(self, *, text: str, voice: str, dest: Path) -> Speech:
         if voice.lower() not in self.voices():
             raise InvalidRequest(f"espeak-ng has no voice {voice!r} (try en-us, en-gb, de, fr, es)")

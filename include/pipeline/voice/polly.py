@@ -73,7 +73,14 @@ class PollyVoice:
             raise aws_error(self.name, exc) from None
         if not voices:
             raise ProviderError("describe_voices returned no voices", provider=self.name, retryable=True)
-        return [{"Id": v["Id"], "SupportedEngines": v.get("SupportedEngines", ["standard"])} for v in voices]
+        return [
+            {
+                "Id": v["Id"],
+                "SupportedEngines": v.get("SupportedEngines", ["standard"]),
+                "LanguageCodes": [v.get("LanguageCode", ""), *v.get("AdditionalLanguageCodes", [])],
+            }
+            for v in voices
+        ]
 
     def _cached_listing(self) -> list[dict[str, Any]] | None:
         if self.cache_file is None or not self.cache_file.is_file():
@@ -82,7 +89,8 @@ class PollyVoice:
             return None
         try:
             data = json.loads(self.cache_file.read_text())
-            return data if isinstance(data, list) and data else None
+            fresh = isinstance(data, list) and data and all("LanguageCodes" in voice for voice in data)
+            return data if fresh else None  # a listing of an older version lacks the languages
         except (OSError, json.JSONDecodeError):
             return None
 
@@ -93,6 +101,17 @@ class PollyVoice:
 
     def voices(self) -> frozenset[str]:
         return frozenset(self._voice_table())
+
+    def voice_for(self, language: str) -> str | None:
+        """A voice whose language is ``language`` (``de`` matches de-DE), one with this engine first, by name."""
+        code = language.lower()
+        speaking = [
+            voice
+            for voice in self._voice_table().values()
+            if any(c.lower() == code or c.lower().startswith(f"{code}-") for c in voice.get("LanguageCodes", []))
+        ]
+        speaking.sort(key=lambda v: (self.model not in v["SupportedEngines"], v["Id"]))
+        return str(speaking[0]["Id"]) if speaking else None
 
     def _voice(self, voice: str) -> dict[str, Any]:
         entry = self._voice_table().get(voice.lower())
