@@ -262,10 +262,12 @@ def test_through_airflows_menu_retry_and_retry_with_changes(
     patched = airflow.patch(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/publish/0", json={"new_state": "failed"})
     assert patched.status_code == 200, patched.text
     airflow.patch(f"/dags/{DAG}/dagRuns/{run_id}", json={"state": "failed"}).raise_for_status()
-    repository.mark_failed(key, task_id="publish", error="the storage was unreachable", dag_run_id=run_id)
+    repository.mark_failed(key, task_id="publish[0]", error="the storage was unreachable", dag_run_id=run_id)
 
     frame = videos_in_airflow(page, airflow_site.api_url, request_key=key)
-    frame.get_by_text("failed in publish: the storage was unreachable").wait_for()
+    frame.get_by_text("failed in publish[0]: the storage was unreachable").wait_for()
+    log_link = frame.get_by_role("link", name="log of publish[0]")
+    assert log_link.get_attribute("href").endswith(f"/runs/{run_id}/tasks/publish/mapped/0")  # the instance's page
     page.screenshot(path=str(SCREENSHOTS / "videos-failed.png"), full_page=True)
     frame.get_by_role("button", name="Retry the failed tasks").click()
     # the outcome next to the button, the detail read again
