@@ -436,31 +436,18 @@ class PexelsStub(Stub):
         return Response(self.files[key], content_type="video/mp4" if kind == "video" else "image/jpeg")
 
 
+def make_clip(dest: Path, width: int, height: int, seconds: float = 3.0) -> Path:
+    """A moving H.264 test clip (ffmpeg's testsrc2 at 25 fps) of that size and length, written at ``dest``."""
+    from pipeline.commands import synthesize
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    options = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "mp4"]
+    return synthesize(dest, f"testsrc2=s={width}x{height}:r=25:d={seconds}", options, timeout_s=60)
+
+
 def _stock_video(width: int, height: int) -> bytes:
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "clip.mp4"
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                f"testsrc2=s={width}x{height}:r=25:d=3",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv420p",
-                str(path),
-            ],
-            check=True,
-            timeout=60,
-        )
-        return path.read_bytes()
+        return make_clip(Path(folder) / "clip.mp4", width, height).read_bytes()
 
 
 def _jpeg(width: int, height: int) -> bytes:

@@ -372,6 +372,11 @@ def test_through_airflows_menu_a_channel_is_saved_with_its_logo_and_a_bad_one_re
     form.locator("input[name=name]").fill("page-news")
     form.locator("input[name=title]").fill("Page <i>News</i>")
     form.locator("select[name=captions]").select_option("shorts")
+    form.locator("input[name=caption_font]").fill("DejaVu Serif")
+    form.locator("input[name=caption_size]").fill("120")
+    form.locator("select[name=caption_position]").select_option("top")
+    form.locator("input[name=caption_highlight]").fill("#00ffff")
+    form.locator("input[name=card_font]").fill("DejaVu Serif")
     form.locator("input[name=voice]").fill("en-gb")
     form.locator("input[name=intro]").fill("Welcome")
     form.locator("input[name=logo]").set_input_files(str(logo))
@@ -380,15 +385,25 @@ def test_through_airflows_menu_a_channel_is_saved_with_its_logo_and_a_bad_one_re
     row = frame.locator("#channel-list tr", has_text="page-news")
     row.wait_for()
     assert "Page <i>News</i>" in row.inner_text() and frame.locator("#channel-list i").count() == 0
-    assert "top-right, 85 %" in row.inner_text()
+    assert "top-right, 85 %" in row.inner_text() and "shorts, DejaVu Serif, 120 %, top" in row.inner_text()
     assert count_rows(
         "channels", "name = 'page-news' AND kit->>'captions' = 'shorts' AND kit->>'logo_key' LIKE 'brand/%'"
     )
+    look = "kit->>'caption_highlight' = '#00FFFF' AND kit->>'caption_size' = '120'"
+    look += " AND kit->>'card_font' = 'DejaVu Serif'"
+    assert count_rows("channels", look) == 1
 
-    form.locator("input[name=media_sources]").fill("library, flickr")
-    form.get_by_role("button", name="Save the channel").click()
-    refused = frame.locator("#channel-outcome.failed")
-    refused.wait_for()
-    assert refused.inner_text().startswith("400: invalid channel: media_sources.1: must be 'library' or 'pexels'")
-    assert count_rows("channels", "name = 'page-news' AND kit->'media_sources' = 'null'::jsonb") == 1  # unchanged
+    # each refused in one line, the channel unchanged
+    for name, bad, good, said in (
+        ("caption_font", "Comic Nowhere", "DejaVu Serif", "caption_font: no font family 'Comic Nowhere'"),
+        ("media_sources", "library, flickr", "", "media_sources.1: must be 'library' or 'pexels'"),
+    ):
+        form.locator(f"input[name={name}]").fill(bad)
+        form.get_by_role("button", name="Save the channel").click()
+        refused = frame.locator("#channel-outcome.failed")
+        refused.wait_for()
+        assert refused.inner_text().startswith(f"400: invalid channel: {said}")
+        form.locator(f"input[name={name}]").fill(good)
+    unchanged = "name = 'page-news' AND kit->>'caption_font' = 'DejaVu Serif' AND kit->'media_sources' = 'null'::jsonb"
+    assert count_rows("channels", unchanged) == 1
     page.screenshot(path=str(SCREENSHOTS / "videos-channels.png"), full_page=True)

@@ -241,37 +241,18 @@ def music_add(
     """Check each track (a name a request can give, a readable audio file, at most 50 MB) and add it to the
     library, replacing a track of the same name; a refused file stores nothing."""
     from pipeline.config import load_settings
-    from pipeline.errors import InvalidRequest
     from pipeline.music import add_track
     from pipeline.storage import open_storage
 
     storage = open_storage(load_settings())
-    refused = 0
-    with _database(db) as engine:
-        for path in files:
-            if not path.is_file():
-                raise FileNotFoundError(2, "no such file", str(path))
-            try:
-                track = add_track(
-                    engine,
-                    storage,
-                    path,
-                    name=path.name,
-                    licence=licence,
-                    added_by=added_by or getpass.getuser(),
-                    mood=mood,
-                )
-            except InvalidRequest as exc:
-                err.print(f"{path.name}: {exc.message}", markup=False, highlight=False)
-                refused += 1
-                continue
-            out.print(
-                f"Added {track.name} ({track.duration_s:.1f} s): a request may name it as its music.",
-                markup=False,
-                highlight=False,
-            )
-    if refused:
-        raise typer.Exit(EXIT_INVALID)
+
+    def add(engine: Engine, path: Path) -> str:
+        track = add_track(
+            engine, storage, path, name=path.name, licence=licence, added_by=added_by or getpass.getuser(), mood=mood
+        )
+        return f"Added {track.name} ({track.duration_s:.1f} s): a request may name it as its music."
+
+    _add_files(files, db, add)
 
 
 @music_app.command("list")
@@ -312,40 +293,27 @@ def library_add(
     """Check each file (an image that decodes, a clip ffprobe reads and ffmpeg decodes whole, at most 200 MB) and
     add it with its tags, replacing an item of the same name; a refused file stores nothing."""
     from pipeline.config import load_settings
-    from pipeline.errors import InvalidRequest
     from pipeline.library import add_item, split_tags
     from pipeline.storage import open_storage
 
     settings = load_settings()
     storage = open_storage(settings)
-    refused = 0
-    with _database(db) as engine:
-        for path in files:
-            if not path.is_file():
-                raise FileNotFoundError(2, "no such file", str(path))
-            try:
-                item = add_item(
-                    engine,
-                    storage,
-                    path,
-                    name=path.name,
-                    tags=split_tags(tags),
-                    licence=licence,
-                    added_by=added_by or getpass.getuser(),
-                    ffprobe_bin=settings.ffprobe_bin,
-                )
-            except InvalidRequest as exc:
-                err.print(f"{path.name}: {exc.message}", markup=False, highlight=False)
-                refused += 1
-                continue
-            length = f", {item.duration_s:.1f} s" if item.duration_s else ""
-            out.print(
-                f"Added {item.kind} {item.name} ({item.width}x{item.height}{length}), tags: {', '.join(item.tags)}",
-                markup=False,
-                highlight=False,
-            )
-    if refused:
-        raise typer.Exit(EXIT_INVALID)
+
+    def add(engine: Engine, path: Path) -> str:
+        item = add_item(
+            engine,
+            storage,
+            path,
+            name=path.name,
+            tags=split_tags(tags),
+            licence=licence,
+            added_by=added_by or getpass.getuser(),
+            ffprobe_bin=settings.ffprobe_bin,
+        )
+        length = f", {item.duration_s:.1f} s" if item.duration_s else ""
+        return f"Added {item.kind} {item.name} ({item.width}x{item.height}{length}), tags: {', '.join(item.tags)}"
+
+    _add_files(files, db, add)
 
 
 @library_app.command("list")
@@ -398,7 +366,18 @@ def channel_set(  # noqa: PLR0917 - one option per field of the brand kit
     outro_clip: Annotated[str | None, typer.Option(help="A clip of the media library as the outro.")] = None,
     bumper_s: Annotated[float | None, typer.Option(help="How long intro and outro last, 1 to 8 s.")] = None,
     colours: Annotated[str | None, typer.Option(help="Card background and text: '#0B3D5C,#FFFFFF'.")] = None,
+    card_font: Annotated[str | None, typer.Option(help="The title cards' font family, e.g. 'DejaVu Serif'.")] = None,
     captions: Annotated[str | None, typer.Option(help="classic, boxed or shorts.")] = None,
+    caption_font: Annotated[
+        str | None, typer.Option(help="A font family (fc-list : family), e.g. 'DejaVu Serif'.")
+    ] = None,
+    caption_colours: Annotated[
+        str | None, typer.Option(help="Text, spoken word and outline (or band) colours: '#FFFFFF,#FFD700,#000000'.")
+    ] = None,
+    caption_size: Annotated[int | None, typer.Option(help="Per cent of the preset's text size, 50 to 200.")] = None,
+    caption_outline: Annotated[float | None, typer.Option(help="Times the preset's outline, 0 to 3.")] = None,
+    caption_position: Annotated[str | None, typer.Option(help="bottom, middle or top (inside the safe zone).")] = None,
+    caption_words_per_line: Annotated[int | None, typer.Option(help="At most this many words a line, 1 to 12.")] = None,
     voice: Annotated[str | None, typer.Option(help="The default voice.")] = None,
     voice_provider: Annotated[str | None, typer.Option(help="espeak or polly.")] = None,
     music: Annotated[str | None, typer.Option(help="A track of the music library.")] = None,
@@ -424,6 +403,12 @@ def channel_set(  # noqa: PLR0917 - one option per field of the brand kit
         "outro_clip": outro_clip,
         "bumper_s": bumper_s,
         "captions": captions,
+        "card_font": card_font,
+        "caption_font": caption_font,
+        "caption_size": caption_size,
+        "caption_outline": caption_outline,
+        "caption_position": caption_position,
+        "caption_words_per_line": caption_words_per_line,
         "voice": voice,
         "voice_provider": voice_provider,
         "music": music,
@@ -433,6 +418,10 @@ def channel_set(  # noqa: PLR0917 - one option per field of the brand kit
     if colours is not None:
         parts = [part.strip() for part in colours.split(",") if part.strip()]
         changes["card_background"], changes["card_text"] = [*parts, None, None][:2] if parts else (None, None)
+    if caption_colours is not None:
+        given_colours: list[str | None] = [part.strip() or None for part in caption_colours.split(",")]
+        names = ("caption_colour", "caption_highlight", "caption_outline_colour")
+        changes.update(dict(zip(names, [*given_colours, None, None, None][:3], strict=True)))
     if media_sources is not None:
         changes["media_sources"] = [part.strip() for part in media_sources.split(",") if part.strip()] or None
     if logo is not None and not logo.is_file():
@@ -828,6 +817,27 @@ def _api() -> Iterator[Airflow]:
     finally:
         if "client" in api.__dict__:
             api.client.__exit__(None, None, None)  # closes its connection pool
+
+
+def _add_files(files: list[Path], db: str, add: Callable[[Engine, Path], str]) -> None:
+    """Add each file with ``add`` (which returns its line of output); a refused file is said on stderr in one line
+    and the others are still added; any refusal ends with the invalid-input exit code."""
+    from pipeline.errors import InvalidRequest
+
+    refused = 0
+    with _database(db) as engine:
+        for path in files:
+            if not path.is_file():
+                raise FileNotFoundError(2, "no such file", str(path))
+            try:
+                said = add(engine, path)
+            except InvalidRequest as exc:
+                err.print(f"{path.name}: {exc.message}", markup=False, highlight=False)
+                refused += 1
+                continue
+            out.print(said, markup=False, highlight=False)
+    if refused:
+        raise typer.Exit(EXIT_INVALID)
 
 
 @contextmanager

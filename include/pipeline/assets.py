@@ -85,7 +85,7 @@ def make_script(
     )
     key = content_key("scripts", digest, "json")
     started = time.monotonic()
-    record = _recorder(provider.name, model=provider.model, operation="script", digest=digest, started=started)
+    record = recorder(provider.name, model=provider.model, operation="script", digest=digest, started=started)
     with lock(digest):
         if storage.exists(key):
             script = Script.model_validate_json(storage.read_bytes(key))
@@ -122,7 +122,7 @@ def make_scene_image(
     key = content_key("media", digest, provider.extension)
     started = time.monotonic()
     units, unit_kind = 0.0, provider.unit_kind
-    record = _recorder(provider.name, model=provider.model, operation="image", digest=digest, started=started)
+    record = recorder(provider.name, model=provider.model, operation="image", digest=digest, started=started)
     with lock(digest):
         cached = storage.exists(key)
         if not cached:
@@ -165,7 +165,7 @@ def narrate_scene(
     timings_key = content_key("audio", digest, "json")
     started = time.monotonic()
     units, unit_kind = 0.0, "characters"
-    record = _recorder(provider.name, model=provider.model, operation="speech", digest=digest, started=started)
+    record = recorder(provider.name, model=provider.model, operation="speech", digest=digest, started=started)
     with lock(digest):
         # The timings file is written last, so its presence means the audio is complete too.
         cached = storage.exists(timings_key) and storage.exists(audio_key)
@@ -207,7 +207,7 @@ def narrate_scene(
     return asset, record(units=units, unit_kind=unit_kind, cached=cached, used_model=used)
 
 
-def _recorder(provider: str, *, model: str, operation: str, digest: str, started: float) -> Recorder:
+def recorder(provider: str, *, model: str, operation: str, digest: str, started: float) -> Recorder:
     """A maker of this call's ledger line, timed from ``started``."""
 
     def record(

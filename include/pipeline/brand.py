@@ -9,11 +9,13 @@ from __future__ import annotations
 import io
 import wave
 from collections.abc import Callable
+from typing import Literal
 
 from PIL import Image, ImageDraw
 
 from pipeline.channels import BrandKit
 from pipeline.fonts import load_font
+from pipeline.images.procedural import rgb
 from pipeline.models import LogoOverlay, RenderScene, RenderSpec
 from pipeline.storage import Storage
 from pipeline.storage.base import content_hash, content_key
@@ -34,10 +36,10 @@ def branded(
         else None
     )
     scenes = list(spec.scenes)
-    intro = _bumper(kit, kit.intro, kit.intro_clip, spec=spec, storage=storage, clip_key=clip_key, index=-1)
-    outro = _bumper(kit, kit.outro, kit.outro_clip, spec=spec, storage=storage, clip_key=clip_key, index=len(scenes))
+    intro = _bumper(kit, kit.intro, kit.intro_clip, spec=spec, storage=storage, clip_key=clip_key, bumper="intro")
+    outro = _bumper(kit, kit.outro, kit.outro_clip, spec=spec, storage=storage, clip_key=clip_key, bumper="outro")
     scenes = [*([intro] if intro else []), *scenes, *([outro] if outro else [])]
-    return spec.model_copy(update={"logo": logo, "scenes": tuple(scenes)})
+    return spec.model_copy(update={"logo": logo, "scenes": tuple(scenes), "caption_look": kit.caption_look})
 
 
 def _bumper(
@@ -48,18 +50,26 @@ def _bumper(
     spec: RenderSpec,
     storage: Storage,
     clip_key: Callable[[str], str | None],
-    index: int,
+    bumper: Literal["intro", "outro"],
 ) -> RenderScene | None:
+    index = -1 if bumper == "intro" else len(spec.scenes)
     key = clip_key(clip) if clip else None
     if key is None and not text:
         return None
     audio = silence(kit.bumper_s, storage)
     if key is not None:
         return RenderScene(
-            index=index, media_key=key, media_kind="video", audio_key=audio, audio_duration_s=kit.bumper_s
+            index=index,
+            media_key=key,
+            media_kind="video",
+            audio_key=audio,
+            audio_duration_s=kit.bumper_s,
+            bumper=bumper,
         )
     card = bumper_card(text or "", kit=kit, width=spec.width, height=spec.height, storage=storage)
-    return RenderScene(index=index, media_key=card, media_kind="image", audio_key=audio, audio_duration_s=kit.bumper_s)
+    return RenderScene(
+        index=index, media_key=card, media_kind="image", audio_key=audio, audio_duration_s=kit.bumper_s, bumper=bumper
+    )
 
 
 def bumper_card(text: str, *, kit: BrandKit, width: int, height: int, storage: Storage) -> str:
@@ -71,7 +81,7 @@ def bumper_card(text: str, *, kit: BrandKit, width: int, height: int, storage: S
     key = content_key("brand", digest, "png")
     if storage.exists(key):
         return key
-    image = Image.new("RGB", (width, height), _rgb(background))
+    image = Image.new("RGB", (width, height), rgb(background))
     short = min(width, height)
     middle = height // 2
     if kit.logo_key:
@@ -83,12 +93,12 @@ def bumper_card(text: str, *, kit: BrandKit, width: int, height: int, storage: S
         middle += short // 20
     draw = ImageDraw.Draw(image)
     size = max(20, short // 12)
-    font = load_font(size)
+    font = load_font(size, kit.card_font)
     while font.length(text) > width * 0.84 and size > 14:
         size = size * 9 // 10
-        font = load_font(size)
+        font = load_font(size, kit.card_font)
     font.draw_lines(
-        draw, (width / 2, middle + (0 if kit.logo_key else -size // 2)), [text], spacing=0, fill=_rgb(colour)
+        draw, (width / 2, middle + (0 if kit.logo_key else -size // 2)), [text], spacing=0, fill=rgb(colour)
     )
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
@@ -109,8 +119,3 @@ def silence(seconds: float, storage: Storage) -> str:
         out.writeframes(b"\0\0" * round(seconds * SILENCE_RATE))
     storage.put_bytes(key, buffer.getvalue())
     return key
-
-
-def _rgb(colour: str) -> tuple[int, int, int]:
-    value = int(colour.lstrip("#"), 16)
-    return (value >> 16) & 255, (value >> 8) & 255, value & 255

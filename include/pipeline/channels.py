@@ -23,6 +23,8 @@ from sqlalchemy.dialects.postgresql import insert
 
 from pipeline.db.schema import channels
 from pipeline.errors import InvalidRequest
+from pipeline.fonts import has_family
+from pipeline.models import CaptionLook, CaptionPosition
 from pipeline.request import (
     MOOD_PATTERN,
     MUSIC_PATTERN,
@@ -34,12 +36,15 @@ from pipeline.request import (
     VideoRequest,
     VoiceProviderName,
     one_line_reason,
+    pattern_rule,
 )
 from pipeline.storage import Storage
 from pipeline.storage.base import content_key
 
 MAX_LOGO_BYTES = 5 * 1024 * 1024
 HEX_COLOUR = r"^#[0-9A-Fa-f]{6}$"
+FONT_FAMILY = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$"
+SUGGESTED_FONTS = ("DejaVu Sans", "DejaVu Serif", "Liberation Sans", "Liberation Serif", "Noto Sans", "Noto Serif")
 Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
 Colour = Annotated[str, Field(pattern=HEX_COLOUR)]
 
@@ -61,12 +66,28 @@ class BrandKit(BaseModel):
     bumper_s: float = Field(default=2.5, ge=1.0, le=8.0, description="How long the intro and the outro last.")
     card_background: Colour | None = None
     card_text: Colour | None = None
+    card_font: str | None = Field(default=None, max_length=80, pattern=FONT_FAMILY, description="A font family.")
     captions: CaptionPreset | None = None
+    # no comma: the family goes into the subtitles' comma-separated style line
+    caption_font: str | None = Field(default=None, max_length=80, pattern=FONT_FAMILY, description="A font family.")
+    caption_colour: Colour | None = None
+    caption_highlight: Colour | None = None
+    caption_outline_colour: Colour | None = None
+    caption_size: int | None = Field(default=None, ge=50, le=200, description="Per cent of the preset's size.")
+    caption_outline: float | None = Field(default=None, ge=0, le=3, description="Times the preset's outline.")
+    caption_position: CaptionPosition | None = None
+    caption_words_per_line: int | None = Field(default=None, ge=1, le=12)
     voice: str | None = Field(default=None, max_length=64, pattern=NO_CONTROLS)
     voice_provider: VoiceProviderName | None = None
     music: str | None = Field(default=None, pattern=MUSIC_PATTERN)
     music_mood: str | None = Field(default=None, pattern=MOOD_PATTERN)
     media_sources: tuple[MediaSourceName, ...] | None = None
+
+    @property
+    def caption_look(self) -> CaptionLook | None:
+        """The kit's changes to the caption preset, when it makes any."""
+        look = CaptionLook(**{name: getattr(self, f"caption_{name}") for name in CaptionLook.model_fields})
+        return look if look != CaptionLook() else None
 
     @property
     def palette(self) -> tuple[str, str] | None:
@@ -89,19 +110,25 @@ class Channel:
 def check_kit(values: dict[str, Any]) -> BrandKit:
     """The brand kit ``values`` describe, or ``InvalidRequest`` naming every problem in one line."""
     try:
-        return BrandKit.model_validate(values)
+        kit = BrandKit.model_validate(values)
     except ValidationError as exc:
         raise InvalidRequest(one_line_reason(exc).replace("invalid video request", "invalid channel")) from None
+    for field, family in (("caption_font", kit.caption_font), ("card_font", kit.card_font)):
+        if family is not None and not has_family(family):
+            examples = ", ".join(font for font in SUGGESTED_FONTS if has_family(font))
+            raise InvalidRequest(
+                f"invalid channel: {field}: no font family {family!r} is installed; "
+                f"choose one such as {examples} (`fc-list : family` lists them all)"
+            )
+    return kit
 
 
 def check_name(name: str) -> str:
+    """``name`` as a channel's name: the rule of request ids (fullmatch: no final line break either)."""
     import re
 
-    if not re.fullmatch(REQUEST_ID_PATTERN, name) or name.endswith("\n"):
-        raise InvalidRequest(
-            f"{name[:60]!r} cannot be a channel's name: letters, digits, '.', '_' and '-', starting with a letter or "
-            "digit, at most 100"
-        )
+    if not re.fullmatch(REQUEST_ID_PATTERN, name):
+        raise InvalidRequest(f"{name[:60]!r} cannot be a channel's name: {pattern_rule(REQUEST_ID_PATTERN)}")
     return name
 
 
@@ -109,12 +136,12 @@ def save_channel(
     engine: Engine, name: str, kit: BrandKit, *, updated_by: str, storage: Storage | None = None
 ) -> Channel:
     """Create or replace channel ``name``; its intro and outro clips must be videos of the media library."""
-    from pipeline.library import list_items
+    from pipeline.library import get_item
 
     check_name(name)
-    clips = {item.name: item for item in list_items(engine)} if kit.intro_clip or kit.outro_clip else {}
     for field, clip in (("intro_clip", kit.intro_clip), ("outro_clip", kit.outro_clip)):
-        if clip and (clip not in clips or clips[clip].kind != "video"):
+        item = get_item(engine, clip) if clip else None
+        if clip and (item is None or item.kind != "video"):
             raise InvalidRequest(f"{field}: no clip {clip!r} in the media library: add it (videoctl library add)")
     row = {"name": name, "kit": kit.model_dump(mode="json"), "updated_by": updated_by}
     statement = insert(channels).values(**row)

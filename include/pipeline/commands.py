@@ -55,3 +55,17 @@ def stderr_tail(stderr: str | bytes | None) -> str:
         stderr = stderr.decode("utf-8", "replace")
     flat = " ".join((stderr or "").split())
     return flat[-STDERR_TAIL_CHARS:] or "no error output"
+
+
+def synthesize(
+    dest: Path, source: str, options: Sequence[str], *, ffmpeg_bin: str = "ffmpeg", timeout_s: float = 120
+) -> Path:
+    """Write ``dest`` (under a temporary name, moved into place) from an ffmpeg lavfi ``source`` (``testsrc2=…``,
+    ``aevalsrc=…``) encoded with ``options``: the sample media the demo makes from nothing."""
+    from pipeline.atomic import atomic_path
+    from pipeline.errors import RenderError
+
+    with atomic_path(dest) as tmp:
+        command = [ffmpeg_bin, "-v", "error", "-y", "-f", "lavfi", "-i", source, *options, str(tmp)]
+        run_program(command, error=RenderError, timeout_s=timeout_s)
+    return dest

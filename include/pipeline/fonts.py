@@ -79,10 +79,10 @@ def _fontconfig_face(code_point: int) -> FontFile | None:
     return face if face is not None and code_point in _coverage(face) else None
 
 
-def face_for(character: str) -> FontFile | None:
-    """The first font of the stack that has ``character`` (None: no installed font has it)."""
+def face_for(character: str, first: FontFile | None = None) -> FontFile | None:
+    """The first font of the stack (``first`` before it) that has ``character`` (None: no installed font has it)."""
     code_point = ord(character)
-    for face in _installed_faces():
+    for face in ((first,) if first else ()) + _installed_faces():
         if code_point in _coverage(face):
             return face
     return _fontconfig_face(code_point)
@@ -96,9 +96,10 @@ def _sticks(character: str) -> bool:
 class FontStack:
     """Fonts of one pixel size with fallback, measured and drawn like a Pillow font."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, family: str | None = None) -> None:
         self.size = size
-        faces = _installed_faces()
+        self.first = family_face(family) if family else None  # a channel's font, before the stack
+        faces = ((self.first,) if self.first else ()) + _installed_faces()
         # Pillow's own default font is a FreeType font too when Pillow has FreeType (it always has here)
         self.primary: Any = self._load(faces[0]) if faces else ImageFont.load_default(size=size)
         ascent, descent = self.primary.getmetrics()  # type: ignore[union-attr]
@@ -112,7 +113,7 @@ class FontStack:
         runs: list[tuple[str, Any]] = []
         current: FontFile | None = None
         for character in text:
-            face = current if runs and _sticks(character) else face_for(character)
+            face = current if runs and _sticks(character) else face_for(character, self.first)
             if runs and face == current:
                 runs[-1] = (runs[-1][0] + character, runs[-1][1])
             else:
@@ -202,5 +203,41 @@ def _truetype(path: str, index: int, size: int) -> Any:
 
 
 @cache
-def load_font(size: int) -> FontStack:
-    return FontStack(size)
+def load_font(size: int, family: str | None = None) -> FontStack:
+    return FontStack(size, family)
+
+
+@cache
+def family_face(family: str) -> FontFile | None:
+    """The bold face of an installed font ``family`` (its regular one when it has no bold); None when fontconfig
+    does not have that family (it would answer with another)."""
+    try:
+        found = subprocess.run(
+            ["fc-match", "--format=%{file}\n%{index}\n%{family}", f"{family}:bold"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if len(found) < 3 or family.casefold() not in {name.strip().casefold() for name in found[2].split(",")}:
+        return None
+    return FontFile(found[0], int(found[1] or 0))
+
+
+@cache
+def font_families() -> frozenset[str]:
+    """The font families fontconfig knows here (what libass can draw captions with); empty without fc-list."""
+    try:
+        listed = subprocess.run(
+            ["fc-list", "--format=%{family}\n"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    return frozenset(name.strip() for line in listed.splitlines() for name in line.split(",") if name.strip())
+
+
+def has_family(family: str) -> bool:
+    """Whether ``family`` is installed (case as fontconfig matches it: ignored)."""
+    return family.casefold() in {known.casefold() for known in font_families()}

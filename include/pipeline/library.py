@@ -32,7 +32,6 @@ from pipeline.storage.base import content_key
 MAX_ITEM_BYTES = 200 * 1024 * 1024
 MAX_TAGS = 30
 MAX_TAG_CHARS = 40
-MAX_LICENCE_CHARS = 200
 MIN_CLIP_S = 1.0
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$"
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
@@ -85,11 +84,12 @@ def split_tags(text: str) -> list[str]:
 
 
 def check_licence(licence: str) -> str:
-    licence = " ".join(licence.split())
+    """The licence line (as a track's, but required: an item of the library is always someone's work)."""
+    from pipeline.music import check_licence as one_line
+
+    licence = one_line(licence)
     if not licence:
         raise InvalidRequest("say under which licence the team may use it: --licence 'own footage' or 'CC0 1.0'")
-    if len(licence) > MAX_LICENCE_CHARS:
-        raise InvalidRequest(f"the licence is one line of at most {MAX_LICENCE_CHARS} characters")
     return licence
 
 
@@ -190,6 +190,12 @@ def list_items(engine: Engine) -> list[LibraryItem]:
     with engine.connect() as conn:
         rows = conn.execute(select(library_items).order_by(library_items.c.name)).mappings()
         return [_item(row) for row in rows]
+
+
+def get_item(engine: Engine, name: str) -> LibraryItem | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(library_items).where(library_items.c.name == name)).mappings().one_or_none()
+    return None if row is None else _item(row)
 
 
 def remove_item(engine: Engine, name: str) -> bool:
@@ -294,41 +300,15 @@ def make_sample_footage(
     folder: Path, *, width: int = 640, height: int = 360, seconds: float = 6.0, ffmpeg_bin: str = "ffmpeg"
 ) -> list[tuple[Path, tuple[str, ...]]]:
     """Write the demo's moving sample clips into ``folder`` (each made once); returns (path, tags) of each."""
-    from pipeline.atomic import atomic_path
-    from pipeline.commands import run_program
-    from pipeline.errors import RenderError
+    from pipeline.commands import synthesize
 
     folder.mkdir(parents=True, exist_ok=True)
     made = []
+    options = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-pix_fmt", "yuv420p", "-an", "-f", "mp4"]
     for name, (source, tags) in SAMPLE_FOOTAGE.items():
         dest = folder / name
         if not dest.exists():
-            with atomic_path(dest) as tmp:
-                run_program(
-                    [
-                        ffmpeg_bin,
-                        "-v",
-                        "error",
-                        "-y",
-                        "-f",
-                        "lavfi",
-                        "-i",
-                        source.format(w=width, h=height) + f",fps=25,trim=duration={seconds}",
-                        "-c:v",
-                        "libx264",
-                        "-preset",
-                        "veryfast",
-                        "-crf",
-                        "26",
-                        "-pix_fmt",
-                        "yuv420p",
-                        "-an",
-                        "-f",
-                        "mp4",
-                        str(tmp),
-                    ],
-                    error=RenderError,
-                    timeout_s=120,
-                )
+            moving = source.format(w=width, h=height) + f",fps=25,trim=duration={seconds}"
+            synthesize(dest, moving, options, ffmpeg_bin=ffmpeg_bin)
         made.append((dest, tags))
     return made

@@ -11,7 +11,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pipeline.assets import ContentLock, FailedCallSink, ProviderCall, make_scene_image, no_lock, no_sink
+from pipeline.assets import (
+    ContentLock,
+    FailedCallSink,
+    ProviderCall,
+    make_scene_image,
+    no_lock,
+    no_sink,
+    recorder,
+)
 from pipeline.constants import ImageProviderId, MediaSourceId
 from pipeline.errors import InvalidRequest, NoMedia, ProviderError
 from pipeline.images.base import ImageProvider
@@ -149,31 +157,15 @@ def _from_library(scene: Scene) -> MediaAsset:
 
 
 def _free_call(provider: str, key: str) -> ProviderCall:
-    return ProviderCall(
-        provider=provider,
-        model="library",
-        operation="media",
-        content_hash=content_hash(kind="library", key=key),
-        units=0,
-        unit_kind="items",
-        cached=True,
-        duration_ms=0,
-        outcome="cached",
-    )
+    digest = content_hash(kind="library", key=key)
+    record = recorder(provider, model="library", operation="media", digest=digest, started=time.monotonic())
+    return record(units=0, unit_kind="items", cached=True)
 
 
 def _stock_call(digest: str, started: float, *, cached: bool, units: float, outcome: str | None = None) -> ProviderCall:
-    return ProviderCall(
-        provider=MediaSourceId.PEXELS.value,
-        model=PexelsStock.model,
-        operation="stock_search",
-        content_hash=digest,
-        units=units,
-        unit_kind=PexelsStock.unit_kind,
-        cached=cached,
-        duration_ms=round((time.monotonic() - started) * 1000),
-        outcome=outcome or ("cached" if cached else "ok"),
-    )
+    pexels = MediaSourceId.PEXELS.value
+    record = recorder(pexels, model=PexelsStock.model, operation="stock_search", digest=digest, started=started)
+    return record(units=units, unit_kind=PexelsStock.unit_kind, cached=cached, outcome=outcome)
 
 
 def title_cards_after(provider: ImageProvider) -> bool:

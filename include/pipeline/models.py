@@ -24,6 +24,15 @@ class LibraryPick(Frozen):
     licence: str
 
 
+class CardLook(Frozen):
+    """How a video's title cards look: its channel's colours and font, and the rows its captions cover (the text
+    keeps clear of them; None: the classic preset's band)."""
+
+    palette: tuple[str, str] | None = None  # (background, text) as #RRGGBB
+    font: str | None = None  # a font family, first in the fallback stack
+    caption_band: tuple[int, int] | None = None
+
+
 class Scene(Frozen):
     """One narrated shot: the unit the media and voice tasks are mapped over."""
 
@@ -40,7 +49,7 @@ class Scene(Frozen):
     voice_provider: str = "espeak"
     media_sources: tuple[str, ...] = ()  # looked in first, in order (library, pexels), before the image provider
     library_pick: LibraryPick | None = None
-    card_palette: tuple[str, str] | None = None  # the channel's title-card colours (background, text)
+    card: CardLook = Field(default_factory=CardLook)  # how its title card looks, when it gets one
     language: str = ""  # a translated version's language; "" is the script's own
 
     @property
@@ -92,6 +101,7 @@ class RenderScene(Frozen):
     audio_key: str
     audio_duration_s: float = Field(gt=0)
     words: tuple[WordTiming, ...] = ()
+    bumper: Literal["intro", "outro"] | None = Field(default=None, description="A channel's intro or outro.")
 
 
 class LogoOverlay(Frozen):
@@ -101,6 +111,26 @@ class LogoOverlay(Frozen):
     position: Literal["top-left", "top-right", "bottom-left", "bottom-right"] = "top-right"
     opacity: float = Field(default=0.85, ge=0.1, le=1.0)
     width: float = Field(default=0.14, ge=0.04, le=0.4)
+
+
+CaptionPosition = Literal["bottom", "middle", "top"]
+
+
+class CaptionLook(Frozen):
+    """A channel's changes to its caption preset (each None: the preset's own)."""
+
+    font: str | None = Field(default=None, description="A font family fontconfig knows, e.g. Liberation Serif.")
+    colour: str | None = Field(default=None, pattern=r"^#[0-9A-Fa-f]{6}$", description="The text's colour.")
+    highlight: str | None = Field(
+        default=None, pattern=r"^#[0-9A-Fa-f]{6}$", description="The spoken word's colour (shorts)."
+    )
+    outline_colour: str | None = Field(
+        default=None, pattern=r"^#[0-9A-Fa-f]{6}$", description="The outline's colour, or the band's (boxed)."
+    )
+    size: int | None = Field(default=None, ge=50, le=200, description="Text size, per cent of the preset's.")
+    outline: float | None = Field(default=None, ge=0, le=3, description="Outline width, times the preset's.")
+    position: CaptionPosition | None = Field(default=None, description="Where on the frame, inside its safe zone.")
+    words_per_line: int | None = Field(default=None, ge=1, le=12, description="At most this many words a line.")
 
 
 class RenderSpec(Frozen):
@@ -118,6 +148,7 @@ class RenderSpec(Frozen):
     look: LookAndSound = Field(default_factory=LookAndSound, description="The request's look and sound options.")
     music_key: str | None = Field(default=None, description="Storage key of the music track (look.music resolved).")
     logo: LogoOverlay | None = Field(default=None, description="The channel's watermark.")
+    caption_look: CaptionLook | None = Field(default=None, description="The channel's changes to the captions.")
     music_volume: float = Field(default=0.25, ge=0, le=1)
     loudness_lufs: float | None = Field(default=-16.0, ge=-40, le=-5, description="None = leave levels as they are.")
     true_peak_db: float = Field(default=-1.5, ge=-9, le=0)

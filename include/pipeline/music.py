@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert
 
-from pipeline.commands import run_program
+from pipeline.commands import synthesize
 from pipeline.db.schema import music_tracks
-from pipeline.errors import InvalidRequest, OutputCheckFailed, RenderError
+from pipeline.errors import InvalidRequest, OutputCheckFailed
 from pipeline.render.probe import ffprobe
 from pipeline.request import MUSIC_PATTERN
 from pipeline.storage import Storage
@@ -179,30 +179,5 @@ def make_sample_track(dest: Path, *, seconds: float = 24.0, ffmpeg_bin: str = "f
         f"{gain}*sin(2*PI*{hz}*t)*(0.6+0.4*sin(2*PI*{swell}*t))"
         for gain, hz, swell in ((0.10, 220.00, 0.125), (0.07, 261.63, 0.083), (0.06, 329.63, 0.1), (0.05, 110.0, 0.05))
     )
-    from pipeline.atomic import atomic_path
-
-    with atomic_path(dest) as tmp:
-        run_program(
-            [
-                ffmpeg_bin,
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                f"aevalsrc={chord}:s=44100:d={seconds}",
-                "-af",
-                f"afade=t=in:d=2,afade=t=out:st={seconds - 2}:d=2",
-                "-ac",
-                "2",
-                "-c:a",
-                "pcm_s16le",
-                "-f",
-                "wav",
-                str(tmp),
-            ],
-            error=RenderError,
-            timeout_s=60,
-        )
-    return dest
+    options = ["-af", f"afade=t=in:d=2,afade=t=out:st={seconds - 2}:d=2", "-ac", "2", "-c:a", "pcm_s16le", "-f", "wav"]
+    return synthesize(dest, f"aevalsrc={chord}:s=44100:d={seconds}", options, ffmpeg_bin=ffmpeg_bin, timeout_s=60)

@@ -17,7 +17,16 @@ from pipeline.channels import BrandKit, apply_channel
 from pipeline.config import Settings
 from pipeline.constants import MediaSourceId, ScriptSource
 from pipeline.errors import InvalidRequest
-from pipeline.models import AudioAsset, Frozen, LibraryPick, MediaAsset, RenderResult, RenderSpec, Scene
+from pipeline.models import (
+    AudioAsset,
+    CardLook,
+    Frozen,
+    LibraryPick,
+    MediaAsset,
+    RenderResult,
+    RenderSpec,
+    Scene,
+)
 from pipeline.render.probe import check_output
 from pipeline.render.spec import build_render_spec, music_key, spec_key
 from pipeline.request import VideoRequest
@@ -198,10 +207,33 @@ def scenes_of(job: Job, texts: Sequence[SceneText]) -> list[Scene]:
             image_provider=job.image_provider,
             voice_provider=job.voice_provider,
             media_sources=job.media_sources,
-            card_palette=job.brand.palette if job.brand else None,
+            card=CardLook(
+                palette=job.brand.palette if job.brand else None,
+                font=job.brand.card_font if job.brand else None,
+                caption_band=caption_band(job, width, height),
+            ),
         )
         for text in texts
     ]
+
+
+def caption_band(job: Job, width: int, height: int) -> tuple[int, int] | None:
+    """The rows the video's burned captions may cover, when not the classic preset's (title cards keep their text
+    clear of them); None for the classic preset or no burned captions."""
+    from pipeline.render.frame import subtitle_band
+    from pipeline.render.subtitles import SubtitleStyle
+
+    look = job.request.look
+    caption_look = job.brand.caption_look if job.brand else None
+    if not look.burn_subtitles or ((look.captions or "classic") == "classic" and caption_look is None):
+        return None
+    style = SubtitleStyle.for_frame(width, height, look.captions or "classic", caption_look)
+    return subtitle_band(width, height, style)
+
+
+def looks_in_library(scenes: Sequence[Scene]) -> bool:
+    """Whether the video's media sources name the team's library (the same for all its scenes)."""
+    return bool(scenes) and MediaSourceId.LIBRARY in scenes[0].media_sources
 
 
 def with_library_picks(scenes: Sequence[Scene], items: Sequence[LibraryItem]) -> list[Scene]:
@@ -209,7 +241,7 @@ def with_library_picks(scenes: Sequence[Scene], items: Sequence[LibraryItem]) ->
     looks in the library; the media tasks then need no library lookup of their own."""
     from pipeline.library import pick_items
 
-    if not scenes or MediaSourceId.LIBRARY not in scenes[0].media_sources or not items:
+    if not looks_in_library(scenes) or not items:
         return list(scenes)
     picks = pick_items([(scene.keywords, scene.visual_prompt) for scene in scenes], items)
     return [

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
-from pipeline.assets import ContentLock, FailedCallSink, ProviderCall, no_lock, no_sink
+from pipeline.assets import ContentLock, FailedCallSink, ProviderCall, no_lock, no_sink, recorder
 from pipeline.errors import ProviderError
 from pipeline.storage.base import Storage, content_hash, content_key
 
@@ -80,18 +80,10 @@ def translate_video(
     key = content_key("translations", digest, "json")
     started = time.monotonic()
 
+    record = recorder(translator.name, model=translator.model, operation="translate", digest=digest, started=started)
+
     def call(*, units: float, cached: bool, outcome: str | None = None) -> ProviderCall:
-        return ProviderCall(
-            provider=translator.name,
-            model=translator.model,
-            operation="translate",
-            content_hash=digest,
-            units=units,
-            unit_kind=translator.unit_kind,
-            cached=cached,
-            duration_ms=round((time.monotonic() - started) * 1000),
-            outcome=outcome or ("cached" if cached else "ok"),
-        )
+        return record(units=units, unit_kind=translator.unit_kind, cached=cached, outcome=outcome)
 
     with lock(digest):
         if storage.exists(key):

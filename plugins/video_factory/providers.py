@@ -6,6 +6,7 @@ from pipeline.config import Settings
 from pipeline.constants import ImageProviderId, ScriptSource, VoiceProviderId
 from pipeline.images import ImageProvider, open_image_provider
 from pipeline.images.pexels import PexelsStock
+from pipeline.models import CardLook
 from pipeline.scriptgen import ScriptProvider, open_script_provider
 from pipeline.storage import Storage
 from pipeline.voice import VoiceProvider, open_voice_provider
@@ -14,11 +15,14 @@ from video_factory.connections import api_key, aws_client
 
 
 def image_provider(
-    settings: Settings, name: str | None = None, *, palette: tuple[str, str] | None = None
+    settings: Settings,
+    name: str | None = None,
+    *,
+    card: CardLook | None = None,
 ) -> ImageProvider:
     chosen = name or settings.providers.image_provider
     key = api_key(STABILITY_CONN_ID) if chosen == ImageProviderId.STABILITY else None
-    return open_image_provider(settings, chosen, stability=key, palette=palette)
+    return open_image_provider(settings, chosen, stability=key, card=card)
 
 
 def voice_provider(settings: Settings, name: str | None = None) -> VoiceProvider:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pipeline.db import VideoRepository
     from pipeline.images import ImageProvider
     from pipeline.images.pexels import PexelsStock
-    from pipeline.models import MediaAsset, Scene
+    from pipeline.models import CardLook, MediaAsset, Scene
     from pipeline.production import Job
     from pipeline.scriptgen import ScriptProvider
     from pipeline.storage import Storage
@@ -82,10 +82,10 @@ class VideoTask:
 
         return video_repository()
 
-    def image_provider(self, name: str, palette: tuple[str, str] | None = None) -> ImageProvider:
+    def image_provider(self, name: str, card: CardLook | None = None) -> ImageProvider:
         from video_factory.providers import image_provider
 
-        return image_provider(self.settings, name, palette=palette)
+        return image_provider(self.settings, name, card=card)
 
     def stock(self) -> PexelsStock:
         from video_factory.providers import stock_source
@@ -104,8 +104,8 @@ class VideoTask:
         from pipeline.constants import ImageProviderId, MediaSourceId
         from pipeline.media import make_scene_media, title_cards_after
 
-        provider = self.image_provider(scene.image_provider, scene.card_palette)
-        cards = self.image_provider(ImageProviderId.PROCEDURAL, scene.card_palette)
+        provider = self.image_provider(scene.image_provider, scene.card)
+        cards = self.image_provider(ImageProviderId.PROCEDURAL, scene.card)
         return make_scene_media(
             scene,
             provider=provider,
@@ -116,11 +116,10 @@ class VideoTask:
 
     def with_library_picks(self, scenes: Sequence[Scene]) -> list[Scene]:
         """The scenes with their library items, when their sources name the library (one lookup per video)."""
-        from pipeline.constants import MediaSourceId
         from pipeline.library import list_items
-        from pipeline.production import with_library_picks
+        from pipeline.production import looks_in_library, with_library_picks
 
-        if not scenes or MediaSourceId.LIBRARY not in scenes[0].media_sources:
+        if not looks_in_library(scenes):
             return list(scenes)
         picked = with_library_picks(scenes, list_items(self.repository.engine))
         for scene in picked:
@@ -203,10 +202,10 @@ class VideoTask:
 
     def library_clip(self, name: str) -> str | None:
         """The storage key of the media library's clip ``name`` (None when it is gone)."""
-        from pipeline.library import list_items
+        from pipeline.library import get_item
 
-        found = [item for item in list_items(self.repository.engine) if item.name == name and item.kind == "video"]
-        return found[0].storage_key if found else None
+        item = get_item(self.repository.engine, name)
+        return item.storage_key if item is not None and item.kind == "video" else None
 
     def _channel_kit(self, name: str) -> BrandKit | None:
         from pipeline.channels import get_channel

@@ -10,9 +10,10 @@ import pytest
 from PIL import Image, ImageChops
 
 from pipeline.config import Settings
-from pipeline.images.procedural import card_background
-from pipeline.models import RenderSpec
+from pipeline.images.procedural import ProceduralImages, card_background
+from pipeline.models import CaptionLook, CardLook, RenderSpec
 from pipeline.render.frame import KEN_BURNS_MAX_ZOOM, card_text_box, subtitle_band
+from pipeline.render.subtitles import SubtitleStyle
 from pipeline.render.video import MOVES
 from pipeline.request import FRAME_SIZES
 from pipeline.storage import open_storage
@@ -61,3 +62,59 @@ def test_the_cards_text_stays_above_the_burned_subtitles(
     assert text_bottom * KEN_BURNS_MAX_ZOOM < subtitles_top
     assert text_bottom <= card_text_box(width, height).bottom
     assert text_top >= 0.16 * height  # and inside what the deepest zoom never crops
+
+
+LOOKS = {
+    "shorts": ("shorts", None),
+    "boxed": ("boxed", None),
+    "top": ("classic", CaptionLook(position="top", size=150)),
+    "middle": ("shorts", CaptionLook(position="middle")),
+}
+
+
+@pytest.mark.parametrize("size", [(720, 1280), (1280, 720)], ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("look", sorted(LOOKS))
+def test_a_card_keeps_its_text_clear_of_the_videos_own_captions(
+    size: tuple[int, int], look: str, settings: Settings, make_render_spec: Any, run_render: Any
+) -> None:
+    """The captions of each preset and place stay inside the band computed for them (a render, the frame against
+    its card), and a card made for that band keeps its text out of it at any Ken Burns zoom, anchored anywhere."""
+    width, height = size
+    preset, caption_look = LOOKS[look]
+    style = SubtitleStyle.for_frame(width, height, preset, caption_look)
+    band_top, band_bottom = subtitle_band(width, height, style)
+    spec_path = make_render_spec(
+        [NARRATION], width=width, height=height, burn_subtitles=True, captions=preset, caption_look=caption_look
+    )
+    assert run_render(spec_path).returncode == 0
+    spec = RenderSpec.model_validate_json(spec_path.read_text())
+    storage = open_storage(settings)
+    card = Image.open(storage.local_path(spec.scenes[0].media_key)).convert("RGB")
+    still = settings.data_dir / f"frame-{look}.png"
+    video = storage.local_path(spec.output_key)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-ss", "1.0", "-i", str(video), "-frames:v", "1", str(still)], check=True
+    )
+    subtitles_top, subtitles_bottom = _rows(_changed(Image.open(still).convert("RGB"), card))
+    assert band_top <= subtitles_top and subtitles_bottom <= band_bottom, [subtitles_top, subtitles_bottom]
+
+    dest = settings.data_dir / f"card-{look}.png"
+    ProceduralImages(CardLook(caption_band=(band_top, band_bottom))).generate(
+        prompt=NARRATION,
+        title="Harbour",
+        keywords=("harbour", "boats"),
+        scene_number=1,
+        width=width,
+        height=height,
+        dest=dest,
+    )
+    background = card_background(title="Harbour", prompt=NARRATION, width=width, height=height)
+    text_top, text_bottom = _rows(_changed(Image.open(dest).convert("RGB"), background))
+    zoom = KEN_BURNS_MAX_ZOOM
+    above = text_bottom * zoom < band_top  # anchored at the top, row y shows at y * zoom
+    below = height - (height - text_top) * zoom > band_bottom  # anchored at the bottom
+    assert above or below, [text_top, text_bottom, band_top, band_bottom]
+    if above:  # and, anchored at the bottom, the text moves up, away from the band
+        assert height - (height - text_bottom) * zoom < band_top
+    else:
+        assert text_top * zoom > band_bottom

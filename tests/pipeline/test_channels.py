@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, ImageStat
+from PIL import Image, ImageChops, ImageStat
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
@@ -18,12 +18,15 @@ from pipeline.channels import apply_channel, check_kit, get_channel, list_channe
 from pipeline.config import Settings
 from pipeline.db import connect, upgrade
 from pipeline.errors import InvalidRequest
-from pipeline.models import RenderSpec
+from pipeline.fonts import family_face
+from pipeline.images.procedural import ProceduralImages
+from pipeline.models import CardLook, RenderSpec
 from pipeline.production import with_defaults
 from pipeline.render.probe import probe_output
 from pipeline.render.timeline import plan_timeline
 from pipeline.request import VideoRequest
 from pipeline.storage import open_storage
+from tests.stubs import make_clip
 
 
 @pytest.fixture
@@ -159,9 +162,23 @@ def test_the_render_draws_the_watermark_and_the_intro_and_outro_cards(
         assert golden > 300
     # the scene: grey, with the logo (128x64, red) in the top-right corner inside the margin, nowhere else
     margin = round(360 * 0.04)
+    for card in (intro, outro):  # the cards show the logo large in their middle, not the watermark as well
+        assert card.getpixel((640 - margin - 64, margin + 32)) == pytest.approx((11, 61, 92), abs=8)
     assert middle.getpixel((640 - margin - 64, margin + 32)) == pytest.approx((230, 20, 20), abs=20)
     assert middle.getpixel((margin + 64, margin + 32)) == pytest.approx((90, 90, 90), abs=6)
     assert middle.getpixel((640 - margin - 64, 360 - margin - 32)) == pytest.approx((90, 90, 90), abs=6)
+
+
+def test_a_kit_with_an_unknown_font_is_refused_in_one_line() -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        check_kit({"caption_font": "Comic Sans Nowhere"})
+    assert "no font family 'Comic Sans Nowhere' is installed" in refused.value.message
+    assert "DejaVu Sans" in refused.value.message and "\n" not in refused.value.message
+    with pytest.raises(InvalidRequest, match="caption_font"):  # a comma would end the subtitle style's field
+        check_kit({"caption_font": "DejaVu Sans,Bold"})
+    kit = check_kit({"caption_font": "dejavu serif", "caption_size": 130, "caption_position": "top"})
+    assert kit.caption_look is not None and kit.caption_look.position == "top"
+    assert check_kit({"title": "No caption changes"}).caption_look is None
 
 
 def test_an_intro_from_the_library_is_the_clip_over_silence(
@@ -170,23 +187,7 @@ def test_an_intro_from_the_library_is_the_clip_over_silence(
     """A channel whose intro is a library clip: the spec's first scene is that clip for the bumper's length, and
     the render shows it moving before the first scene."""
     storage = open_storage(settings)
-    clip = tmp_path / "intro.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=s=320x180:r=25:d=3",
-            "-pix_fmt",
-            "yuv420p",
-            str(clip),
-        ],
-        check=True,
-    )
+    clip = make_clip(tmp_path / "intro.mp4", 320, 180)
     storage.put_file("library/intro.mp4", clip)
     kit = check_kit({"intro_clip": "intro.mp4", "bumper_s": 2.0})
     plain = RenderSpec.model_validate_json(make_render_spec(["One scene."], width=640, height=360).read_text())
@@ -209,3 +210,31 @@ def test_an_intro_from_the_library_is_the_clip_over_silence(
     first, later = _frame(video, 0.3, tmp_path / "i0.png"), _frame(video, 1.5, tmp_path / "i1.png")
     assert ImageStat.Stat(first.convert("L")).stddev[0] > 20  # testsrc2's pattern, not a card
     assert first.tobytes() != later.tobytes()  # and it moves
+
+
+def test_a_channels_card_font_draws_its_title_cards(tmp_path: Path) -> None:
+    """The title cards' text in the channel's font (the fallback stack after it), the font part of the card's
+    cache key; a family fontconfig does not have is none (and refused when a channel is saved)."""
+    serif = family_face("DejaVu Serif")
+    assert serif is not None and "Serif" in serif.path and family_face("Comic Nowhere") is None
+    cards = {}
+    for font in (None, "DejaVu Serif"):
+        dest = tmp_path / f"card-{font}.png"
+        provider = ProceduralImages(CardLook(palette=("#0B3D5C", "#FFFFFF"), font=font))
+        provider.generate(
+            prompt="The harbour",
+            title="Harbour",
+            keywords=("harbour",),
+            scene_number=1,
+            width=640,
+            height=360,
+            dest=dest,
+        )
+        cards[font] = Image.open(dest).convert("RGB")
+        inputs = provider.cache_inputs(
+            prompt="The harbour", title="Harbour", keywords=("harbour",), scene_number=1, width=640, height=360
+        )
+        assert inputs.get("font") == font
+    assert ImageChops.difference(cards[None], cards["DejaVu Serif"]).getbbox() is not None  # other letters
+    with pytest.raises(InvalidRequest, match="card_font: no font family 'Comic Nowhere' is installed"):
+        check_kit({"card_font": "Comic Nowhere"})

@@ -73,7 +73,7 @@ def test_migrations_create_the_schema_and_are_repeatable(fresh_database: URL) ->
     engine = connect(url)
     assert set(inspect(engine).get_table_names(schema="video")) == TABLES
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM video.alembic_version")).scalar_one() == "0011"
+        assert conn.execute(text("SELECT version_num FROM video.alembic_version")).scalar_one() == "0012"
     engine.dispose()
 
 
@@ -281,3 +281,8 @@ def test_only_the_owner_and_its_newest_render_attempt_publish(repository: VideoR
     repository.publish(project, dag_run_id="run-1")
     summary = repository.project_summary(request.request_id)
     assert summary is not None and (summary.status, summary.dag_run_id) == ("completed", "run-1")
+    # a later run of the same request (a re-render) counts its attempts from 1 again
+    rerun = repository.register(request.model_copy(update={"rerender": True}), dag_run_id="run-3")
+    assert rerun.project_id == project
+    repository.claim_render(project, dag_run_id="run-3", attempt=1)
+    repository.save_render(_result(project, attempt=1), dag_run_id="run-3")

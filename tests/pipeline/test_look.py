@@ -13,10 +13,11 @@ import pytest
 from PIL import Image, ImageFilter, ImageStat
 
 from pipeline.config import Settings
-from pipeline.models import RenderSpec, WordTiming
+from pipeline.models import CaptionLook, RenderSpec, WordTiming
 from pipeline.render.subtitles import WHITE, YELLOW, Cue, SubtitleStyle, to_ass
 from pipeline.render.timeline import plan_timeline
 from pipeline.storage import open_storage
+from tests.stubs import make_clip
 
 GREY = (90, 90, 90)
 
@@ -65,6 +66,31 @@ def _render(settings: Settings, make_render_spec: Any, run_render: Any, texts: l
     return spec_path
 
 
+def _captioned(
+    settings: Settings, make_render_spec: Any, run_render: Any, size: tuple[int, int], spoken: int, **options: Any
+) -> tuple[RenderSpec, Image.Image]:
+    """One scene's sentence with burned captions on a flat grey picture: the spec and the frame shown while word
+    ``spoken`` is spoken."""
+    width, height = size
+    texts = ["Gulls follow the boats past the old lighthouse every morning."]
+    media = {0: _grey_picture(settings, width, height)}
+    spec_path = _render(
+        settings,
+        make_render_spec,
+        run_render,
+        texts,
+        width=width,
+        height=height,
+        media=media,
+        burn_subtitles=True,
+        **options,
+    )
+    spec = _spec(spec_path)
+    word = spec.scenes[0].words[spoken]
+    video = open_storage(settings).local_path(spec.output_key)
+    return spec, _frame(video, (word.start_s + word.end_s) / 2, settings.data_dir / f"{spec.output_key[-12:]}.png")
+
+
 @pytest.mark.parametrize("preset", ["classic", "boxed", "shorts"])
 def test_each_caption_preset_draws_its_captions_where_it_says(
     settings: Settings, make_render_spec: Any, run_render: Any, preset: str
@@ -73,23 +99,7 @@ def test_each_caption_preset_draws_its_captions_where_it_says(
     outline; boxed lays a dark band behind the text; shorts draws large text in the lower middle, the spoken word
     yellow, and clear of the platform's bottom quarter."""
     width, height = 720, 1280
-    texts = ["Gulls follow the boats past the old lighthouse every morning."]
-    spec_path = _render(
-        settings,
-        make_render_spec,
-        run_render,
-        texts,
-        width=width,
-        height=height,
-        media={0: _grey_picture(settings, width, height)},
-        burn_subtitles=True,
-        captions=preset,
-    )
-    spec = _spec(spec_path)
-    video = open_storage(settings).local_path(spec.output_key)
-    words = spec.scenes[0].words
-    at = (words[2].start_s + words[2].end_s) / 2  # while the third word is spoken
-    frame = _frame(video, at, settings.data_dir / f"{preset}.png")
+    _, frame = _captioned(settings, make_render_spec, run_render, (width, height), spoken=2, captions=preset)
     style = SubtitleStyle.for_frame(width, height, preset)
     bottom = height - style.margin_v
     text_band = (0, bottom - 3 * style.font_size, width, bottom + style.outline)
@@ -107,6 +117,34 @@ def test_each_caption_preset_draws_its_captions_where_it_says(
     else:
         assert style.margin_v > height * 0.25 and style.font_size > SubtitleStyle.for_frame(width, height).font_size
         assert _pixels(frame, text_band, _yellow) > 100  # the word being spoken
+
+
+def test_a_channels_caption_look_changes_font_colours_size_place_and_words_per_line(
+    settings: Settings, make_render_spec: Any, run_render: Any
+) -> None:
+    """Shorts captions in a channel's look: magenta text with the spoken word cyan, 130 % large, at the top (below
+    the platform's tabs), three words a line in DejaVu Serif; nothing of it at the bottom, nothing white."""
+    width, height = 720, 1280
+    look = CaptionLook(
+        font="DejaVu Serif", colour="#FF00FF", highlight="#00FFFF", size=130, position="top", words_per_line=3
+    )
+    spec, frame = _captioned(
+        settings, make_render_spec, run_render, (width, height), spoken=1, captions="shorts", caption_look=look
+    )
+    style = SubtitleStyle.for_frame(width, height, "shorts", look)
+    assert style.font_size == pytest.approx(SubtitleStyle.for_frame(width, height, "shorts").font_size * 1.3, abs=1)
+    assert style.margin_v == round(height * 0.12) and style.alignment == 8
+    top_band = (0, style.margin_v - style.outline, width, style.margin_v + 3 * style.font_size)
+    magenta = _pixels(frame, top_band, lambda p: p[0] > 190 and p[1] < 80 and p[2] > 190)
+    cyan = _pixels(frame, top_band, lambda p: p[0] < 80 and p[1] > 190 and p[2] > 190)
+    assert magenta > 200 and cyan > 100  # the words, and the one being spoken
+    assert _pixels(frame, (0, 0, width, style.margin_v - style.outline - 4), lambda p: not _close(p, GREY)) == 0
+    assert _pixels(frame, (0, height // 2, width, height), lambda p: not _close(p, GREY)) == 0
+    assert _pixels(frame, (0, 0, width, height), _white) == 0
+    srt = open_storage(settings).local_path(spec.subtitles_key).read_text(encoding="utf-8")
+    lines = [line for line in srt.splitlines() if line and not line[0].isdigit()]
+    assert lines and all(len(line.split(" ")) <= 3 for line in lines)  # the SRT beside it follows the same cues
+    assert ",DejaVu Serif," in style.ass_style()
 
 
 def _close(a: tuple[int, int, int], b: tuple[int, int, int]) -> bool:
@@ -135,24 +173,7 @@ def test_the_highlight_moves_word_by_word_with_the_voice(settings: Settings) -> 
 
 
 def _clip(settings: Settings, width: int, height: int) -> str:
-    path = settings.data_dir / f"clip-{width}x{height}.mp4"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc2=s={width}x{height}:r=25:d=3",
-            "-pix_fmt",
-            "yuv420p",
-            str(path),
-        ],
-        check=True,
-    )
+    path = make_clip(settings.data_dir / f"clip-{width}x{height}.mp4", width, height)
     key = f"media/clip-{width}x{height}.mp4"
     open_storage(settings).put_file(key, path)
     return key

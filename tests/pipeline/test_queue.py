@@ -307,3 +307,63 @@ def test_videoctl_library_adds_lists_and_removes_items_and_refuses_a_broken_file
     )
     no_tags = videoctl("library", "add", str(clips[0]), "--licence", "own", db=airflow_site.video_db)
     assert no_tags.returncode == 3 and "at least one tag" in no_tags.stderr
+
+
+def test_videoctl_music_add_takes_a_track_and_refuses_what_is_not_audio_in_one_line(
+    tmp_path: Path, airflow_site: AirflowSite
+) -> None:
+    from pipeline.music import make_sample_track
+
+    track = make_sample_track(tmp_path / "calm-cli.wav", seconds=4)
+    silent = tmp_path / "not-audio.wav"
+    silent.write_text("just words", encoding="utf-8")
+    added = videoctl(
+        "music",
+        "add",
+        str(track),
+        str(silent),
+        "--mood",
+        "calm",
+        "--licence",
+        "made by ffmpeg",
+        db=airflow_site.video_db,
+    )
+    assert added.returncode == 3, added.stderr
+    assert added.stdout.splitlines() == ["Added calm-cli.wav (4.0 s): a request may name it as its music."]
+    (refusal,) = added.stderr.splitlines()
+    assert refusal.startswith("not-audio.wav: ") and "Traceback" not in added.stderr
+
+
+def test_videoctl_channel_set_changes_the_caption_look_and_refuses_an_unknown_font(airflow_site: AirflowSite) -> None:
+    changed = videoctl(
+        "channel",
+        "set",
+        "cli-news",
+        "--captions",
+        "boxed",
+        "--caption-font",
+        "DejaVu Serif",
+        "--caption-colours",
+        "#FFFF00,,#202060",
+        "--caption-position",
+        "middle",
+        "--caption-words-per-line",
+        "4",
+        db=airflow_site.video_db,
+    )
+    assert changed.returncode == 0, changed.stderr
+    listed = json.loads(videoctl("channel", "list", "--json", db=airflow_site.video_db).stdout)
+    (kit,) = [channel for channel in listed if channel["name"] == "cli-news"]
+    assert (kit["caption_font"], kit["caption_colour"], kit["caption_highlight"], kit["caption_outline_colour"]) == (
+        "DejaVu Serif",
+        "#FFFF00",
+        None,
+        "#202060",
+    )
+    assert (kit["caption_position"], kit["caption_words_per_line"], kit["captions"]) == ("middle", 4, "boxed")
+    refused = videoctl("channel", "set", "cli-news", "--caption-font", "Comic Nowhere", db=airflow_site.video_db)
+    assert refused.returncode == 3 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().startswith("cli-news: invalid channel: caption_font: no font family 'Comic Nowhere'")
+    assert len(refused.stderr.strip().splitlines()) == 1
+    again = json.loads(videoctl("channel", "list", "--json", db=airflow_site.video_db).stdout)
+    assert [c["caption_font"] for c in again if c["name"] == "cli-news"] == ["DejaVu Serif"]  # unchanged

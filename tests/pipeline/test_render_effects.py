@@ -18,6 +18,7 @@ from pipeline.render.probe import probe_output
 from pipeline.render.subtitles import WORD_JOINER
 from pipeline.render.timeline import Timeline, plan_timeline
 from pipeline.storage import open_storage
+from tests.stubs import make_clip
 
 HOSTILE = "Quotes \"x\" 'y', colon: a;b, back\\slash \\N {\\b1} 100% [out] (ok) é 🎉 שלום."
 ALL_EFFECTS = {
@@ -355,24 +356,7 @@ def _render_with_clip(
 ) -> tuple[RenderSpec, Timeline, Path]:
     """Store a moving test clip of ``seconds`` as ``media/clip.mp4``, show it in ``scenes``, render with crossfades
     and Ken Burns; returns the spec, its timeline and the video, whose length is checked against the timeline."""
-    clip = settings.data_dir / "clip.mp4"
-    clip.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc2=s=640x360:r=25:d={seconds}",
-            "-pix_fmt",
-            "yuv420p",
-            str(clip),
-        ],
-        check=True,
-    )
+    clip = make_clip(settings.data_dir / "clip.mp4", 640, 360, seconds)
     open_storage(settings).put_file("media/clip.mp4", clip)
     spec_path = make_render_spec(texts, media=dict.fromkeys(scenes, "media/clip.mp4"), crossfade_s=0.4, ken_burns=True)
     completed = run_render(spec_path)
@@ -416,6 +400,81 @@ def test_one_clip_used_by_two_scenes_renders_in_both(
     assert _diff(first, card) > 10 and _diff(again, card) > 10  # both uses show the clip, not the card
 
 
+CLIP_FRAMES = 40
+
+
+def _level(frame: int) -> int:
+    """The grey level of frame ``frame`` of the numbered clip (it loops every CLIP_FRAMES frames)."""
+    return 30 + 4 * (frame % CLIP_FRAMES)
+
+
+def _corner_levels(video: Path) -> list[float]:
+    """Every frame's mean luma in its top-left corner (clear of captions and card text), as encoded (Y plane)."""
+    crop = "crop=iw/8:ih/8:0:0,scale=8:8,format=yuv420p,extractplanes=y"
+    raw = subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(video),
+            "-vf",
+            crop,
+            "-an",
+            "-sn",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return [sum(raw[i : i + 64]) / 64 for i in range(0, len(raw), 64)]
+
+
+@pytest.mark.parametrize("crossfade_s", [0.0, 0.4])
+def test_clips_are_placed_frame_exactly_and_only_in_their_scenes(
+    settings: Settings, make_render_spec: Any, run_render: Any, crossfade_s: float
+) -> None:
+    """A clip whose every frame has its own grey level, in scenes 1 and 3 of five: each frame of those scenes on
+    screen shows the clip's frame that far into the scene (looped), fades aside; no other scene shows it."""
+    clip = settings.data_dir / "numbered.mp4"
+    clip.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            *["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"nullsrc=s=320x180:r=30:d={CLIP_FRAMES / 30}"],
+            *["-vf", "geq=lum='30+4*N':cb=128:cr=128", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-crf", "1"],
+            str(clip),
+        ],
+        check=True,
+    )
+    open_storage(settings).put_file("media/numbered.mp4", clip)
+    texts = ["A card first.", "The numbered clip, long enough to loop.", "A card.", "The clip again.", "The end."]
+    spec_path = make_render_spec(
+        texts, media=dict.fromkeys([1, 3], "media/numbered.mp4"), crossfade_s=crossfade_s, ken_burns=False
+    )
+    completed = run_render(spec_path)
+    assert completed.returncode == 0, completed.stderr
+    spec = _spec(spec_path)
+    timeline = plan_timeline(spec)
+    levels = _corner_levels(open_storage(settings).local_path(spec.output_key))
+    assert len(levels) == timeline.total_frames
+    fading = {frame for first, last in timeline.fades() for frame in range(first, last)}
+    checked = 0
+    for scene in range(len(texts)):
+        first, last = timeline.on_screen(scene)
+        shown = [frame for frame in range(first, last) if frame not in fading]
+        if scene in {1, 3}:
+            for frame in shown:
+                assert levels[frame] == pytest.approx(_level(frame - first), abs=2.5), (scene, frame)
+            checked += len(shown)
+        else:  # a card held still: one level throughout (the clip, leaking in, changes it every frame)
+            assert max(levels[frame] for frame in shown) - min(levels[frame] for frame in shown) < 2, scene
+    assert checked > 2 * CLIP_FRAMES  # both scenes are longer than the clip: looped
+
+
 def test_timeline_makes_every_frame_once_and_both_pictures_in_each_fade(make_render_spec: Any) -> None:
     spec = _spec(make_render_spec(["One two three.", "Four.", "Five six.", "Seven."], crossfade_s=0.5))
     timeline = plan_timeline(spec)
@@ -450,7 +509,7 @@ def test_effect_graph_makes_each_frame_once_and_overlays_in_the_fades_only(
 ) -> None:
     """The command's filter graph: one decoded input for the stills, one zoompan for the main stream whose
     durations add up to the video, one for the fades whose durations add up to the fades, and an overlay switched
-    on in exactly the fades (no blend, which computes every frame)."""
+    on in the fades only (no blend, which computes every frame)."""
     from pipeline.render.audio import Loudness
     from pipeline.render.ffmpeg import build_command
 
@@ -479,7 +538,8 @@ def test_effect_graph_makes_each_frame_once_and_overlays_in_the_fades_only(
     if fades:
         enabled = re.findall(r"between\(t\\,([\d.]+)\\,([\d.]+)\)", graph.split("overlay=")[1])
         assert [(round(float(a) * 30 + 0.5), round(float(b) * 30 + 0.5)) for a, b in enabled] == [
-            (first, last) for first, last in fades
+            (first + 1, last)
+            for first, last in fades  # a fade's first frame is transparent: from its second
         ]
     else:
         assert "overlay" not in graph

@@ -147,7 +147,7 @@ class VideoRepository:
                         "failed_task": None,
                         "completed_at": None,
                         "dag_run_id": dag_run_id,
-                        "render_attempt": None,
+                        "render_attempts": {},  # a new run's render attempts count from 1 again
                         "updated_at": func.now(),
                     },
                 )
@@ -430,7 +430,6 @@ class VideoRepository:
             .where(projects.c.id == project_id, projects.c.dag_run_id == dag_run_id, current <= attempt)
             .values(
                 render_attempts=projects.c.render_attempts.op("||")(func.jsonb_build_object(language, attempt)),
-                render_attempt=attempt if not language else projects.c.render_attempt,
                 updated_at=func.now(),
             )
             .returning(projects.c.id)

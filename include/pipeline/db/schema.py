@@ -75,7 +75,6 @@ projects = Table(
     Column("error", Text),
     Column("failed_task", Text),
     Column("dag_run_id", Text),  # the run that makes (or made) the video: the only one that writes its results
-    Column("render_attempt", Integer),  # the owning run's newest render attempt of the script's own language
     Column("render_attempts", JSONB, nullable=False, server_default="{}"),  # per version: language -> attempt
     _created(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

@@ -8,6 +8,7 @@ from pipeline.credentials import ApiKey
 from pipeline.images.base import ImageProvider, ImageUsage
 from pipeline.images.procedural import ProceduralImages
 from pipeline.images.stability import StabilityImages
+from pipeline.models import CardLook
 from pipeline.request import IMAGE_PROVIDERS
 
 __all__ = [
@@ -25,12 +26,12 @@ def open_image_provider(
     name: str | None = None,
     *,
     stability: ApiKey | None = None,
-    palette: tuple[str, str] | None = None,
+    card: CardLook | None = None,
 ) -> ImageProvider:
-    """The image provider ``name`` (default: the configured one); title cards in ``palette`` when given."""
+    """The image provider ``name`` (default: the configured one); title cards as ``card`` says."""
     chosen = name or settings.providers.image_provider
     if chosen == ImageProviderId.PROCEDURAL:
-        return ProceduralImages(palette=palette)
+        return ProceduralImages(card)
     if chosen == ImageProviderId.STABILITY:
         if stability is None:
             raise ValueError("the stability image provider needs an API key")

@@ -11,12 +11,13 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageColor, ImageDraw, ImageFilter
 
 from pipeline.atomic import atomic_path
 from pipeline.constants import ImageProviderId
 from pipeline.fonts import FontStack, load_font
 from pipeline.images.base import ImageUsage
+from pipeline.models import CardLook
 from pipeline.render.frame import card_text_box
 
 
@@ -24,12 +25,12 @@ class ProceduralImages:
     """Title cards at the output resolution; free, deterministic and instant."""
 
     name = ImageProviderId.PROCEDURAL.value
-    model = "titlecard-v3"  # v3: text above the subtitles' band at any Ken Burns zoom
+    model = "titlecard-v3"  # v3: text clear of the subtitles' band at any Ken Burns zoom
     extension = "png"
     unit_kind = "images"
 
-    def __init__(self, palette: tuple[str, str] | None = None) -> None:
-        self.palette = palette  # a channel's (background, text) colours as #RRGGBB; None: one seeded per scene
+    def __init__(self, look: CardLook | None = None) -> None:
+        self.look = look or CardLook()  # a channel's colours (None: seeded per scene) and font, the captions' band
 
     def cache_inputs(
         self, *, prompt: str, title: str, keywords: tuple[str, ...], scene_number: int, width: int, height: int
@@ -43,8 +44,13 @@ class ProceduralImages:
             "width": width,
             "height": height,
         }
-        if self.palette:  # only then: the cards made before channels keep their hashes
-            inputs["palette"] = list(self.palette)
+        # each only when set: the cards made before channels keep their hashes
+        if self.look.palette:
+            inputs["palette"] = list(self.look.palette)
+        if self.look.caption_band:
+            inputs["caption_band"] = list(self.look.caption_band)
+        if self.look.font:
+            inputs["font"] = self.look.font
         return inputs
 
     def generate(
@@ -58,7 +64,8 @@ class ProceduralImages:
         height: int,
         dest: Path,
     ) -> ImageUsage:
-        image = card_background(title=title, prompt=prompt, width=width, height=height, palette=self.palette)
+        palette = self.look.palette
+        image = card_background(title=title, prompt=prompt, width=width, height=height, palette=palette)
         heading = [word.capitalize() for word in keywords] or prompt[:60].split()
         draw_card_text(
             image,
@@ -66,7 +73,9 @@ class ProceduralImages:
             heading=heading,
             joiner=" · " if keywords else " ",
             scene_number=scene_number,
-            text_colour=_hex(self.palette[1]) if self.palette else (255, 255, 255),
+            text_colour=rgb(palette[1]) if palette else (255, 255, 255),
+            caption_band=self.look.caption_band,
+            font_family=self.look.font,
         )
         with atomic_path(dest) as tmp:
             image.convert("RGB").save(tmp, format="PNG", optimize=False)
@@ -81,15 +90,18 @@ def draw_card_text(
     joiner: str,
     scene_number: int,
     text_colour: tuple[int, int, int] = (255, 255, 255),
+    caption_band: tuple[int, int] | None = None,
+    font_family: str | None = None,
 ) -> None:
     """The title and the scene number on the top line, the heading centred below them, all inside the card's text
     box (clear of Ken Burns' crop and of the burned subtitles, see ``pipeline.render.frame``). Any script is drawn:
     the fonts fall back per character (``pipeline.fonts``)."""
     width, height = image.size
-    box = card_text_box(width, height)
+    box = card_text_box(width, height, caption_band)
     draw = ImageDraw.Draw(image)
     short = min(width, height)
-    badge_font, title_font = load_font(max(16, short // 18)), load_font(max(18, short // 22))
+    badge_font = load_font(max(16, short // 18), font_family)
+    title_font = load_font(max(18, short // 22), font_family)
     badge = str(scene_number)
     badge_font.draw(draw, (box.right, box.top), badge, fill=(*text_colour, 200), align="right")
     badge_width = round(badge_font.length(badge)) + short // 30
@@ -98,7 +110,7 @@ def draw_card_text(
     top = box.top + max(title_font.line_height, badge_font.line_height) * 5 // 4
     size = max(24, short // 11)
     while True:  # the largest heading that fits the box (wrapped to its width)
-        font = load_font(size)
+        font = load_font(size, font_family)
         spacing = size // 4
         lines = _wrap(heading, joiner, font, box.right - box.left)
         block = font.block_height(len(lines), spacing)
@@ -135,12 +147,13 @@ def card_background(
     """The card without its text: a gradient and soft shapes, seeded by the title and the prompt (in the hue of
     the channel's background colour when it has one)."""
     seed = int.from_bytes(hashlib.sha256(f"{title}\0{prompt}".encode()).digest()[:8], "big")
-    return _background(width, height, random.Random(seed), base=_hex(palette[0]) if palette else None)
+    return _background(width, height, random.Random(seed), base=rgb(palette[0]) if palette else None)
 
 
-def _hex(colour: str) -> tuple[int, int, int]:
-    value = int(colour.lstrip("#"), 16)
-    return (value >> 16) & 255, (value >> 8) & 255, value & 255
+def rgb(colour: str) -> tuple[int, int, int]:
+    """A "#RRGGBB" colour as Pillow draws it."""
+    red, green, blue, *_ = ImageColor.getrgb(colour)
+    return red, green, blue
 
 
 def _fit_line(text: str, font: FontStack, max_width: int) -> str:

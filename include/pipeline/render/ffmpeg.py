@@ -76,8 +76,8 @@ def render_video(
         def run(command: list[str]) -> str:
             return _run(command, cwd=scratch, timeout_s=timeout_s)
 
-        style = SubtitleStyle.for_frame(spec.width, spec.height, spec.look.captions or "classic")
-        cues = subtitle_cues(spec, timeline, style.max_line_chars(spec.width))
+        style = SubtitleStyle.for_frame(spec.width, spec.height, spec.look.captions or "classic", spec.caption_look)
+        cues = subtitle_cues(spec, timeline, style.max_line_chars(spec.width), style.words_per_line)
         # a video without words gets neither burned subtitles nor an empty track
         burn_subtitles, soft_subtitles = (
             spec.look.burn_subtitles and bool(cues),
@@ -163,12 +163,16 @@ def check_images(spec: RenderSpec, media: list[Path]) -> None:
             raise RenderError(f"scene {scene.index + 1}: {scene.media_key} is not a readable image ({exc})") from None
 
 
-def subtitle_cues(spec: RenderSpec, timeline: Timeline, max_line_chars: int) -> list[Cue]:
+def subtitle_cues(spec: RenderSpec, timeline: Timeline, max_line_chars: int, max_words: int = 0) -> list[Cue]:
     cues: list[Cue] = []
     for index, scene in enumerate(spec.scenes):
         offset = timeline.seconds(timeline.scene_start(index))
         end = offset + timeline.seconds(timeline.scene_frames[index])
-        cues.extend(cues_for_scene(scene.words, offset_s=offset, scene_end_s=end, max_line_chars=max_line_chars))
+        cues.extend(
+            cues_for_scene(
+                scene.words, offset_s=offset, scene_end_s=end, max_line_chars=max_line_chars, max_words=max_words
+            )
+        )
     return cues
 
 
@@ -232,7 +236,7 @@ def build_command(
     if burn_subtitles:
         video = video.filter("ass", SUBTITLES_ASS)
     if spec.logo is not None and logo is not None:
-        video = watermarked(video, spec, logo)
+        video = watermarked(video, spec, logo, timeline)
     streams = [video, normalise(prepared.audio, spec, loudness)]
     channels = soundtrack_channels(spec)
     options: dict[str, object] = {
@@ -269,9 +273,10 @@ def picture_size(path: Path) -> tuple[int, int]:
     return int(found.get("width") or 0), int(found.get("height") or 0)
 
 
-def watermarked(video: Any, spec: RenderSpec, logo: Path) -> Any:
-    """The channel's logo over every frame: one decoded frame (the overlay repeats it), scaled once, its alpha
-    scaled by the opacity, in a corner inside the safe zone (on vertical video, above the platform's bottom fifth)."""
+def watermarked(video: Any, spec: RenderSpec, logo: Path, timeline: Timeline) -> Any:
+    """The channel's logo over every frame but the intro's and outro's (their cards show it large): one decoded
+    frame (the overlay repeats it), scaled once, its alpha scaled by the opacity, in a corner inside the safe zone
+    (on vertical video, above the platform's bottom fifth)."""
     assert spec.logo is not None
     width = max(16, round(spec.width * spec.logo.width) // 2 * 2)
     margin = round(min(spec.width, spec.height) * 0.04)
@@ -284,7 +289,17 @@ def watermarked(video: Any, spec: RenderSpec, logo: Path) -> Any:
         .filter("format", "rgba")
         .filter("colorchannelmixer", aa=round(spec.logo.opacity, 3))
     )
-    return ffmpeg.overlay(video, mark, x=x, y=y, format="yuv420")
+    # on from the first frame a scene of the script is seen to the last (the logo's one frame is read at the
+    # start, so `enable` is evaluated at the video's frames only)
+    content = [index for index, scene in enumerate(spec.scenes) if scene.bumper is None]
+    if not content:
+        return ffmpeg.overlay(video, mark, x=x, y=y, format="yuv420")
+    first, last = timeline.on_screen(content[0])[0], timeline.on_screen(content[-1])[1]
+    if first == 0 and last == timeline.total_frames:
+        return ffmpeg.overlay(video, mark, x=x, y=y, format="yuv420")
+    half = timeline.seconds(1) / 2
+    shown = f"between(t,{timeline.seconds(first) - half:.6f},{timeline.seconds(last) - half:.6f})"
+    return ffmpeg.overlay(video, mark, x=x, y=y, format="yuv420", enable=shown)
 
 
 def _run(command: list[str], *, cwd: Path, timeout_s: float) -> str:

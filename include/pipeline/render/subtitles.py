@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pipeline.models import WordTiming
+from pipeline.models import CaptionLook, WordTiming
 
 MAX_LINE_CHARS = 42
 MAX_LINES = 2
@@ -26,14 +26,21 @@ class Cue:
 
 
 def cues_for_scene(
-    words: Sequence[WordTiming], *, offset_s: float, scene_end_s: float, max_line_chars: int = MAX_LINE_CHARS
+    words: Sequence[WordTiming],
+    *,
+    offset_s: float,
+    scene_end_s: float,
+    max_line_chars: int = MAX_LINE_CHARS,
+    max_words: int = 0,
 ) -> list[Cue]:
-    """Group a scene's words into cues of at most two lines, breaking after sentences where possible; a cue spoken
-    in less than ``JOIN_BELOW_S`` (a lone "Yes." after a long sentence) joins a neighbour it fits with."""
+    """Group a scene's words into cues of at most two lines (of at most ``max_words`` words each, 0: any),
+    breaking after sentences where possible; a cue spoken in less than ``JOIN_BELOW_S`` (a lone "Yes." after a
+    long sentence) joins a neighbour it fits with."""
+    limits = Limits(max_line_chars, max_words)
     groups: list[list[WordTiming]] = []
     group: list[WordTiming] = []
     for word in words:
-        if group and _too_long([*group, word], max_line_chars):
+        if group and _too_long([*group, word], limits):
             groups.append(group)
             group = []
         group.append(word)
@@ -42,11 +49,11 @@ def cues_for_scene(
             group = []
     if group:
         groups.append(group)
-    cues = [_cue(joined, offset_s, max_line_chars) for joined in _joined(groups, max_line_chars)]
+    cues = [_cue(joined, offset_s, limits) for joined in _joined(groups, limits)]
     return _no_overlap(cues, scene_end_s)
 
 
-def _joined(groups: list[list[WordTiming]], max_line_chars: int) -> list[list[WordTiming]]:
+def _joined(groups: list[list[WordTiming]], limits: Limits) -> list[list[WordTiming]]:
     """No group spoken in less than ``JOIN_BELOW_S`` while a neighbour can help: merged into the previous group,
     else the next, when the two fit in two lines; else it takes the previous group's last words (which stays the
     longer). A lone group shorter than that stays (shown at least ``MIN_CUE_S``)."""
@@ -55,15 +62,15 @@ def _joined(groups: list[list[WordTiming]], max_line_chars: int) -> list[list[Wo
     while index < len(groups):
         group = groups[index]
         if len(groups) > 1 and _spoken(group) < JOIN_BELOW_S:
-            if index > 0 and not _too_long(groups[index - 1] + group, max_line_chars):
+            if index > 0 and not _too_long(groups[index - 1] + group, limits):
                 groups[index - 1] += groups.pop(index)
                 continue
-            if index + 1 < len(groups) and not _too_long(group + groups[index + 1], max_line_chars):
+            if index + 1 < len(groups) and not _too_long(group + groups[index + 1], limits):
                 groups[index] += groups.pop(index + 1)
                 continue
             before = groups[index - 1] if index > 0 else []
             while len(before) > 1 and _spoken(group) < JOIN_BELOW_S and _spoken(before[:-1]) >= _spoken(group):
-                if _too_long([before[-1], *group], max_line_chars):
+                if _too_long([before[-1], *group], limits):
                     break
                 group.insert(0, before.pop())
         index += 1
@@ -97,28 +104,40 @@ def vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def wrap_lines(words: Sequence[str], max_line_chars: int = MAX_LINE_CHARS) -> tuple[str, ...]:
-    """Balance words over one line, or two of similar length."""
+@dataclass(frozen=True)
+class Limits:
+    """What a caption line may hold: characters, and words (0: any number)."""
+
+    chars: int = MAX_LINE_CHARS
+    words: int = 0
+
+
+def wrap_lines(words: Sequence[str], max_line_chars: int = MAX_LINE_CHARS, max_words: int = 0) -> tuple[str, ...]:
+    """Balance words over one line, or two of similar length (each of at most ``max_words`` words, when it can)."""
     text = " ".join(words)
-    if len(text) <= max_line_chars or len(words) < 2:
+    if (len(text) <= max_line_chars and (not max_words or len(words) <= max_words)) or len(words) < 2:
         return (text,)
-    best = min(
-        range(1, len(words)),
-        key=lambda i: abs(len(" ".join(words[:i])) - len(" ".join(words[i:]))),
-    )
+    splits = list(range(1, len(words)))
+    if max_words:
+        splits = [i for i in splits if i <= max_words and len(words) - i <= max_words] or splits
+    best = min(splits, key=lambda i: abs(len(" ".join(words[:i])) - len(" ".join(words[i:]))))
     return (" ".join(words[:best]), " ".join(words[best:]))
 
 
-def _too_long(group: Sequence[WordTiming], max_line_chars: int) -> bool:
-    lines = wrap_lines([w.word for w in group], max_line_chars)
-    return len(lines) > MAX_LINES or any(len(line) > max_line_chars for line in lines)
+def _too_long(group: Sequence[WordTiming], limits: Limits) -> bool:
+    lines = wrap_lines([w.word for w in group], limits.chars, limits.words)
+    return (
+        len(lines) > MAX_LINES
+        or any(len(line) > limits.chars for line in lines)
+        or (limits.words > 0 and any(len(line.split(" ")) > limits.words for line in lines))
+    )
 
 
-def _cue(group: Sequence[WordTiming], offset_s: float, max_line_chars: int) -> Cue:
+def _cue(group: Sequence[WordTiming], offset_s: float, limits: Limits) -> Cue:
     return Cue(
         start_s=offset_s + group[0].start_s,
         end_s=offset_s + max(group[-1].end_s, group[0].start_s + MIN_CUE_S),
-        lines=wrap_lines([w.word for w in group], max_line_chars),
+        lines=wrap_lines([w.word for w in group], limits.chars, limits.words),
         words=tuple(
             WordTiming(word=w.word, start_s=offset_s + w.start_s, end_s=offset_s + max(w.end_s, w.start_s))
             for w in group
@@ -139,16 +158,27 @@ def _timestamp(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d},{millis:03d}"
 
 
-WHITE, YELLOW = "&H00FFFFFF", "&H0000D7FF"  # ASS colours are &HAABBGGRR (alpha 00 = opaque)
+WHITE, YELLOW, BLACK = "&H00FFFFFF", "&H0000D7FF", "&H00000000"  # ASS colours: &HAABBGGRR (alpha 00 = opaque)
+BAND_ALPHA = 0x5A  # the boxed preset's band: about 65 % opaque
+FONT = "DejaVu Sans"
+ALIGN_BOTTOM, ALIGN_MIDDLE, ALIGN_TOP = 2, 5, 8  # ASS numpad alignments, centred
+
+
+def ass_colour(hex_colour: str, alpha: int = 0) -> str:
+    """ "#RRGGBB" as ASS's &HAABBGGRR."""
+    red, green, blue = hex_colour[1:3], hex_colour[3:5], hex_colour[5:7]
+    return f"&H{alpha:02X}{blue}{green}{red}".upper()
 
 
 @dataclass(frozen=True)
 class SubtitleStyle:
     """Burned-in subtitles of one caption preset, sized and placed for a frame: inside the platforms' safe zone
-    (on vertical video the lower quarter and the right edge hold buttons and the description).
+    (on vertical video the lower quarter and the right edge hold buttons and the description, the top the
+    platform's tabs).
 
     ``classic``: white, outlined, at the bottom. ``boxed``: white on a translucent dark band. ``shorts``: large,
-    bold, in the lower middle, a few words at a time, each word yellow while it is spoken (word timings).
+    bold, in the lower middle, a few words at a time, each word yellow while it is spoken (word timings). A
+    channel's ``CaptionLook`` changes font, colours, size, outline, position and words per line.
     """
 
     font_size: int
@@ -157,28 +187,52 @@ class SubtitleStyle:
     outline: int
     preset: str = "classic"
     max_lines: int = MAX_LINES
+    font: str = FONT
+    colour: str = WHITE
+    highlight: str = YELLOW
+    outline_colour: str = BLACK
+    alignment: int = ALIGN_BOTTOM
+    words_per_line: int = 0
 
     @classmethod
-    def for_frame(cls, width: int, height: int, preset: str = "classic") -> SubtitleStyle:
+    def for_frame(
+        cls, width: int, height: int, preset: str = "classic", look: CaptionLook | None = None
+    ) -> SubtitleStyle:
+        look = look or CaptionLook()
+        scale = (look.size or 100) / 100
         vertical = height > width
         if preset == "shorts":
-            size = round(width * 0.095) if vertical else round(height * 0.085)
-            return cls(
-                font_size=size,
-                margin_h=round(width * (0.1 if vertical else 0.15)),
-                margin_v=round(height * (0.36 if vertical else 0.2)),
-                outline=max(4, round(size / 11)),
-                preset=preset,
-            )
-        if vertical:  # 9:16: large, centred in the lower middle, clear of the platform's buttons
-            size, margin_h, margin_v = round(width * 0.068), round(width * 0.08), round(height * 0.28)
-            outline = max(3, round(width / 270))
+            size = round((width * 0.095 if vertical else height * 0.085) * scale)
+            margin_h, margin_v = round(width * (0.1 if vertical else 0.15)), round(height * (0.36 if vertical else 0.2))
+            outline = max(4, round(size / 11))
+        elif vertical:  # 9:16: large, centred in the lower middle, clear of the platform's buttons
+            size, margin_h, margin_v = round(width * 0.068 * scale), round(width * 0.08), round(height * 0.28)
+            outline = max(3, round(size / 18))
         else:
-            size, margin_h, margin_v = round(height * 0.052), round(width * 0.06), round(height * 0.07)
-            outline = max(2, round(height / 300))
+            size, margin_h, margin_v = round(height * 0.052 * scale), round(width * 0.06), round(height * 0.07)
+            outline = max(2, round(size / 16))
         if preset == "boxed":  # the band's padding is the "outline" of ASS's opaque-box border style
             outline = max(4, round(size * 0.3))
-        return cls(font_size=size, margin_h=margin_h, margin_v=margin_v, outline=outline, preset=preset)
+        if look.outline is not None:
+            outline = round(outline * look.outline)
+        alignment = ALIGN_BOTTOM
+        if look.position == "middle":  # ASS centres the text vertically; the margin is not used
+            alignment = ALIGN_MIDDLE
+        elif look.position == "top":  # below the platform's tabs on vertical video
+            alignment, margin_v = ALIGN_TOP, round(height * (0.12 if vertical else 0.06))
+        return cls(
+            font_size=size,
+            margin_h=margin_h,
+            margin_v=margin_v,
+            outline=outline,
+            preset=preset,
+            font=look.font or FONT,
+            colour=ass_colour(look.colour) if look.colour else WHITE,
+            highlight=ass_colour(look.highlight) if look.highlight else YELLOW,
+            outline_colour=ass_colour(look.outline_colour) if look.outline_colour else BLACK,
+            alignment=alignment,
+            words_per_line=look.words_per_line or 0,
+        )
 
     def max_line_chars(self, width: int) -> int:
         """Characters that fit between the margins (DejaVu Sans Bold averages ~0.6 em a character); the shorts
@@ -190,12 +244,13 @@ class SubtitleStyle:
         """The ``Style:`` line (Format as in ``to_ass``'s header)."""
         shadow = max(1, self.outline // 2)
         if self.preset == "boxed":  # BorderStyle 3: the outline colour fills a box behind the text
-            colours, border, outline, shadow = f"{WHITE},{WHITE},&H5A000000,&H5A000000", 3, self.outline, 0
+            band = f"&H{BAND_ALPHA:02X}{self.outline_colour[4:]}"
+            colours, border, outline, shadow = f"{self.colour},{self.colour},{band},{band}", 3, self.outline, 0
         else:
-            colours, border, outline = f"{WHITE},{WHITE},&H00000000,&H96000000", 1, self.outline
+            colours, border, outline = f"{self.colour},{self.colour},{self.outline_colour},&H96000000", 1, self.outline
         return (
-            f"Style: Default,DejaVu Sans,{self.font_size},{colours},-1,0,0,0,100,100,0,0,{border},{outline},"
-            f"{shadow},2,{self.margin_h},{self.margin_h},{self.margin_v},1"
+            f"Style: Default,{self.font},{self.font_size},{colours},-1,0,0,0,100,100,0,0,{border},{outline},"
+            f"{shadow},{self.alignment},{self.margin_h},{self.margin_h},{self.margin_v},1"
         )
 
 
@@ -211,14 +266,16 @@ def to_ass(cues: Iterable[Cue], *, width: int, height: int, style: SubtitleStyle
     )
     events = []
     for cue in cues:
-        for start, end, text in _states(cue, highlight=style.preset == "shorts"):
+        for start, end, text in _states(cue, style):
             events.append(f"Dialogue: 0,{_ass_time(start)},{_ass_time(end)},Default,,0,0,0,,{text}")
     return header + "\n".join(events) + "\n"
 
 
-def _states(cue: Cue, *, highlight: bool) -> list[tuple[float, float, str]]:
-    """The cue's events: one for the whole cue, or with the highlight one per word, from the word's start to the
-    next word's start, that word drawn yellow (the same words and lines in every state, so nothing moves)."""
+def _states(cue: Cue, style: SubtitleStyle) -> list[tuple[float, float, str]]:
+    """The cue's events: one for the whole cue, or with the highlight (shorts) one per word, from the word's start
+    to the next word's start, that word in the highlight colour (the same words and lines in every state, so
+    nothing moves)."""
+    highlight = style.preset == "shorts"
     plain = "\\N".join(ass_escape(line) for line in cue.lines)
     line_words = [line.split(" ") for line in cue.lines]
     if not highlight or not cue.words or sum(map(len, line_words)) != len(cue.words):
@@ -235,7 +292,9 @@ def _states(cue: Cue, *, highlight: bool) -> list[tuple[float, float, str]]:
             shown = []
             for text in words:
                 escaped = ass_escape(text)
-                shown.append(f"{{\\c{YELLOW}&}}{escaped}{{\\c{WHITE}&}}" if position == index else escaped)
+                shown.append(
+                    f"{{\\c{style.highlight}&}}{escaped}{{\\c{style.colour}&}}" if position == index else escaped
+                )
                 position += 1
             lines.append(" ".join(shown))
         states.append((start, end, "\\N".join(lines)))
