@@ -7,6 +7,8 @@ whose body contains a marker (one scene's prompt).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import json
 import re
@@ -455,3 +457,35 @@ def _jpeg(width: int, height: int) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=80)
     return buffer.getvalue()
+
+
+@dataclass
+class Cms:
+    """The team's CMS: checks each POST's signature and age, keeps one video per idempotency key."""
+
+    secret: bytes
+    fail_first: list[int] = field(default_factory=list)  # answer these statuses first, having stored the video
+    videos: dict[str, dict[str, Any]] = field(default_factory=dict)
+    posts: int = 0
+    refused: list[str] = field(default_factory=list)
+
+    def __call__(self, request: Request) -> Response:
+        self.posts += 1
+        body = request.get_data()
+        stamp = request.headers.get("X-Video-Factory-Timestamp", "")
+        expected = "sha256=" + hmac.new(self.secret, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, request.headers.get("X-Video-Factory-Signature", "")):
+            self.refused.append("signature")
+            return Response("bad signature", status=401)
+        if abs(time.time() - int(stamp)) > 300:
+            self.refused.append("old")
+            return Response("too old: a replay?", status=401)
+        key = request.headers["Idempotency-Key"]
+        envelope = json.loads(body)
+        assert envelope["idempotency_key"] == key
+        known = key in self.videos
+        if not known:
+            self.videos[key] = envelope["video"]
+        if self.fail_first:
+            return Response("busy", status=self.fail_first.pop(0), headers={"Retry-After": "7"})
+        return Response(json.dumps({"id": f"cms-{len(self.videos)}"}), status=200 if known else 201)

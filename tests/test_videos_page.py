@@ -407,3 +407,31 @@ def test_through_airflows_menu_a_channel_is_saved_with_its_logo_and_a_bad_one_re
     unchanged = "name = 'page-news' AND kit->>'caption_font' = 'DejaVu Serif' AND kit->'media_sources' = 'null'::jsonb"
     assert count_rows("channels", unchanged) == 1
     page.screenshot(path=str(SCREENSHOTS / "videos-channels.png"), full_page=True)
+
+
+def test_through_airflows_menu_the_video_says_where_it_was_published(
+    browser_page: Any, airflow_site: AirflowSite, video: str, video_engine: Any
+) -> None:
+    """Each destination's status under the player, a failure with its reason shown as text."""
+    from sqlalchemy import text
+
+    from pipeline.publish.store import open_publication, set_status
+
+    with video_engine.connect() as conn:
+        project = conn.execute(
+            text(
+                "SELECT p.id FROM video.projects p JOIN video.requests r ON r.id = p.request_id"
+                " WHERE r.request_key = :k"
+            ),
+            {"k": video},
+        ).scalar_one()
+    live = open_publication(video_engine, project_id=project, language="", destination="cms", kind="webhook")
+    set_status(video_engine, live.idempotency_key, "live", external_id="cms-7")
+    refused = open_publication(video_engine, project_id=project, language="", destination="blog", kind="webhook")
+    reason = "webhook: blog.example answered 401: <b>no</b> (check the destination's URL and secret)"
+    set_status(video_engine, refused.idempotency_key, "failed", error=reason)
+    frame = videos_in_airflow(browser_page, airflow_site.api_url, request_key=video)
+    line = frame.locator("#d-published", has_text="Published to:")
+    line.wait_for()
+    assert line.inner_text() == f"Published to: blog failed: {reason} · cms live (cms-7)"
+    assert frame.locator("#d-published b").count() == 0

@@ -24,6 +24,7 @@ from pipeline.db.schema import (
     media_assets,
     projects,
     provider_calls,
+    publications,
     rendered_videos,
     requests,
     scenes,
@@ -251,6 +252,23 @@ def video_detail(engine: Engine, settings: Settings, request_key: str) -> dict[s
                     rendered_videos.c.dag_run_id == (detail.get("render_run_id") or detail["dag_run_id"]),
                 )
                 .order_by(rendered_videos.c.language)
+            ).mappings()
+        ]
+        detail["publications"] = [
+            dict(row)
+            for row in conn.execute(
+                select(
+                    publications.c.language,
+                    publications.c.destination,
+                    publications.c.kind,
+                    publications.c.status,
+                    publications.c.external_id,
+                    publications.c.attempts,
+                    publications.c.error,
+                    publications.c.updated_at,
+                )
+                .where(publications.c.project_id == detail["id"])
+                .order_by(publications.c.language, publications.c.destination)
             ).mappings()
         ]
         ledger = conn.execute(

@@ -383,6 +383,13 @@ def channel_set(  # noqa: PLR0917 - one option per field of the brand kit
     music: Annotated[str | None, typer.Option(help="A track of the music library.")] = None,
     music_mood: Annotated[str | None, typer.Option(help="Pick the track by this mood instead.")] = None,
     media_sources: Annotated[str | None, typer.Option(help="Comma-separated: library, pexels.")] = None,
+    webhook: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A destination NAME=URL its finished videos are POSTed to, signed with the password of the Airflow "
+            "connection webhook_NAME (repeat for more; '' removes them all)."
+        ),
+    ] = None,
     updated_by: ByOption = None,
     db: DbOption = DEMO_DB,
 ) -> None:
@@ -422,6 +429,11 @@ def channel_set(  # noqa: PLR0917 - one option per field of the brand kit
         given_colours: list[str | None] = [part.strip() or None for part in caption_colours.split(",")]
         names = ("caption_colour", "caption_highlight", "caption_outline_colour")
         changes.update(dict(zip(names, [*given_colours, None, None, None][:3], strict=True)))
+    if webhook is not None:
+        hooks = [(name.strip(), url.strip()) for name, _, url in (hook.partition("=") for hook in webhook if hook)]
+        changes["destinations"] = [
+            {"name": name, "url": url, "connection": f"webhook_{name}"} for name, url in hooks
+        ] or None
     if media_sources is not None:
         changes["media_sources"] = [part.strip() for part in media_sources.split(",") if part.strip()] or None
     if logo is not None and not logo.is_file():

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert
 
@@ -47,6 +47,19 @@ FONT_FAMILY = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$"
 SUGGESTED_FONTS = ("DejaVu Sans", "DejaVu Serif", "Liberation Sans", "Liberation Serif", "Noto Sans", "Noto Serif")
 Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
 Colour = Annotated[str, Field(pattern=HEX_COLOUR)]
+
+
+class Destination(BaseModel):
+    """Where the channel's finished videos go: a team's CMS by a signed webhook (pipeline.publish.webhook)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", regex_engine="python-re")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="The channel's name for it, e.g. cms.")
+    kind: Literal["webhook"] = "webhook"
+    url: str = Field(pattern=r"^https?://[^\s]+$", max_length=2000, description="Where the POST goes.")
+    connection: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]{1,200}$", description="The Airflow connection whose password is the signing secret."
+    )
 
 
 class BrandKit(BaseModel):
@@ -82,6 +95,17 @@ class BrandKit(BaseModel):
     music: str | None = Field(default=None, pattern=MUSIC_PATTERN)
     music_mood: str | None = Field(default=None, pattern=MOOD_PATTERN)
     media_sources: tuple[MediaSourceName, ...] | None = None
+    destinations: tuple[Destination, ...] | None = Field(
+        default=None, description="Where its finished videos are published (the video_publishing DAG)."
+    )
+
+    @field_validator("destinations")
+    @classmethod
+    def _one_name_each(cls, value: tuple[Destination, ...] | None) -> tuple[Destination, ...] | None:
+        names = [destination.name for destination in value or ()]
+        if len(names) != len(set(names)):
+            raise ValueError("each destination needs a name of its own")
+        return value
 
     @property
     def caption_look(self) -> CaptionLook | None:

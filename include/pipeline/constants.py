@@ -12,6 +12,7 @@ from enum import StrEnum
 class DagId(StrEnum):
     VIDEO = "video_production"  # one run per video request
     BATCH = "nightly_batch"  # the request table's nightly batch
+    PUBLISHING = "video_publishing"  # each finished version to its channel's destinations
 
 
 class ProjectStatus(StrEnum):

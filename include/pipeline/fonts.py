@@ -65,9 +65,16 @@ def _installed_faces() -> tuple[FontFile, ...]:
 @cache
 def _fontconfig_face(code_point: int) -> FontFile | None:
     """The bold sans font fontconfig picks for ``code_point`` (None without fontconfig or without such a font)."""
+    found = _fc_match(f"sans-serif:bold:charset={code_point:x}")
+    face = FontFile(found[0], int(found[1] or 0)) if found and found[0] else None
+    return face if face is not None and code_point in _coverage(face) else None
+
+
+def _fc_match(pattern: str) -> list[str] | None:
+    """fontconfig's best font for ``pattern``: [file, index, families] (None without fontconfig)."""
     try:
         found = subprocess.run(
-            ["fc-match", "--format=%{file}\n%{index}", f"sans-serif:bold:charset={code_point:x}"],
+            ["fc-match", "--format=%{file}\n%{index}\n%{family}", pattern],
             capture_output=True,
             text=True,
             timeout=10,
@@ -75,8 +82,7 @@ def _fontconfig_face(code_point: int) -> FontFile | None:
         ).stdout.split("\n")
     except (OSError, subprocess.SubprocessError):
         return None
-    face = FontFile(found[0], int(found[1] or 0)) if len(found) == 2 and found[0] else None
-    return face if face is not None and code_point in _coverage(face) else None
+    return found if len(found) >= 3 else None
 
 
 def face_for(character: str, first: FontFile | None = None) -> FontFile | None:
@@ -211,17 +217,8 @@ def load_font(size: int, family: str | None = None) -> FontStack:
 def family_face(family: str) -> FontFile | None:
     """The bold face of an installed font ``family`` (its regular one when it has no bold); None when fontconfig
     does not have that family (it would answer with another)."""
-    try:
-        found = subprocess.run(
-            ["fc-match", "--format=%{file}\n%{index}\n%{family}", f"{family}:bold"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.split("\n")
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if len(found) < 3 or family.casefold() not in {name.strip().casefold() for name in found[2].split(",")}:
+    found = _fc_match(f"{family}:bold")
+    if found is None or family.casefold() not in {name.strip().casefold() for name in found[2].split(",")}:
         return None
     return FontFile(found[0], int(found[1] or 0))
 

@@ -69,6 +69,25 @@ def failure_email(
     )
 
 
+def publishing_failure_email(
+    *, title: str, destination: str, version: str, reason: str, fix: str, run_url: str
+) -> EmailContent:
+    """A finished video could not be sent to one destination of its channel: why, and what to do."""
+    facts = [("Destination", destination), ("Version", version), ("Reason", reason), ("Airflow run", run_url)]
+    return EmailContent(
+        subject=f"Video not published to {one_line(destination, 40)}: {one_line(title)}",
+        text=f'The video "{title}" is made but could not be sent to {destination}. {fix}\n\n'
+        + "\n".join(f"{k}: {v}" for k, v in facts)
+        + "\n",
+        html=_html(
+            f"The video <b>{html.escape(title)}</b> is made but could not be sent to {html.escape(destination)}. "
+            + html.escape(fix),
+            facts,
+            links={"Airflow run"},
+        ),
+    )
+
+
 def rejection_email(*, title: str, reason: str, run_url: str) -> EmailContent:
     """The script was rejected in review (or nobody reviewed it in time): the video was not made."""
     facts = [("Reason", reason), ("Airflow run", run_url)]

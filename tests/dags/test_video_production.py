@@ -297,7 +297,8 @@ def test_a_channel_brands_the_video_and_fills_in_voice_captions_and_music_by_moo
     facts = probe_output(airflow_site.data_dir / "storage" / video_key)
     narration = sum(scene["audio_duration_s"] for scene in spec["scenes"][1:-1])
     assert facts.duration_s > narration + 3.0  # the two bumpers of 1.5 s
-    # the title cards are in the channel's colours: the top-left pixel of each scene's card is its background
+    # the title cards are in the channel's colours: much of each card's top row is its background (translucent
+    # shapes of random places and hues lie over parts of it: one pixel alone was seen covered)
     with video_engine.connect() as conn:
         keys = conn.execute(
             text(
@@ -309,7 +310,9 @@ def test_a_channel_brands_the_video_and_fills_in_voice_captions_and_music_by_moo
         ).scalars()
         for key in keys:
             with Image.open(airflow_site.data_dir / "storage" / key) as card:
-                assert card.convert("RGB").getpixel((2, 2)) == pytest.approx((11, 61, 92), abs=25)
+                top = [card.convert("RGB").getpixel((x, 0)) for x in range(card.width)]
+                background = [p for p in top if all(abs(a - b) <= 25 for a, b in zip(p, (11, 61, 92), strict=True))]
+                assert len(background) > 0.15 * len(top), top[:: len(top) // 8]  # 0.38 the least of 300 seeds
 
 
 def test_a_translation_given_with_the_request_is_a_version_without_a_translator(

@@ -33,6 +33,7 @@ TABLES = {
     "music_tracks",
     "library_items",
     "channels",
+    "publications",
     "alembic_version",
 }
 
@@ -73,7 +74,7 @@ def test_migrations_create_the_schema_and_are_repeatable(fresh_database: URL) ->
     engine = connect(url)
     assert set(inspect(engine).get_table_names(schema="video")) == TABLES
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM video.alembic_version")).scalar_one() == "0012"
+        assert conn.execute(text("SELECT version_num FROM video.alembic_version")).scalar_one() == "0013"
     engine.dispose()
 
 

@@ -349,6 +349,8 @@ def test_videoctl_channel_set_changes_the_caption_look_and_refuses_an_unknown_fo
         "middle",
         "--caption-words-per-line",
         "4",
+        "--webhook",
+        "cms=https://cms.example/hooks/video",
         db=airflow_site.video_db,
     )
     assert changed.returncode == 0, changed.stderr
@@ -361,6 +363,9 @@ def test_videoctl_channel_set_changes_the_caption_look_and_refuses_an_unknown_fo
         "#202060",
     )
     assert (kit["caption_position"], kit["caption_words_per_line"], kit["captions"]) == ("middle", 4, "boxed")
+    assert kit["destinations"] == [
+        {"name": "cms", "kind": "webhook", "url": "https://cms.example/hooks/video", "connection": "webhook_cms"}
+    ]
     refused = videoctl("channel", "set", "cli-news", "--caption-font", "Comic Nowhere", db=airflow_site.video_db)
     assert refused.returncode == 3 and "Traceback" not in refused.stderr
     assert refused.stderr.strip().startswith("cli-news: invalid channel: caption_font: no font family 'Comic Nowhere'")

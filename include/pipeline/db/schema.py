@@ -251,3 +251,26 @@ channels = Table(  # brand kits a request names (pipeline.channels.BrandKit as J
     _created(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+PUBLICATION_STATUSES = ("pending", "uploading", "scheduled", "live", "failed")
+
+publications = Table(  # one video version sent to one destination of its channel (pipeline.publish)
+    "publications",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("language", Text, nullable=False, server_default=""),
+    Column("destination", Text, nullable=False),  # its name in the channel's kit
+    Column("kind", Text, nullable=False),  # webhook, youtube
+    Column("status", Text, nullable=False, server_default="pending"),
+    Column("idempotency_key", Text, nullable=False, unique=True),
+    Column("external_id", Text),  # what the destination calls it (a YouTube video id, the CMS's id)
+    Column("session_uri", Text),  # a resumable upload's session, stored before any byte is sent
+    Column("sent_bytes", BigInteger, nullable=False, server_default="0"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("error", Text),
+    _created(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("project_id", "language", "destination", name="publications_one_per_destination"),
+    CheckConstraint(f"status IN {PUBLICATION_STATUSES}", name="publications_status_valid"),
+)

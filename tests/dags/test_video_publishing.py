@@ -1,0 +1,121 @@
+"""The publishing DAG with dag.test(): a finished video of a channel with a webhook destination is sent to the
+team's CMS (a loopback receiver checking the signature), once, whatever runs again."""
+
+from __future__ import annotations
+
+import email
+import json
+import secrets
+from email import policy
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from sqlalchemy import Engine, text
+
+from pipeline.constants import DagId
+from pipeline.publish.store import publications_of
+from tests.dags.parsing import parse_dag
+from tests.stubs import Cms
+from tools.stack import AirflowSite
+
+SECRET = "cms-signing-secret"
+
+
+@pytest.fixture
+def cms(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> Cms:
+    receiver = Cms(SECRET.encode())
+    httpserver.expect_request("/hooks/video", method="POST").respond_with_handler(receiver)
+    monkeypatch.setenv("AIRFLOW_CONN_CMS_HOOK", json.dumps({"conn_type": "generic", "password": SECRET}))
+    return receiver
+
+
+def _project_id(engine: Engine, request_key: str) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT p.id FROM video.projects p JOIN video.requests r ON r.id = p.request_id"
+                    " WHERE r.request_key = :k"
+                ),
+                {"k": request_key},
+            ).scalar_one()
+        )
+
+
+def _conf(channel: str) -> dict[str, Any]:
+    token = secrets.token_hex(4)
+    return {
+        "request_id": f"pub-{token}",
+        "title": f"Harbour {token}",
+        "script": "Gulls follow the boats.\n\nThe market opens at noon.",
+        "channel": channel,
+        "notify_emails": ["ops@example.com"],
+    }
+
+
+def test_a_finished_video_goes_to_its_channels_cms_once(video_engine: Engine, cms: Cms, httpserver: HTTPServer) -> None:
+    from pipeline.channels import check_kit, save_channel
+
+    channel = f"pub-{secrets.token_hex(3)}"
+    url = httpserver.url_for("/hooks/video")
+    kit = check_kit({"destinations": [{"name": "cms", "url": url, "connection": "cms_hook"}]})
+    save_channel(video_engine, channel, kit, updated_by="t")
+    conf = _conf(channel)
+    assert parse_dag().test(run_conf=conf).state == "success"
+    project = _project_id(video_engine, conf["request_id"])
+
+    publishing = parse_dag(DagId.PUBLISHING)
+    run = publishing.test(run_conf={"project_id": project, "language": ""})
+    assert run.state == "success"
+    assert cms.refused == [] and cms.posts == 1
+    (video,) = cms.videos.values()
+    assert (video["request_id"], video["title"], video["width"], video["height"]) == (
+        conf["request_id"],
+        conf["title"],
+        1280,
+        720,
+    )
+    assert video["description"].startswith("Gulls follow the boats.") and video["video_url"].endswith(".mp4")
+    (sent,) = publications_of(video_engine, project)
+    assert (sent.destination, sent.kind, sent.status, sent.external_id) == ("cms", "webhook", "live", "cms-1")
+
+    again = parse_dag(DagId.PUBLISHING).test(run_conf={"project_id": project, "language": ""})
+    assert again.state == "success" and cms.posts == 1  # live already: nothing sent twice
+
+
+def test_a_refused_send_fails_at_once_and_mails_what_to_do(
+    video_engine: Engine, cms: Cms, httpserver: HTTPServer, airflow_site: AirflowSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CMS refuses the signature (the connection holds another secret): the send fails on its first try,
+    nothing is retried, the row says failed with the reason, and the recipients get one mail that says what to do."""
+    from pipeline.channels import check_kit, save_channel
+
+    monkeypatch.setenv("AIRFLOW_CONN_CMS_HOOK", json.dumps({"conn_type": "generic", "password": "not-the-secret"}))
+    channel = f"pub-{secrets.token_hex(3)}"
+    kit = check_kit(
+        {"destinations": [{"name": "cms", "url": httpserver.url_for("/hooks/video"), "connection": "cms_hook"}]}
+    )
+    save_channel(video_engine, channel, kit, updated_by="t")
+    conf = _conf(channel)
+    assert parse_dag().test(run_conf=conf).state == "success"
+    project = _project_id(video_engine, conf["request_id"])
+
+    run = parse_dag(DagId.PUBLISHING).test(run_conf={"project_id": project, "language": ""})
+    assert run.state == "failed"
+    (send,) = [ti for ti in run.get_task_instances() if ti.task_id == "send"]
+    assert send.state == "failed" and send.try_number == 1  # not retryable: no second try
+    (row,) = publications_of(video_engine, project)
+    assert row.status == "failed" and row.error == (
+        "webhook: localhost answered 401: bad signature (check the destination's URL and secret)"
+    )
+    assert cms.videos == {} and cms.refused == ["signature"]
+    outbox = airflow_site.data_dir / "outbox"
+    (mail,) = [
+        m
+        for m in (email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in outbox.glob("*.eml"))
+        if str(m["Subject"]) == f"Video not published to cms: {conf['title']}"
+    ]
+    body = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Reason: webhook: localhost answered 401: bad signature" in body
+    assert f'trigger video_publishing with {{"project_id": {project}, "language": ""}}' in body
