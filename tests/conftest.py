@@ -28,7 +28,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL, make_url
 
 from pipeline.config import Settings
-from pipeline.db import VideoRepository, connect
+from pipeline.db import VideoRepository, connect, upgrade
 from tests.stack_helpers import CHROMIUM_ARGS, DAG, SCREENSHOTS
 from tools.stack import (
     AIRFLOW_USER,
@@ -217,6 +217,15 @@ def fresh_database(airflow_site: AirflowSite) -> Iterator[URL]:
     url = ensure_database(server, name)
     yield url
     drop_database(server, name)
+
+
+@pytest.fixture
+def engine(fresh_database: URL) -> Iterator[Engine]:
+    """A database of the test's own with the project's tables (migrated to head)."""
+    upgrade(fresh_database.render_as_string(hide_password=False))
+    engine = connect(fresh_database)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

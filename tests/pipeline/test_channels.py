@@ -4,19 +4,16 @@ leaves empty, keeps a checked logo, and the render draws its watermark, intro an
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image, ImageChops, ImageStat
 from sqlalchemy import Engine
-from sqlalchemy.engine import URL
 
 from pipeline.brand import branded
 from pipeline.channels import apply_channel, check_kit, get_channel, list_channels, save_channel, store_logo
 from pipeline.config import Settings
-from pipeline.db import connect, upgrade
 from pipeline.errors import InvalidRequest
 from pipeline.fonts import family_face
 from pipeline.images.procedural import ProceduralImages
@@ -27,14 +24,6 @@ from pipeline.render.timeline import plan_timeline
 from pipeline.request import VideoRequest
 from pipeline.storage import open_storage
 from tests.stubs import make_clip
-
-
-@pytest.fixture
-def engine(fresh_database: URL) -> Iterator[Engine]:
-    upgrade(fresh_database.render_as_string(hide_password=False))
-    engine = connect(fresh_database)
-    yield engine
-    engine.dispose()
 
 
 def _logo(path: Path) -> Path:

@@ -6,17 +6,14 @@ the same keywords makes no request."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
-from sqlalchemy.engine import URL
 
 from pipeline.assets import ProviderCall
 from pipeline.config import Settings
-from pipeline.db import connect, upgrade
 from pipeline.errors import InvalidRequest, ProviderError
 from pipeline.images import ProceduralImages, StabilityImages
 from pipeline.images.pexels import LICENCE, PexelsStock
@@ -158,14 +155,6 @@ def test_a_filtered_stability_prompt_gets_a_title_card(stability_stub: Any, sett
         ("stability", "error_final")
     ]  # the refused call, in the ledger
     assert len(stability_stub.requests) == 1
-
-
-@pytest.fixture
-def engine(fresh_database: URL) -> Iterator[Engine]:
-    upgrade(fresh_database.render_as_string(hide_password=False))
-    engine = connect(fresh_database)
-    yield engine
-    engine.dispose()
 
 
 def _library_key_count(settings: Settings) -> int:

@@ -5,15 +5,12 @@ and listed with its licence; adding a name again replaces it; a refused file lea
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from sqlalchemy.engine import URL
 
 from pipeline.config import Settings
-from pipeline.db import connect, upgrade
 from pipeline.errors import InvalidRequest
 from pipeline.music import (
     SAMPLE_LICENCE,
@@ -26,14 +23,6 @@ from pipeline.music import (
 from pipeline.storage import open_storage
 
 
-@pytest.fixture
-def library(fresh_database: URL) -> Iterator[Engine]:
-    upgrade(fresh_database.render_as_string(hide_password=False))
-    engine = connect(fresh_database)
-    yield engine
-    engine.dispose()
-
-
 def _stored(settings: Settings) -> list[str]:
     music = settings.storage_root / "music"
     return sorted(p.name for p in music.iterdir()) if music.is_dir() else []
@@ -43,22 +32,22 @@ def _ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, timeout=60)
 
 
-def test_the_sample_track_is_added_listed_and_replaced(library: Engine, settings: Settings, tmp_path: Path) -> None:
+def test_the_sample_track_is_added_listed_and_replaced(engine: Engine, settings: Settings, tmp_path: Path) -> None:
     storage = open_storage(settings)
     track = make_sample_track(tmp_path / SAMPLE_TRACK, seconds=6)
-    added = add_track(library, storage, track, name=SAMPLE_TRACK, licence=SAMPLE_LICENCE, added_by="ana")
+    added = add_track(engine, storage, track, name=SAMPLE_TRACK, licence=SAMPLE_LICENCE, added_by="ana")
     assert (added.name, added.storage_key, added.duration_s) == (SAMPLE_TRACK, f"music/{SAMPLE_TRACK}", 6.0)
     assert storage.local_path(f"music/{SAMPLE_TRACK}").read_bytes() == track.read_bytes()
-    assert [t.licence for t in list_tracks(library)] == [SAMPLE_LICENCE]
+    assert [t.licence for t in list_tracks(engine)] == [SAMPLE_LICENCE]
     # the same name again: replaced, one row
     shorter = make_sample_track(tmp_path / "again.wav", seconds=3)
-    add_track(library, storage, shorter, name=SAMPLE_TRACK, licence="  CC0   1.0 ", added_by="bo")
-    (only,) = list_tracks(library)
+    add_track(engine, storage, shorter, name=SAMPLE_TRACK, licence="  CC0   1.0 ", added_by="bo")
+    (only,) = list_tracks(engine)
     assert (only.duration_s, only.licence, only.added_by) == (3.0, "CC0 1.0", "bo")
-    assert track_names(library) == {SAMPLE_TRACK}
+    assert track_names(engine) == {SAMPLE_TRACK}
 
 
-def test_an_mp3_with_a_cover_picture_is_audio(library: Engine, settings: Settings, tmp_path: Path) -> None:
+def test_an_mp3_with_a_cover_picture_is_audio(engine: Engine, settings: Settings, tmp_path: Path) -> None:
     cover, mp3 = tmp_path / "cover.png", tmp_path / "with-cover.mp3"
     _ffmpeg("-f", "lavfi", "-i", "color=c=red:s=64x64:d=1", "-frames:v", "1", str(cover))
     _ffmpeg(
@@ -78,7 +67,7 @@ def test_an_mp3_with_a_cover_picture_is_audio(library: Engine, settings: Setting
         "attached_pic",
         str(mp3),
     )
-    added = add_track(library, open_storage(settings), mp3, name="with-cover.mp3", licence="", added_by="ana")
+    added = add_track(engine, open_storage(settings), mp3, name="with-cover.mp3", licence="", added_by="ana")
     assert 1.9 < added.duration_s < 2.2
 
 
@@ -96,7 +85,7 @@ def test_an_mp3_with_a_cover_picture_is_audio(library: Engine, settings: Setting
     ],
 )
 def test_a_refused_file_is_said_in_one_line_and_nothing_is_stored(  # noqa: PLR0917 - pytest passes them by name
-    library: Engine, settings: Settings, tmp_path: Path, kind: str, name: str, reason: str
+    engine: Engine, settings: Settings, tmp_path: Path, kind: str, name: str, reason: str
 ) -> None:
     source = tmp_path / "upload"
     if kind == "noise":
@@ -110,14 +99,14 @@ def test_a_refused_file_is_said_in_one_line_and_nothing_is_stored(  # noqa: PLR0
     else:
         make_sample_track(source, seconds=2)
     with pytest.raises(InvalidRequest, match=reason.replace("(", r"\(")) as refused:
-        add_track(library, open_storage(settings), source, name=name, licence="", added_by="ana")
+        add_track(engine, open_storage(settings), source, name=name, licence="", added_by="ana")
     assert "\n" not in refused.value.message
-    assert list_tracks(library) == [] and _stored(settings) == []
+    assert list_tracks(engine) == [] and _stored(settings) == []
 
 
-def test_a_licence_is_one_short_line(library: Engine, settings: Settings, tmp_path: Path) -> None:
+def test_a_licence_is_one_short_line(engine: Engine, settings: Settings, tmp_path: Path) -> None:
     track = make_sample_track(tmp_path / "t.wav", seconds=2)
     for licence in ("x" * 201, "two\x00parts"):
         with pytest.raises(InvalidRequest, match="the licence is one line"):
-            add_track(library, open_storage(settings), track, name="t.wav", licence=licence, added_by="ana")
+            add_track(engine, open_storage(settings), track, name="t.wav", licence=licence, added_by="ana")
     assert _stored(settings) == []
