@@ -193,6 +193,11 @@ def with_defaults(request: VideoRequest) -> VideoRequest:
 def scenes_of(job: Job, texts: Sequence[SceneText]) -> list[Scene]:
     """The scenes the media and voice tasks are mapped over, with everything each one needs."""
     width, height = job.request.frame_size
+    card = CardLook(  # the same for every scene of the video
+        palette=job.brand.palette if job.brand else None,
+        font=job.brand.card_font if job.brand else None,
+        caption_band=caption_band(job, width, height),
+    )
     return [
         Scene(
             project_id=job.project_id,
@@ -207,11 +212,7 @@ def scenes_of(job: Job, texts: Sequence[SceneText]) -> list[Scene]:
             image_provider=job.image_provider,
             voice_provider=job.voice_provider,
             media_sources=job.media_sources,
-            card=CardLook(
-                palette=job.brand.palette if job.brand else None,
-                font=job.brand.card_font if job.brand else None,
-                caption_band=caption_band(job, width, height),
-            ),
+            card=card,
         )
         for text in texts
     ]
