@@ -90,7 +90,7 @@ def make_script(
         if storage.exists(key):
             script = Script.model_validate_json(storage.read_bytes(key))
             return script, record(units=0, unit_kind=script.unit_kind, cached=True)
-        with _ledgered(record, provider.unit_kind, on_failed_call):
+        with ledgered(record, provider.unit_kind, on_failed_call):
             script = provider.write_script(request)
         storage.put_bytes(key, script.model_dump_json().encode("utf-8"))
     return script, record(units=script.units, unit_kind=script.unit_kind, cached=False)
@@ -129,7 +129,7 @@ def make_scene_image(
             spool = Spool(work_dir, key)
             receipt = spool.held()
             if receipt is None:  # not paid for yet
-                with _scratch(work_dir) as scratch, _ledgered(record, unit_kind, on_failed_call):
+                with _scratch(work_dir) as scratch, ledgered(record, unit_kind, on_failed_call):
                     dest = Path(scratch) / f"image.{provider.extension}"
                     usage = provider.generate(**inputs, dest=dest)
                     receipt = spool.keep(dest, {"units": usage.units, "unit_kind": usage.unit_kind})
@@ -175,7 +175,7 @@ def narrate_scene(
             spool = Spool(work_dir, audio_key)
             receipt = spool.held()
             if receipt is None:  # not paid for yet
-                with _scratch(work_dir) as scratch, _ledgered(record, unit_kind, on_failed_call):
+                with _scratch(work_dir) as scratch, ledgered(record, unit_kind, on_failed_call):
                     dest = Path(scratch) / f"narration.{provider.extension}"
                     speech = provider.synthesize(text=scene.text, voice=scene.voice, dest=dest)
                     meta = {
@@ -229,7 +229,7 @@ def recorder(provider: str, *, model: str, operation: str, digest: str, started:
 
 
 @contextmanager
-def _ledgered(record: Recorder, unit_kind: str, on_failed_call: FailedCallSink) -> Iterator[None]:
+def ledgered(record: Recorder, unit_kind: str, on_failed_call: FailedCallSink) -> Iterator[None]:
     """A provider error's call goes to ``on_failed_call`` (the ledger) before the error goes on."""
     try:
         yield

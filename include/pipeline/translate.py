@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
-from pipeline.assets import ContentLock, FailedCallSink, ProviderCall, no_lock, no_sink, recorder
+from pipeline.assets import ContentLock, FailedCallSink, ProviderCall, ledgered, no_lock, no_sink, recorder
 from pipeline.errors import ProviderError
 from pipeline.storage.base import Storage, content_hash, content_key
 
@@ -89,11 +89,8 @@ def translate_video(
         if storage.exists(key):
             stored = Translated.model_validate_json(storage.read_bytes(key))
             return Translation(stored.title, tuple(stored.scenes)), call(units=0, cached=True)
-        try:
+        with ledgered(record, translator.unit_kind, on_failed_call):
             answer, units = translator.translate(title=title, texts=texts, language=language)
-        except ProviderError as exc:
-            on_failed_call(call(units=0, cached=False, outcome="error_retryable" if exc.retryable else "error_final"))
-            raise
         if len(answer.scenes) != len(texts) or not all(text.strip() for text in answer.scenes):
             on_failed_call(call(units=units, cached=False, outcome="error_retryable"))
             raise ProviderError(
