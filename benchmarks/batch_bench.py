@@ -21,7 +21,13 @@ for it to end, then reads every task instance of the batch and of its video runs
 * per task: count, mean run time and mean wait from queued to running;
 * Airflow's share of task-instance time: the trivial tasks (``check``, ``render_spec``, ``publish``: a database
   write each) measure a task instance's start-up under the load of the moment; that start-up times every task
-  instance, over the sum of all task instances' run times.
+  instance, over the sum of all task instances' run times;
+* **CPU**: the whole stack's (every process under supervisord, PostgreSQL's server and, on Celery, Redis: their
+  own and their finished children's CPU time, read from ``/proc`` through psutil before and after the batch)
+  beside the work's (the "work CPU" lines the ``media``, ``voice`` and ``render`` tasks log: the scene's picture,
+  its narration, the render process), per video, and their ratio. The work is what a video costs wherever it
+  runs; everything else (the scheduler, the API server, the DAG processor, task start-ups, the database) is the
+  orchestration's price.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import sys
 import time
@@ -102,6 +109,87 @@ def task_instances(client: Any, dag_id: str, run_id: str) -> list[dict[str, Any]
     response = client.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})
     response.raise_for_status()
     return list(response.json()["task_instances"])
+
+
+def stack_roots(stack: Any, *, celery: bool) -> list[int]:
+    """The processes whose trees are the stack: supervisord (every Airflow component, task processes, renders),
+    PostgreSQL's postmaster (every backend), and a Redis server when one runs (Celery's broker)."""
+    import psutil
+
+    pid = demo.stack_pid()
+    if pid is None:
+        raise SystemExit("the demo's supervisord is not running")
+    roots = [pid]
+    engine = connect(stack.video_db)
+    with engine.connect() as conn:
+        backend = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+    engine.dispose()
+    roots.append(psutil.Process(backend).ppid())  # the postmaster
+    if celery:
+        roots += [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "redis-server"]
+    return roots
+
+
+COMPONENTS = ("scheduler", "api-server", "api_server", "dag-processor", "triggerer", "celery", "postgres", "redis")
+
+
+def component_cpu(roots: list[int]) -> dict[str, float]:
+    """User and system CPU of every process under ``roots`` and of their finished (reaped) children, per
+    component: each of supervisord's programs with everything under it (the scheduler's tree holds the
+    LocalExecutor's workers, the task processes and the renders), PostgreSQL's server, Redis."""
+    import psutil
+
+    spent: dict[str, float] = defaultdict(float)
+    seen: set[int] = set()
+
+    def add(process: Any, name: str) -> None:
+        for each in [process, *process.children(recursive=True)]:
+            if each.pid in seen:
+                continue
+            seen.add(each.pid)
+            try:
+                times = each.cpu_times()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            spent[name] += times.user + times.system + times.children_user + times.children_system
+
+    for root in roots:
+        try:
+            top = psutil.Process(root)
+            if "supervisord" in " ".join(top.cmdline()):
+                for program in top.children():
+                    line = " ".join(program.cmdline())
+                    add(program, next((c for c in COMPONENTS if c in line), "other").replace("_", "-"))
+            add(top, "supervisord" if "supervisord" in " ".join(top.cmdline()) else top.name())
+        except psutil.NoSuchProcess:
+            continue
+    return dict(spent)
+
+
+def tree_cpu_seconds(roots: list[int]) -> float:
+    return sum(component_cpu(roots).values())
+
+
+WORK_LINE = re.compile(r"work CPU (\d+\.\d+) s: (\w+)")
+
+
+def work_cpu(client: Any, tis: list[dict[str, Any]]) -> dict[str, float]:
+    """The "work CPU" the media, voice and render task instances logged, summed per kind (their last try)."""
+    spent: dict[str, float] = defaultdict(float)
+    for ti in tis:
+        if ti["task_id"] not in {"media", "voice", "render"} or not ti["try_number"]:
+            continue
+        response = client.get(
+            f"/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}/logs/{ti['try_number']}",
+            params={"map_index": ti["map_index"], "full_content": True},
+            headers={"Accept": "application/json"},
+        )
+        response.raise_for_status()
+        for entry in response.json().get("content", []):
+            line = entry.get("event", "") if isinstance(entry, dict) else str(entry)
+            if found := WORK_LINE.search(str(line)):
+                spent[found.group(2)] += float(found.group(1))
+    return dict(spent)
 
 
 def run_batch(stack: Any, prefix: str, args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
@@ -193,6 +281,7 @@ def measure(stack: Any, client: Any, run: dict[str, Any], prefix: str, args: arg
         "task_startup_s": round(startup, 2),
         "airflow_share_of_task_time": round(min(1.0, startup * counted / ti_seconds), 3) if ti_seconds else None,
         "tasks": tasks,
+        "work_cpu_s": work_cpu(client, tis),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
@@ -212,8 +301,23 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(stack.environment())
     demo.start_airflow(stack, celery_workers=args.celery_workers or 2)
     prefix = f"bench-{secrets.token_hex(3)}-"
+    roots = stack_roots(stack, celery=args.celery_workers > 0)
+    cpu_before = component_cpu(roots)
     client, run = run_batch(stack, prefix, args)
+    cpu_after = component_cpu(roots)
+    per_component = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
+    stack_cpu = sum(per_component.values())
     result = measure(stack, client, run, prefix, args)
+    work = result.pop("work_cpu_s")
+    videos = max(1, result["statuses"].get("completed", 0))
+    result.update(
+        stack_cpu_s=round(stack_cpu, 1),
+        stack_cpu_by_component_s={name: round(s, 1) for name, s in sorted(per_component.items(), key=lambda i: -i[1])},
+        work_cpu_s={kind: round(seconds, 1) for kind, seconds in sorted(work.items())},
+        stack_cpu_per_video_s=round(stack_cpu / videos, 2),
+        work_cpu_per_video_s=round(sum(work.values()) / videos, 2),
+        stack_to_work=round(stack_cpu / sum(work.values()), 2) if work else None,
+    )
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -227,6 +331,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{result['executor']}: task start-up {result['task_startup_s']} s, "
             f"Airflow's share of task-instance time {result['airflow_share_of_task_time']:.0%}"
         )
+        print(
+            f"CPU per video: stack {result['stack_cpu_per_video_s']} s, work {result['work_cpu_per_video_s']} s "
+            f"({', '.join(f'{k} {v} s' for k, v in result['work_cpu_s'].items())} in all): "
+            f"the stack costs {result['stack_to_work']}x its work"
+        )
+        print("  " + ", ".join(f"{name} {s} s" for name, s in result["stack_cpu_by_component_s"].items()))
         for name, figures in result["tasks"].items():
             print(
                 f"  {name:16} x{figures['count']:4}  run {figures['mean_run_s']:6.2f} s  "

@@ -21,6 +21,7 @@ from typing import Any
 
 from airflow.sdk import Asset, dag, get_current_context, task
 
+from pipeline.commands import work_cpu
 from pipeline.config import load_settings
 from pipeline.constants import DagId
 from video_factory.callbacks import record_run_failure, record_task_failure
@@ -166,7 +167,8 @@ def video_production() -> None:
         storage when it was found or made before)."""
         env = VideoTask.current()
         item = env.label_scene(scene)
-        asset, calls = env.scene_media(item)
+        with work_cpu(f"media {item.index}"):
+            asset, calls = env.scene_media(item)
         env.repository.save_media(item.project_id, asset, calls, dag_run_id=env.run_id)
         for call in calls:
             log.info(describe_call(item, call))
@@ -181,7 +183,8 @@ def video_production() -> None:
 
         env = VideoTask.current()
         item = env.label_scene(scene)
-        asset, call = narrate_scene(item, provider=env.voice_provider(item.voice_provider), **env.making(item))
+        with work_cpu(f"voice {item.index}"):
+            asset, call = narrate_scene(item, provider=env.voice_provider(item.voice_provider), **env.making(item))
         env.repository.save_audio(item.project_id, asset, call, dag_run_id=env.run_id)
         log.info(describe_call(item, call))
         return asset.model_dump(mode="json")
@@ -224,14 +227,15 @@ def video_production() -> None:
         env, work = VideoTask.current(), Job.model_validate(job)
         language = env.version_of(spec_location)
         env.repository.claim_render(work.project_id, dag_run_id=env.run_id, attempt=env.try_number, language=language)
-        result = render_in_subprocess(
-            spec_location,
-            work_dir=env.settings.work_dir,
-            timeout_s=env.settings.render_timeout_s,
-            extra_env=render_environment(env.settings),
-            run_name=f"{env.run_id}.{language}" if language else env.run_id,  # each version its own scratch
-            attempt=env.try_number,
-        )
+        with work_cpu(f"render {language or 'original'}"):
+            result = render_in_subprocess(
+                spec_location,
+                work_dir=env.settings.work_dir,
+                timeout_s=env.settings.render_timeout_s,
+                extra_env=render_environment(env.settings),
+                run_name=f"{env.run_id}.{language}" if language else env.run_id,  # each version its own scratch
+                attempt=env.try_number,
+            )
         log.info("Rendered %s (%.2f s)", result.video_url, result.facts.duration_s)
         return result.model_dump(mode="json")
 

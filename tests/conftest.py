@@ -389,6 +389,17 @@ def stability_stub() -> Iterator[Any]:
 
 
 @pytest.fixture
+def youtube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """YouTube's Data API (token, resumable uploads, thumbnails, playlist items) on loopback over TLS."""
+    from tests.youtube_standin import serve
+
+    stand_in = serve(tmp_path_factory.mktemp("youtube"))
+    yield stand_in
+    stand_in.server.stop()
+    stand_in.server.check_handler_errors()
+
+
+@pytest.fixture
 def pexels_stub() -> Iterator[Any]:
     """Pexels' search endpoints on loopback, serving real clips and photos (planned failures)."""
     from tests.stubs import PexelsStub

@@ -24,6 +24,7 @@ from pipeline.db.repository import request_columns
 from pipeline.markdown import plain
 from pipeline.request import VideoRequest
 from tests.stack_helpers import DAG, logs_text, run_state, wait_for
+from tests.youtube_standin import YouTubeStandIn
 from tools.stack import AIRFLOW_USER, AirflowSite
 from tools.supervise import print_logs
 
@@ -246,6 +247,8 @@ def test_the_nightly_batch_through_the_scheduler_with_its_summary_and_deadline_a
         for name in ("one", "two")
     }
     assert weights["two"] == weights["one"] + 9000  # priority 90 against 0
+    by_request = videoctl(airflow_site, "status", f"{prefix}one")  # a batch row's run, named by its request id
+    assert by_request.stdout.startswith(f"video__{prefix}one__{night}: success; video "), by_request.stderr
     note = plain(airflow.get(f"/dags/nightly_batch/dagRuns/{run_id}").json()["note"])
     assert note.startswith("Batch: 2 completed, 1 rejected;"), note
     labels = airflow.get(f"/dags/nightly_batch/dagRuns/{run_id}/taskInstances/trigger/listMapped").json()
@@ -293,3 +296,153 @@ def _subjects_with(site: AirflowSite, needle: str) -> list[str]:
         if needle in message.get_body(("plain",)).get_content():  # type: ignore[union-attr]
             found.append(str(message["Subject"]).strip())
     return found
+
+
+def test_channel_connect_walks_a_person_through_googles_consent_and_stores_the_grant_in_airflow(
+    airflow: httpx.Client, airflow_site: AirflowSite, youtube: YouTubeStandIn, tmp_path: Path
+) -> None:
+    """The browser step for real: videoctl prints Google's consent address, the person (here httpx) opens it and
+    says yes, Google sends the browser back to videoctl's local port with a code, videoctl trades it for a
+    refresh token; the grant becomes an Airflow connection and the channel gets its YouTube destination."""
+    import re
+
+    channel = f"connect_{secrets.token_hex(3)}"
+    assert videoctl(airflow_site, "channel", "set", channel, "--title", "Harbour").returncode == 0
+    env = {
+        **os.environ,
+        "AIRFLOW_API_URL": airflow_site.api_url,
+        "AIRFLOW_USERNAME": AIRFLOW_USER,
+        "AIRFLOW_PASSWORD": airflow_site.password(),
+        "VIDEO_DB_URL": airflow_site.video_db.render_as_string(hide_password=False),
+        "REQUESTS_CA_BUNDLE": str(youtube.ca_file),  # the stand-in's certificate, for the code's exchange
+        "PYTHONUNBUFFERED": "1",
+        "COLUMNS": "400",
+    }
+    command = [
+        str(VIDEOCTL), "channel", "connect", channel, "--not-made-for-kids",
+        "--client-secrets", str(youtube.client_secrets(tmp_path / "client_secret.json")),
+        "--release-at", "18:00", "--playlist", "PLharbour",
+        "--api-endpoint", f"{youtube.url}/", "--ca-certs", str(youtube.ca_file),
+    ]  # fmt: skip
+    person = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert person.stdout is not None
+        said = ""
+        while not (found := re.search(r"https://\S+/auth\?\S+", said)):
+            line = person.stdout.readline()
+            assert line, person.stderr.read() if person.stderr else "videoctl ended"
+            said += line
+        assert "browser signed in to the Google account that owns the YouTube channel" in said
+        consent = httpx.get(found.group(0), verify=str(youtube.ca_file), follow_redirects=True, timeout=30)
+        assert consent.status_code == 200 and "The channel is connected" in consent.text
+        out, errors = person.communicate(timeout=60)
+    finally:
+        person.kill()
+    assert person.returncode == 0, errors
+    assert f"Connected channel {channel} to YouTube (connection youtube_{channel}; private, public at 18:00" in out
+
+    stored = airflow.get(f"/connections/youtube_{channel}").json()
+    assert (stored["login"], stored["conn_type"]) == (youtube.client_id, "generic")
+    extra = json.loads(stored["extra"])
+    assert (extra["refresh_token"], extra["api_endpoint"]) == ("***", f"{youtube.url}/")  # Airflow masks the grant
+    listed = json.loads(videoctl(airflow_site, "channel", "list", "--json").stdout)
+    (kit,) = [c for c in listed if c["name"] == channel]
+    assert kit["destinations"] == [
+        {
+            "name": "youtube",
+            "kind": "youtube",
+            "connection": f"youtube_{channel}",
+            "made_for_kids": False,
+            "privacy": "private",
+            "release_at": "18:00",
+            "category_id": "22",
+            "playlist_id": "PLharbour",
+            "daily_quota": 10000,
+        }
+    ]
+
+    # refused, each in one line: a token Google no longer honours, a channel that does not exist, no answer
+    youtube.revoke("old-token")
+    revoked = videoctl(
+        airflow_site, "channel", "connect", channel, "--not-made-for-kids", "--refresh-token", "old-token",
+        "--client-secrets", str(tmp_path / "client_secret.json"), "--ca-certs", str(youtube.ca_file),
+    )  # fmt: skip
+    assert revoked.returncode != 0
+    assert _one_line_error(revoked) == (
+        "youtube: YouTube refused the channel's credentials (invalid_grant): reconnect the channel "
+        "(videoctl channel connect)"
+    )
+    missing = videoctl(airflow_site, "channel", "connect", "nowhere", "--not-made-for-kids", "--refresh-token", "x")
+    assert _one_line_error(missing) == "no channel 'nowhere': add it first with videoctl channel set nowhere"
+    unanswered = videoctl(airflow_site, "channel", "connect", channel, "--privacy", "secret", "--made-for-kids")
+    assert _one_line_error(unanswered).startswith(f"{channel}: invalid YouTube destination: privacy:")
+
+
+def test_the_scheduler_publishes_each_video_to_its_youtube_channel_and_a_spent_quota_waits_for_the_next_day(
+    airflow: httpx.Client, airflow_site: AirflowSite, youtube: YouTubeStandIn, tmp_path: Path
+) -> None:
+    """The whole way: a channel connected to YouTube (the stand-in) with room for one upload a day; two videos
+    submitted for it. The first, once rendered, is published by video_publishing (started by the rendered_videos
+    asset event) and shows "live" in videoctl; the second waits in up_for_reschedule with the quota's reason,
+    and goes once the quota is raised and its publishing run cleared."""
+    channel = f"stack_{secrets.token_hex(3)}"
+    assert videoctl(airflow_site, "channel", "set", channel, "--title", "Harbour").returncode == 0
+
+    def connect(quota: int) -> None:
+        connected = videoctl(
+            airflow_site, "channel", "connect", channel, "--not-made-for-kids", "--privacy", "public",
+            "--refresh-token", youtube.refresh_token, "--daily-quota", str(quota),
+            "--client-secrets", str(youtube.client_secrets(tmp_path / "client.json")),
+            "--api-endpoint", f"{youtube.url}/", "--ca-certs", str(youtube.ca_file),
+        )  # fmt: skip
+        assert connected.returncode == 0, connected.stderr
+
+    connect(250)  # a video costs 150 units (the upload and its thumbnail): one a day
+    # an asset event reaches only the DAGs parsed by then: the stack is fresh
+    wait_for(lambda: airflow.get("/dags/video_publishing").status_code == 200, timeout_s=120, what="the DAG parsed")
+    requests = [f"yt-{secrets.token_hex(3)}" for _ in range(2)]
+
+    def published(request_id: str) -> list[dict[str, Any]]:
+        status = videoctl(airflow_site, "status", request_id, "--json")
+        if status.returncode != 0:  # its run not made yet
+            return []
+        return list(json.loads(status.stdout).get("publications", []))
+
+    def states() -> set[str]:
+        return {p["status"] for request_id in requests for p in published(request_id)}
+
+    # one after the other: two events in quick succession may share a run (tests/dags: the outbox's sweep)
+    for request_id, expected in zip(requests, ({"live"}, {"live", "pending"}), strict=True):
+        submitted = videoctl(
+            airflow_site, "submit", "--script", SCRIPT, "--title", f"Harbour {request_id}",
+            "--request-id", request_id, "--channel", channel, "--no-ken-burns",
+        )  # fmt: skip
+        assert submitted.returncode == 0, submitted.stderr
+        wait_for(lambda e=expected: states() == e, timeout_s=300, what=f"publications {expected}")  # type: ignore[misc]
+    live, waiting = sorted((published(r)[0] | {"request": r} for r in requests), key=lambda p: p["status"])
+    assert (live["status"], live["destination"], live["kind"]) == ("live", "youtube", "youtube")
+    assert youtube.videos[live["external_id"]]["snippet"]["title"] == f"Harbour {live['request']}"
+    assert waiting["status"] == "pending" and waiting["external_id"] is None
+    assert "YouTube quota for today (250 units) is spent: sending again at " in waiting["error"]
+    status = videoctl(airflow_site, "status", live["request"])
+    assert f"; published: youtube live ({live['external_id']})" in status.stdout
+    table = videoctl(airflow_site, "list", "--limit", "10")
+    assert "youtube live" in table.stdout and "youtube pending" in table.stdout
+
+    runs = airflow.get("/dags/video_publishing/dagRuns", params={"order_by": "-run_after", "limit": 20}).json()
+    (held,) = [
+        ti
+        for run in runs["dag_runs"]
+        for ti in airflow.get(f"/dags/video_publishing/dagRuns/{run['dag_run_id']}/taskInstances").json()[
+            "task_instances"
+        ]
+        if ti["task_id"] == "send" and ti["state"] == "up_for_reschedule"
+    ]  # waiting, not failed: nothing retried, no failure mail
+
+    connect(10_000)  # the channel's quota raised: the operator clears the waiting run
+    cleared = airflow.post(
+        f"/dags/video_publishing/dagRuns/{held['dag_run_id']}/clear", json={"dry_run": False, "only_failed": False}
+    )
+    assert cleared.status_code == 200, cleared.text
+    wait_for(lambda: states() == {"live"}, timeout_s=180, what="the second video live")
+    assert len(youtube.videos) == 2 and len(youtube.sessions) == 2

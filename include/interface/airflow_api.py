@@ -71,6 +71,17 @@ class Airflow:
             base_url=f"{self.url}/api/v2", headers={"Authorization": f"Bearer {self.access_token}"}, timeout=30
         )
 
+    def publications(self, request_keys: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """Where each request's video was published (the Videos page's route); {} where Airflow has no such page."""
+        keys = [key for key in request_keys if key]
+        if not keys:
+            return {}
+        try:
+            answer = self.http.get(f"{self.url}/video-factory/api/publications", params={"request": keys})
+        except httpx.TransportError:
+            return {}
+        return dict(answer.json()) if answer.status_code == 200 else {}
+
     def wait_for_dag(self, dag_id: str, timeout_s: float = 180) -> None:
         """Until the dag-processor has parsed ``dag_id`` and the API serves it."""
         deadline = time.monotonic() + timeout_s
@@ -108,6 +119,26 @@ class Airflow:
         from airflow_client.client.api.x_com_api import XComApi
 
         return XComApi(self.client)
+
+    @cached_property
+    def connections(self) -> Any:
+        from airflow_client.client.api.connection_api import ConnectionApi
+
+        return ConnectionApi(self.client)
+
+    def save_connection(self, conn_id: str, **fields: Any) -> bool:
+        """Create the Airflow connection ``conn_id`` with ``fields`` or replace an existing one's; True if new."""
+        from airflow_client.client.models.connection_body import ConnectionBody
+
+        body = ConnectionBody(connection_id=conn_id, **fields)
+        try:
+            self.call("save the connection", self.connections.post_connection, body)
+        except ApiProblem as problem:
+            if problem.status != 409:
+                raise
+            self.call("save the connection", self.connections.patch_connection, conn_id, body)
+            return False
+        return True
 
     def call(self, what: str, function: Any, *args: Any, **kwargs: Any) -> Any:
         """``function(*args, **kwargs)`` with every API or network error turned into one :class:`ApiProblem`."""

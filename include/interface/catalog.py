@@ -186,6 +186,37 @@ def _costs(conn: Any, project_ids: list[int], settings: Settings) -> dict[int, f
     return dict(totals)
 
 
+PUBLICATION_COLUMNS = (
+    publications.c.language,
+    publications.c.destination,
+    publications.c.kind,
+    publications.c.status,
+    publications.c.external_id,
+    publications.c.attempts,
+    publications.c.error,
+    publications.c.updated_at,
+)
+
+
+def publications_by_request(engine: Engine, request_keys: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each request's publications (every version and destination; its newest project's), by request key."""
+    if not request_keys:
+        return {}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(requests.c.request_key, *PUBLICATION_COLUMNS)
+            .join(projects, projects.c.request_id == requests.c.id)
+            .join(publications, publications.c.project_id == projects.c.id)
+            .where(requests.c.request_key.in_(set(request_keys)))
+            .order_by(requests.c.request_key, publications.c.language, publications.c.destination)
+        ).mappings()
+        found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            entry = _jsonable(dict(row))
+            found[entry.pop("request_key")].append(entry)
+    return dict(found)
+
+
 def video_detail(engine: Engine, settings: Settings, request_key: str) -> dict[str, Any] | None:
     """One project in full: its request, latest render, each scene with its image and narration, the ledger."""
     render = _latest_render()
@@ -257,16 +288,7 @@ def video_detail(engine: Engine, settings: Settings, request_key: str) -> dict[s
         detail["publications"] = [
             dict(row)
             for row in conn.execute(
-                select(
-                    publications.c.language,
-                    publications.c.destination,
-                    publications.c.kind,
-                    publications.c.status,
-                    publications.c.external_id,
-                    publications.c.attempts,
-                    publications.c.error,
-                    publications.c.updated_at,
-                )
+                select(*PUBLICATION_COLUMNS)
                 .where(publications.c.project_id == detail["id"])
                 .order_by(publications.c.language, publications.c.destination)
             ).mappings()

@@ -23,6 +23,7 @@ import functools
 import getpass
 import inspect
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -431,9 +432,9 @@ def channel_set(  # noqa: PLR0917 - one option per field of the brand kit
         changes.update(dict(zip(names, [*given_colours, None, None, None][:3], strict=True)))
     if webhook is not None:
         hooks = [(name.strip(), url.strip()) for name, _, url in (hook.partition("=") for hook in webhook if hook)]
-        changes["destinations"] = [
-            {"name": name, "url": url, "connection": f"webhook_{name}"} for name, url in hooks
-        ] or None
+        changes["webhooks"] = [
+            {"name": name, "kind": "webhook", "url": url, "connection": f"webhook_{name}"} for name, url in hooks
+        ]
     if media_sources is not None:
         changes["media_sources"] = [part.strip() for part in media_sources.split(",") if part.strip()] or None
     if logo is not None and not logo.is_file():
@@ -443,6 +444,9 @@ def channel_set(  # noqa: PLR0917 - one option per field of the brand kit
         with _database(db) as engine:
             current = get_channel(engine, name)
             values = {**(current.kit.model_dump(mode="json") if current else {}), **changes}
+            if "webhooks" in values:  # the webhooks given replace the channel's webhooks; other destinations stay
+                kept = [d for d in values.get("destinations") or () if d.get("kind") != "webhook"]
+                values["destinations"] = [*kept, *values.pop("webhooks")] or None
             if logo is not None:
                 values["logo_key"] = store_logo(open_storage(load_settings()), logo)
             kit = check_kit(values)
@@ -451,6 +455,170 @@ def channel_set(  # noqa: PLR0917 - one option per field of the brand kit
         raise ApiProblem(f"{name}: {exc.message}", EXIT_INVALID) from None
     verb = "Changed" if current else "Added"
     out.print(f"{verb} channel {name}: a request names it with channel={name}", markup=False, highlight=False)
+
+
+@channel_app.command("connect")
+def channel_connect(  # noqa: PLR0917 - one option per YouTube setting
+    name: Annotated[str, typer.Argument(help="The channel (videoctl channel set makes one).")],
+    made_for_kids: Annotated[
+        bool,
+        typer.Option(
+            "--made-for-kids/--not-made-for-kids",
+            help="YouTube's 'made for kids' question, answered for every video of the channel (required).",
+        ),
+    ],
+    client_secrets: Annotated[
+        Path | None,
+        typer.Option(help="The OAuth client file (type 'Desktop app') from the Google Cloud console."),
+    ] = None,
+    destination: Annotated[str, typer.Option(help="The destination's name in the channel.")] = "youtube",
+    privacy: Annotated[str, typer.Option(help="private, unlisted or public.")] = "private",
+    release_at: Annotated[
+        str | None, typer.Option(help="HH:MM UTC: each video stays private and goes public at the next such time.")
+    ] = None,
+    playlist: Annotated[str | None, typer.Option(help="A playlist id each video is added to.")] = None,
+    category: Annotated[str, typer.Option(help="YouTube's category id (22: People & Blogs).")] = "22",
+    daily_quota: Annotated[int, typer.Option(help="The API units the channel may spend a day.")] = 10_000,
+    port: Annotated[
+        int, typer.Option(help="The local port Google sends the browser back to (0: any; forward it over SSH).")
+    ] = 0,
+    refresh_token: Annotated[
+        str | None, typer.Option(help="A refresh token you already have (no browser step).", envvar="YOUTUBE_TOKEN")
+    ] = None,
+    api_endpoint: Annotated[str | None, typer.Option(hidden=True, help="A private endpoint of the API.")] = None,
+    ca_certs: Annotated[
+        Path | None, typer.Option(hidden=True, help="Certificates the endpoint is checked with.")
+    ] = None,
+    db: DbOption = DEMO_DB,
+) -> None:
+    """Connect a channel to its YouTube channel: a person signs in to Google in a browser and allows uploads;
+    the grant goes into an Airflow connection and the channel's videos are uploaded from then on."""
+    from pydantic import ValidationError
+
+    from pipeline.channels import YouTubeDestination, check_kit, check_name, get_channel, save_channel
+    from pipeline.errors import InvalidRequest
+    from pipeline.publish.youtube import TOKEN_URI
+    from pipeline.request import field_problems
+
+    check_name(name)
+    conn_id = f"{destination}_{name}" if destination != "youtube" else f"youtube_{name}"
+    try:
+        wanted = YouTubeDestination(
+            name=destination,
+            connection=conn_id,
+            made_for_kids=made_for_kids,
+            privacy=privacy,
+            release_at=release_at,
+            category_id=category,
+            playlist_id=playlist,
+            daily_quota=daily_quota,
+        )
+    except ValidationError as exc:
+        said = "; ".join(f"{field}: {rule}" for field, rule in field_problems(exc))
+        raise ApiProblem(f"{name}: invalid YouTube destination: {said}", EXIT_INVALID) from None
+    with _database(db) as engine:
+        current = get_channel(engine, name)
+    if current is None:
+        raise ApiProblem(f"no channel {name!r}: add it first with videoctl channel set {name}", EXIT_NOT_FOUND)
+    client = _oauth_client(client_secrets) if client_secrets else None
+    if client is None and refresh_token is None:
+        raise ApiProblem("give --client-secrets FILE (the OAuth client from the Google Cloud console)", EXIT_INVALID)
+    client_id, client_secret, token_uri = client or (
+        os.environ.get("YOUTUBE_CLIENT_ID", ""),
+        os.environ.get("YOUTUBE_CLIENT_SECRET", ""),
+        TOKEN_URI,
+    )
+    if refresh_token is None and client_secrets is not None:
+        refresh_token = _consent(client_secrets, port)
+    extra = {"refresh_token": refresh_token or "", "token_uri": token_uri}
+    extra.update({k: str(v) for k, v in (("api_endpoint", api_endpoint), ("ca_certs", ca_certs)) if v})
+    _check_grant(client_id, client_secret, extra)
+    with _api() as api:
+        api.save_connection(
+            conn_id,
+            conn_type="generic",
+            description=f"YouTube uploads of channel {name} (videoctl channel connect)",
+            login=client_id,
+            password=client_secret,
+            extra=json.dumps(extra),
+        )
+    with _database(db) as engine:
+        values = current.kit.model_dump(mode="json")
+        others = [d for d in values.get("destinations") or () if d.get("name") != destination]
+        values["destinations"] = [*others, wanted.model_dump(mode="json")]
+        try:
+            save_channel(engine, name, check_kit(values), updated_by=getpass.getuser())
+        except InvalidRequest as exc:
+            raise ApiProblem(f"{name}: {exc.message}", EXIT_INVALID) from None
+    release = f", public at {release_at} UTC" if release_at else ""
+    out.print(
+        f"Connected channel {name} to YouTube (connection {conn_id}; {wanted.privacy}{release}; made for kids: "
+        f"{'yes' if made_for_kids else 'no'}): its finished videos are uploaded by video_publishing.",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _oauth_client(path: Path) -> tuple[str, str, str]:
+    """(client id, secret, token URI) of an OAuth client file; one line when it is not one."""
+    from pipeline.publish.youtube import TOKEN_URI
+
+    if not path.is_file():
+        raise FileNotFoundError(2, "no such file", str(path))
+    try:
+        data = json.loads(path.read_text())
+        client = data.get("installed") or data.get("web")
+        return str(client["client_id"]), str(client["client_secret"]), str(client.get("token_uri") or TOKEN_URI)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ApiProblem(
+            f"{path.name} is not an OAuth client file: download one of type 'Desktop app' from the Google Cloud "
+            "console (APIs & Services, Credentials)",
+            EXIT_INVALID,
+        ) from None
+
+
+def _consent(client_secrets: Path, port: int) -> str:
+    """A person allows the uploads in a browser; the refresh token Google gives for it."""
+    from google_auth_oauthlib.flow import InstalledAppFlow
+
+    from pipeline.publish.youtube import SCOPES
+
+    flow = InstalledAppFlow.from_client_secrets_file(str(client_secrets), scopes=list(SCOPES))
+    try:
+        credentials = flow.run_local_server(
+            host="localhost",
+            port=port,
+            open_browser=False,
+            authorization_prompt_message=(
+                "Open this address in a browser signed in to the Google account that owns the YouTube channel, "
+                "and allow the uploads:\n{url}"
+            ),
+            success_message="The channel is connected: you may close this tab.",
+            access_type="offline",
+            prompt="consent",
+        )
+    except Exception as exc:  # oauthlib's, requests' and the local server's errors alike: one line, no traceback
+        said = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ApiProblem(
+            f"Google did not grant the uploads ({said}): run videoctl channel connect again", EXIT_FAILED
+        ) from None
+    if not credentials.refresh_token:
+        raise ApiProblem(
+            "Google gave no refresh token: remove the app at myaccount.google.com/permissions and connect again",
+            EXIT_FAILED,
+        )
+    return str(credentials.refresh_token)
+
+
+def _check_grant(client_id: str, client_secret: str, extra: dict[str, str]) -> None:
+    """One token refresh with the grant: a refused one is said now, not at the first upload."""
+    from pipeline.errors import ProviderError
+    from pipeline.publish.youtube import YouTubeAccount, check_account
+
+    try:
+        check_account(YouTubeAccount(client_id=client_id, client_secret=client_secret, **extra))
+    except ProviderError as exc:
+        raise ApiProblem(exc.message, EXIT_FAILED) from None
 
 
 @channel_app.command("list")
@@ -474,7 +642,7 @@ def channel_list(as_json: JsonOption = False, db: DbOption = DEMO_DB) -> None:
 def status(run: RunArgument, as_json: JsonOption = False) -> None:
     """A video run's state, title, failed task and reason, or its video."""
     with _api() as api:
-        facts = _run_facts(api, _run_id(run))
+        facts = _run_facts(api, _run_id(run, api))
     if as_json:
         _print_json(facts)
         return
@@ -499,12 +667,15 @@ def list_runs(
             state=[state] if state else None,
             run_after_gte=_moment(since) if since else None,
         )
+        keys = {r.dag_run_id: str((r.conf or {}).get("request_id") or "") for r in found.dag_runs}
+        sent = api.publications(list(keys.values()))
     runs = [
         {
             "run_id": r.dag_run_id,
             "state": _state_of(r),
             "title": plain(r.note or ""),
             "run_after": r.run_after.isoformat() if r.run_after else None,
+            "publications": sent.get(keys[r.dag_run_id], []),
         }
         for r in found.dag_runs
     ]
@@ -514,13 +685,18 @@ def list_runs(
     from rich.table import Table
 
     table = Table(box=None, show_header=True)
-    for column in ("run", "state", "started", "title"):
-        table.add_column(column, no_wrap=column != "title")
+    for column in ("run", "state", "started", "title", "published"):
+        table.add_column(column, no_wrap=column not in {"title", "published"})
     for run in runs:
         # Text, not a string: Rich would read "[click]" in a title as its markup and drop it
-        table.add_row(
-            *(Text(value) for value in (run["run_id"], run["state"], (run["run_after"] or "")[:19], run["title"]))
+        cells = (
+            run["run_id"],
+            run["state"],
+            (run["run_after"] or "")[:19],
+            run["title"],
+            _published(run["publications"]),
         )
+        table.add_row(*(Text(value) for value in cells))
     Console(width=max(out.width, 140)).print(table)
 
 
@@ -529,8 +705,8 @@ def retry(run: RunArgument) -> None:
     """Run a video's failed tasks again (and what comes after them); its finished tasks are kept."""
     from airflow_client.client.models import DAGRunClearBody
 
-    run_id = _run_id(run)
     with _api() as api:
+        run_id = _run_id(run, api)
         body = DAGRunClearBody(dry_run=False, only_failed=True)
         cleared = api.call("retry the run", api.runs.clear_dag_run, DagId.VIDEO, run_id, body)
     instance = getattr(cleared, "actual_instance", cleared)
@@ -543,8 +719,9 @@ def cancel(run: RunArgument, db: DbOption = DEMO_DB) -> None:
     """Stop a video run; its request is marked cancelled (a finished video is kept)."""
     from airflow_client.client.models import DAGRunPatchBody
 
-    run_id, who = _run_id(run), getpass.getuser()
+    who = getpass.getuser()
     with _api() as api:
+        run_id = _run_id(run, api)
         state = str(_state_of(api.call(f"read run {run_id}", api.runs.get_dag_run, DagId.VIDEO, run_id)))
         if state in ENDED:
             raise ApiProblem(f"{run_id} has already ended ({state}): nothing to cancel", EXIT_CONFLICT)
@@ -782,6 +959,7 @@ def _run_facts(api: Airflow, run_id: str) -> dict[str, Any]:
     if state == "success":
         published = api.return_value(DagId.VIDEO, run_id, "publish", map_index=0) or {}  # the script's own language
         facts.update(video_url=published.get("video_url"), duration_s=published.get("duration_s"))
+        facts["publications"] = api.publications([facts["request_id"] or ""]).get(facts["request_id"] or "", [])
     elif state == "running":
         review = api.http.get(f"/dags/{DagId.VIDEO}/dagRuns/{run_id}/taskInstances/review")
         if review.status_code == 200 and review.json().get("state") == "awaiting_input":
@@ -797,16 +975,42 @@ def _facts_line(facts: dict[str, Any]) -> str:
         )
     head = f"{facts['run_id']}: {facts['state']}"
     if facts["video_url"]:
-        return f"{head}; video {facts['video_url']} ({facts['duration_s']:.1f} s)"
+        sent = _published(facts.get("publications") or [], reasons=True)
+        return f"{head}; video {facts['video_url']} ({facts['duration_s']:.1f} s)" + (
+            f"; published: {sent}" if sent else ""
+        )
     if facts["note"] and facts["note"] != facts["title"]:
         return f"{head}; {facts['note']}"
     return f"{head}; {facts['title'] or ''}".rstrip("; ")
 
 
-def _run_id(run: str) -> str:
+def _published(sent: list[dict[str, Any]], *, reasons: bool = False) -> str:
+    """ "youtube live (ID) · cms failed: REASON" for each destination and version."""
+    parts = []
+    for p in sent:
+        where = p["destination"] + (f" {p['language']}" if p["language"] else "")
+        said = f"{where} {p['status']}" + (f" ({p['external_id']})" if p["external_id"] and reasons else "")
+        parts.append(said + (f": {p['error']}" if reasons and p["error"] and p["status"] != "live" else ""))
+    return " · ".join(parts)
+
+
+def _run_id(run: str, api: Airflow) -> str:
+    """A run id as given, or a request id's run: the one ``submit`` names, else its newest run (the nightly
+    batch's are ``video__REQUEST__DATE``)."""
     from pipeline.request import run_id_for
 
-    return run if "__" in run else run_id_for(run)
+    if "__" in run:
+        return run
+    found = api.call(
+        f"find the run of {run}",
+        api.runs.get_dag_runs,
+        DagId.VIDEO,
+        run_id_prefix_pattern=run_id_for(run),
+        order_by=["-run_after"],
+        limit=20,
+    )
+    ids = [r.dag_run_id for r in found.dag_runs if r.dag_run_id.split("__")[1] == run]
+    return run_id_for(run) if not ids or run_id_for(run) in ids else ids[0]
 
 
 def _moment(text: str) -> datetime:

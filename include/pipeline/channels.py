@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert
 
@@ -49,17 +49,49 @@ Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
 Colour = Annotated[str, Field(pattern=HEX_COLOUR)]
 
 
-class Destination(BaseModel):
-    """Where the channel's finished videos go: a team's CMS by a signed webhook (pipeline.publish.webhook)."""
+DESTINATION_NAME = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+CONNECTION_ID = r"^[A-Za-z0-9_.-]{1,200}$"
+
+
+class WebhookDestination(BaseModel):
+    """A team's CMS: a signed JSON POST for each finished video (pipeline.publish.webhook)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", regex_engine="python-re")
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="The channel's name for it, e.g. cms.")
+    name: str = Field(pattern=DESTINATION_NAME, description="The channel's name for it, e.g. cms.")
     kind: Literal["webhook"] = "webhook"
     url: str = Field(pattern=r"^https?://[^\s]+$", max_length=2000, description="Where the POST goes.")
-    connection: str = Field(
-        pattern=r"^[A-Za-z0-9_.-]{1,200}$", description="The Airflow connection whose password is the signing secret."
+    connection: str = Field(pattern=CONNECTION_ID, description="The Airflow connection whose password signs.")
+
+
+class YouTubeDestination(BaseModel):
+    """A YouTube channel: each finished video uploaded through the Data API (pipeline.publish.youtube)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", regex_engine="python-re")
+
+    name: str = Field(pattern=DESTINATION_NAME, description="The channel's name for it, e.g. youtube.")
+    kind: Literal["youtube"] = "youtube"
+    connection: str = Field(pattern=CONNECTION_ID, description="The Airflow connection with the OAuth grant.")
+    made_for_kids: bool = Field(description="YouTube's 'made for kids' question, answered for every video.")
+    privacy: Literal["private", "unlisted", "public"] = "private"
+    release_at: str | None = Field(
+        default=None,
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="HH:MM UTC: videos stay private and go public at the next such time (publishAt).",
     )
+    category_id: str = Field(default="22", pattern=r"^[0-9]{1,3}$", description="YouTube's category (22: People).")
+    playlist_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{2,64}$")
+    daily_quota: int = Field(default=10_000, ge=100, le=10_000_000, description="API units a day for the channel.")
+
+
+def _destination_kind(value: Any) -> str:
+    return str(value.get("kind", "webhook") if isinstance(value, dict) else getattr(value, "kind", "webhook"))
+
+
+Destination = Annotated[
+    Annotated[WebhookDestination, Tag("webhook")] | Annotated[YouTubeDestination, Tag("youtube")],
+    Discriminator(_destination_kind),
+]
 
 
 class BrandKit(BaseModel):

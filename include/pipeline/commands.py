@@ -3,8 +3,11 @@ and a failed run mean, with the end of its error output in one line."""
 
 from __future__ import annotations
 
+import logging
+import resource
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,25 @@ from pipeline.errors import PipelineError
 ErrorFactory = Callable[..., PipelineError]
 STDERR_TAIL_CHARS = 500
 PACKAGES = {"ffmpeg": "ffmpeg", "ffprobe": "ffmpeg", "espeak-ng": "espeak-ng"}
+
+
+WORK_CPU = "work CPU"  # the log line's words benchmarks/batch_bench.py adds up
+
+
+@contextmanager
+def work_cpu(what: str) -> Iterator[None]:
+    """Log the CPU seconds the block spent, its own and its finished child processes' (an FFmpeg render, an
+    espeak-ng narration): "work CPU 8.412 s: render". The batch benchmark sets them beside the whole stack's."""
+    before = _cpu_seconds()
+    try:
+        yield
+    finally:
+        logging.getLogger("pipeline.work").info("%s %.3f s: %s", WORK_CPU, _cpu_seconds() - before, what)
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def run_program(

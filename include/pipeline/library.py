@@ -141,7 +141,9 @@ def _decodes(path: Path, *, ffmpeg_bin: str) -> None:
     completed = run_program(command, error=RenderError, timeout_s=600, check=False)
     if completed.returncode != 0 or completed.stderr.strip():
         detail = (completed.stderr.strip().splitlines() or ["no detail"])[-1][:160]
-        raise InvalidRequest(f"the video cannot be decoded whole ({detail})")
+        raise InvalidRequest(
+            f"the video is cut short or damaged: it cannot be decoded whole (ffmpeg: {detail}); export it again"
+        )
 
 
 def add_item(

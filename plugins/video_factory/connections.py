@@ -7,11 +7,14 @@
 | ``gemini_default`` | scripts from a topic | password = API key; extra ``base_url`` (optional) |
 | ``stability_default`` | images | password = API key; extra ``base_url`` (optional) |
 | ``pexels_default`` | stock footage and photos | password = API key; extra ``base_url`` (optional) |
+| ``youtube_CHANNEL`` | a channel's YouTube uploads | login = OAuth client id, password = its secret, extra |
+| | | ``refresh_token`` (``videoctl channel connect`` writes it); optional ``token_uri``, ``api_endpoint``, |
+| | | ``ca_certs`` |
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 from airflow.sdk import BaseHook
@@ -23,6 +26,9 @@ from pipeline.db import VideoRepository, connect
 from pipeline.errors import ProviderError
 from pipeline.storage import Storage, open_storage
 from video_factory.conn_ids import AWS_CONN_ID, VIDEO_DB_CONN_ID
+
+if TYPE_CHECKING:
+    from pipeline.publish.youtube import YouTubeAccount
 
 
 def video_repository(conn_id: str = VIDEO_DB_CONN_ID) -> VideoRepository:
@@ -50,6 +56,36 @@ def api_key(conn_id: str) -> ApiKey:
     if base_url and "://" not in base_url:
         base_url = f"https://{base_url}" + (f":{conn.port}" if conn.port else "")
     return ApiKey(key=conn.password or "", base_url=base_url)
+
+
+def youtube_account(conn_id: str) -> YouTubeAccount:
+    """A channel's YouTube grant; a missing or incomplete connection is final and says how to make it."""
+    from pydantic import ValidationError
+
+    from pipeline.publish.youtube import YouTubeAccount
+
+    reconnect = "run videoctl channel connect (README.md, 'Publishing to YouTube')"
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise ProviderError(
+            f"the Airflow connection {conn_id!r} does not exist: {reconnect}", provider="youtube", retryable=False
+        ) from None
+    extra = conn.extra_dejson or {}
+    try:
+        return YouTubeAccount.model_validate(
+            {
+                "client_id": conn.login or "",
+                "client_secret": conn.password or "",
+                **{k: v for k, v in extra.items() if k in YouTubeAccount.model_fields},
+            }
+        )
+    except ValidationError:
+        raise ProviderError(
+            f"the Airflow connection {conn_id!r} holds no refresh token: {reconnect}",
+            provider="youtube",
+            retryable=False,
+        ) from None
 
 
 def aws_client(service: str, conn_id: str = AWS_CONN_ID, *, read_timeout_s: float = 120) -> Any:

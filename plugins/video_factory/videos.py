@@ -14,6 +14,7 @@ Routes, under the plugin app's prefix (``/video-factory``):
   adds or replaces an image or clip, for the same users.
 - ``GET /api/channels``: the channels; ``PUT /api/channels/{name}`` (the brand kit as JSON) and
   ``PUT /api/channels/{name}/logo`` (the image as the body): for the same users.
+- ``GET /api/publications?request=KEY&request=…``: where each request's video was published and how it stands.
 
 The page shows each user only the actions Airflow's auth manager lets them take (``pages.permissions``).
 A request key that is not a request id, a NUL or a file index out of range is a 400 or 404 before any query.
@@ -51,6 +52,7 @@ from interface.catalog import (
     delete_video,
     file_key,
     list_videos,
+    publications_by_request,
     video_detail,
 )
 from pipeline.config import Settings, load_settings
@@ -153,6 +155,15 @@ def video(request_key: Key) -> dict[str, Any]:
     if detail is None:
         raise HTTPException(404, f"no video for request {request_key!r}")
     return detail
+
+
+@router.get("/api/publications", dependencies=[CanRead])
+def publications(
+    request: Annotated[list[str], Query(max_length=1000, description="request ids (repeat the parameter)")],
+) -> dict[str, list[dict[str, Any]]]:
+    """Where each request's video went and how it stands (videoctl status and list read this); a value that
+    is not a request id names nothing."""
+    return publications_by_request(_engine(), [key for key in request if REQUEST_KEY.fullmatch(key)])
 
 
 MEDIA_TYPES = {

@@ -34,6 +34,7 @@ TABLES = {
     "library_items",
     "channels",
     "publications",
+    "quota_uses",
     "alembic_version",
 }
 
@@ -74,7 +75,7 @@ def test_migrations_create_the_schema_and_are_repeatable(fresh_database: URL) ->
     engine = connect(url)
     assert set(inspect(engine).get_table_names(schema="video")) == TABLES
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM video.alembic_version")).scalar_one() == "0013"
+        assert conn.execute(text("SELECT version_num FROM video.alembic_version")).scalar_one() == "0014"
     engine.dispose()
 
 

@@ -128,3 +128,24 @@ def test_a_replayed_request_is_refused_by_its_age_and_an_unreachable_cms_is_retr
     with pytest.raises(ProviderError) as unreachable:
         deliver("http://127.0.0.1:9/hooks/video", SECRET, _video(), idempotency_key="k-none", timeout_s=2)
     assert unreachable.value.retryable and unreachable.value.message.startswith("webhook: no answer from 127.0.0.1")
+
+
+def test_a_send_another_task_holds_sends_nothing_and_the_outbox_lists_what_no_send_tried(
+    repository: VideoRepository, cms: Cms, httpserver: HTTPServer
+) -> None:
+    import datetime as dt
+
+    from pipeline.publish.store import sending
+    from pipeline.publish.targets import unsent_versions
+
+    project = _project(repository)
+    url = httpserver.url_for("/hooks/video")
+    key = idempotency_key(project, "", "cms")
+    with sending(repository.engine, key) as mine:  # another task is sending it
+        assert mine
+        with sending(repository.engine, key) as also_mine:
+            assert not also_mine
+        waiting = _send(repository, project, url)
+        assert (waiting.status, cms.posts) == ("pending", 0)  # nothing sent beside the holder
+        assert (project, "") not in unsent_versions(repository.engine, grace=dt.timedelta(0))  # tried: not lost
+    assert _send(repository, project, url).status == "live" and cms.posts == 1

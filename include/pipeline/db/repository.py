@@ -289,6 +289,9 @@ class VideoRepository:
             if published != 1:
                 version = f" in {language}" if language else ""
                 raise LookupError(f"no rendered video{version} of project {project_id} for run {dag_run_id!r}")
+            from pipeline.publish.targets import queue_publications
+
+            queue_publications(conn, project_id, language)  # the outbox: sent by the video_publishing DAG
             done = set(
                 conn.execute(select(rendered_videos.c.language).where(this_run, rendered_videos.c.published)).scalars()
             )

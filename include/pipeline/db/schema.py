@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -271,6 +272,19 @@ publications = Table(  # one video version sent to one destination of its channe
     Column("error", Text),
     _created(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("upload_sha256", Text),  # the file the stored session uploads (a changed file starts a new session)
     UniqueConstraint("project_id", "language", "destination", name="publications_one_per_destination"),
     CheckConstraint(f"status IN {PUBLICATION_STATUSES}", name="publications_status_valid"),
+)
+
+quota_uses = Table(  # API units a channel's publications reserved per quota day (YouTube's: midnight Pacific)
+    "quota_uses",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("account", Text, nullable=False),  # the channel
+    Column("quota_day", Date, nullable=False),
+    Column("publication_key", Text, nullable=False),  # a publication's idempotency key; "" for a day found full
+    Column("units", Integer, nullable=False),
+    _created(),
+    UniqueConstraint("account", "quota_day", "publication_key", name="quota_uses_once_a_day"),
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pipeline.errors import ProviderError
-from pipeline.publish.store import Publication, open_publication, set_status
+from pipeline.publish.store import Publication, open_publication, sending, set_status
 from pipeline.publish.webhook import VideoMetadata, deliver
 
 if TYPE_CHECKING:
@@ -36,10 +36,13 @@ def publish_webhook(
     if publication.done:
         return publication
     key = publication.idempotency_key
-    set_status(engine, key, "uploading")
-    try:
-        theirs = deliver(url, secret, video, idempotency_key=key, client=client)
-    except ProviderError as exc:
-        set_status(engine, key, "pending" if exc.retryable else "failed", error=exc.message)
-        raise
-    return set_status(engine, key, "live", external_id=theirs)
+    with sending(engine, key) as mine:
+        if not mine:
+            return publication  # another task is sending it
+        set_status(engine, key, "uploading")
+        try:
+            theirs = deliver(url, secret, video, idempotency_key=key, client=client)
+        except ProviderError as exc:
+            set_status(engine, key, "pending" if exc.retryable else "failed", error=exc.message)
+            raise
+        return set_status(engine, key, "live", external_id=theirs)

@@ -49,6 +49,8 @@ class VideoMetadata(BaseModel):
     subtitles_url: str | None = None
     thumbnail_url: str | None = None
     credits: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()  # the scenes' keywords
+    ai_made: bool = False  # a picture was generated or a neural voice narrates (YouTube's synthetic-media label)
 
 
 def signature(secret: bytes, timestamp: str, body: bytes) -> str:
