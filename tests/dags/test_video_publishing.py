@@ -55,6 +55,31 @@ def _conf(channel: str) -> dict[str, Any]:
     }
 
 
+def _mail_body(airflow_site: AirflowSite, subject: str) -> str:
+    """The text of the one mail in the outbox with ``subject``."""
+    outbox = airflow_site.data_dir / "outbox"
+    (mail,) = [
+        m
+        for m in (email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in outbox.glob("*.eml"))
+        if str(m["Subject"]) == subject
+    ]
+    return str(mail.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+
+
+def _made_for_the_cms(video_engine: Engine, httpserver: HTTPServer) -> tuple[dict[str, Any], int]:
+    """A video made by dag.test() for a new channel whose one destination is the CMS's webhook: (conf, project)."""
+    from pipeline.channels import check_kit, save_channel
+
+    channel = f"pub-{secrets.token_hex(3)}"
+    kit = check_kit(
+        {"destinations": [{"name": "cms", "url": httpserver.url_for("/hooks/video"), "connection": "cms_hook"}]}
+    )
+    save_channel(video_engine, channel, kit, updated_by="t")
+    conf = _conf(channel)
+    assert parse_dag().test(run_conf=conf).state == "success"
+    return conf, _project_id(video_engine, conf["request_id"])
+
+
 def test_a_finished_video_goes_to_its_channels_cms_once(video_engine: Engine, cms: Cms, httpserver: HTTPServer) -> None:
     from pipeline.channels import check_kit, save_channel
 
@@ -90,17 +115,9 @@ def test_a_refused_send_fails_at_once_and_mails_what_to_do(
 ) -> None:
     """The CMS refuses the signature (the connection holds another secret): the send fails on its first try,
     nothing is retried, the row says failed with the reason, and the recipients get one mail that says what to do."""
-    from pipeline.channels import check_kit, save_channel
 
     monkeypatch.setenv("AIRFLOW_CONN_CMS_HOOK", json.dumps({"conn_type": "generic", "password": "not-the-secret"}))
-    channel = f"pub-{secrets.token_hex(3)}"
-    kit = check_kit(
-        {"destinations": [{"name": "cms", "url": httpserver.url_for("/hooks/video"), "connection": "cms_hook"}]}
-    )
-    save_channel(video_engine, channel, kit, updated_by="t")
-    conf = _conf(channel)
-    assert parse_dag().test(run_conf=conf).state == "success"
-    project = _project_id(video_engine, conf["request_id"])
+    conf, project = _made_for_the_cms(video_engine, httpserver)
 
     run = parse_dag(DagId.PUBLISHING).test(run_conf={"project_id": project, "language": ""})
     assert run.state == "failed"
@@ -111,13 +128,7 @@ def test_a_refused_send_fails_at_once_and_mails_what_to_do(
         "webhook: localhost answered 401: bad signature (check the destination's URL and secret)"
     )
     assert cms.videos == {} and cms.refused == ["signature"]
-    outbox = airflow_site.data_dir / "outbox"
-    (mail,) = [
-        m
-        for m in (email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in outbox.glob("*.eml"))
-        if str(m["Subject"]) == f"Video not published to cms: {conf['title']}"
-    ]
-    body = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    body = _mail_body(airflow_site, f"Video not published to cms: {conf['title']}")
     assert "Reason: webhook: localhost answered 401: bad signature" in body
     assert f'trigger video_publishing with {{"project_id": {project}, "language": ""}}' in body
 
@@ -179,13 +190,7 @@ def test_revoked_youtube_credentials_fail_the_send_at_once_and_mail_reconnect_th
         "(videoctl channel connect)"
     )
     assert youtube.calls == [] and youtube.videos == {}
-    outbox = airflow_site.data_dir / "outbox"
-    (mail,) = [
-        m
-        for m in (email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in outbox.glob("*.eml"))
-        if str(m["Subject"]) == f"Video not published to youtube: {conf['title']}"
-    ]
-    body = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    body = _mail_body(airflow_site, f"Video not published to youtube: {conf['title']}")
     assert f"Reconnect the channel: videoctl channel connect {channel}" in body
 
 
@@ -195,16 +200,8 @@ def test_a_version_no_event_run_took_is_sent_by_the_periodic_run_from_the_outbox
     """Airflow 3.3 may fold two quick rendered_videos events into one run and take only the first
     (apache/airflow#54659). Publishing writes each version's pending rows in its own transaction; a run with no
     event of its own (the 10-minute one) sends the rows no send has tried."""
-    from pipeline.channels import check_kit, save_channel
 
-    channel = f"pub-{secrets.token_hex(3)}"
-    kit = check_kit(
-        {"destinations": [{"name": "cms", "url": httpserver.url_for("/hooks/video"), "connection": "cms_hook"}]}
-    )
-    save_channel(video_engine, channel, kit, updated_by="t")
-    conf = _conf(channel)
-    assert parse_dag().test(run_conf=conf).state == "success"
-    project = _project_id(video_engine, conf["request_id"])
+    conf, project = _made_for_the_cms(video_engine, httpserver)
     (queued,) = publications_of(video_engine, project)  # written when the video was published
     assert (queued.status, queued.attempts, queued.destination) == ("pending", 0, "cms") and cms.posts == 0
     with video_engine.begin() as conn:  # as if its event's run had passed it by three minutes ago

@@ -116,17 +116,9 @@ def youtube_service(account: YouTubeAccount, *, timeout_s: float = 120) -> Any:
     """The Data API client for ``account`` (static discovery document: nothing fetched to build it)."""
     import google_auth_httplib2
     import httplib2
-    from google.oauth2.credentials import Credentials
     from googleapiclient.discovery import build
 
-    credentials = Credentials(
-        token=None,
-        refresh_token=account.refresh_token,
-        client_id=account.client_id,
-        client_secret=account.client_secret,
-        token_uri=account.token_uri,
-        scopes=list(SCOPES),
-    )
+    credentials = _credentials(account)
     transport = httplib2.Http(timeout=int(timeout_s), ca_certs=account.ca_certs)
     transport.redirect_codes = transport.redirect_codes - {308}  # 308 is the resumable protocol's "go on"
     options = {"api_endpoint": account.api_endpoint} if account.api_endpoint else None
@@ -140,13 +132,11 @@ def youtube_service(account: YouTubeAccount, *, timeout_s: float = 120) -> Any:
     )
 
 
-def check_account(account: YouTubeAccount) -> None:
-    """Refresh the grant's token once: ``ProviderError`` (with "reconnect the channel") when Google refuses it."""
-    import google_auth_httplib2
-    import httplib2
+def _credentials(account: YouTubeAccount) -> Any:
+    """google-auth's credentials for the grant: no access token yet, refreshed on first use."""
     from google.oauth2.credentials import Credentials
 
-    credentials = Credentials(
+    return Credentials(
         token=None,
         refresh_token=account.refresh_token,
         client_id=account.client_id,
@@ -154,6 +144,14 @@ def check_account(account: YouTubeAccount) -> None:
         token_uri=account.token_uri,
         scopes=list(SCOPES),
     )
+
+
+def check_account(account: YouTubeAccount) -> None:
+    """Refresh the grant's token once: ``ProviderError`` (with "reconnect the channel") when Google refuses it."""
+    import google_auth_httplib2
+    import httplib2
+
+    credentials = _credentials(account)
     try:
         credentials.refresh(google_auth_httplib2.Request(httplib2.Http(timeout=60, ca_certs=account.ca_certs)))
     except Exception as exc:
