@@ -12,7 +12,6 @@ Matching needs no model: a scene's keywords and visual prompt and an item's tags
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from pipeline.db.schema import library_items
 from pipeline.errors import InvalidRequest, OutputCheckFailed
 from pipeline.render.probe import ffprobe
 from pipeline.storage import Storage
-from pipeline.storage.base import content_key
+from pipeline.storage.base import content_key, file_sha256
 
 MAX_ITEM_BYTES = 200 * 1024 * 1024
 MAX_TAGS = 30
@@ -164,7 +163,7 @@ def add_item(
     if size > MAX_ITEM_BYTES:
         raise InvalidRequest(f"the file is {size / 1e6:.1f} MB; at most {MAX_ITEM_BYTES / 1e6:.0f} MB")
     kind, width, height, duration = inspect_media(source, ffprobe_bin=ffprobe_bin)
-    digest = _file_hash(source)
+    digest = file_sha256(source)
     key = content_key("library", digest, Path(name).suffix.lower().lstrip("."))
     if not storage.exists(key):
         storage.put_file(key, source)
@@ -219,14 +218,6 @@ def _item(row: Any) -> LibraryItem:
         size_bytes=row["size_bytes"],
         added_by=row["added_by"],
     )
-
-
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as source:
-        for block in iter(lambda: source.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # -- matching ------------------------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ listed track without its file. Adding a name again replaces the track.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from pipeline.errors import InvalidRequest, OutputCheckFailed
 from pipeline.render.probe import ffprobe
 from pipeline.request import MUSIC_PATTERN
 from pipeline.storage import Storage
+from pipeline.storage.base import file_sha256
 
 MAX_TRACK_BYTES = 50 * 1024 * 1024
 MIN_TRACK_S = 1.0
@@ -119,7 +119,7 @@ def add_track(
     if size > MAX_TRACK_BYTES:
         raise InvalidRequest(f"the track is {size / 1e6:.1f} MB; at most {MAX_TRACK_BYTES / 1e6:.0f} MB")
     length = audio_length(source)
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    digest = file_sha256(source)
     key = track_key(name)
     storage.put_file(key, source)
     row: dict[str, Any] = {

@@ -33,11 +33,6 @@ class PublishedVersion:
     thumbnail_key: str | None
 
 
-def video_metadata(engine: Engine, storage: Storage, *, project_id: int, language: str) -> VideoMetadata:
-    """What a destination is told about the published ``language`` version of ``project_id``."""
-    return published_version(engine, storage, project_id=project_id, language=language).metadata
-
-
 def published_version(engine: Engine, storage: Storage, *, project_id: int, language: str) -> PublishedVersion:
     """The published render of ``language`` with short-lived links (S3: presigned), the script's opening as the
     description, the credits of its stock media and music, the scenes' keywords as tags;

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from pipeline.db.schema import publications, quota_uses
@@ -118,7 +118,7 @@ def reserve_quota(engine: Engine, *, account: str, day: dt.date, key: str, units
     """Reserve ``units`` of ``account``'s quota ``day`` for publication ``key``; False when they no longer fit.
     A publication reserves once a day (a retry the same day reuses its reservation)."""
     with engine.begin() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:lock))"), {"lock": f"quota:{account}:{day}"})
+        _lock_day(conn, account, day)
         mine = conn.execute(
             select(quota_uses.c.id).where(
                 quota_uses.c.account == account, quota_uses.c.quota_day == day, quota_uses.c.publication_key == key
@@ -126,12 +126,7 @@ def reserve_quota(engine: Engine, *, account: str, day: dt.date, key: str, units
         ).first()
         if mine is not None:
             return True
-        used = conn.execute(
-            select(func.coalesce(func.sum(quota_uses.c.units), 0)).where(
-                quota_uses.c.account == account, quota_uses.c.quota_day == day
-            )
-        ).scalar_one()
-        if used + units > limit:
+        if _used(conn, account, day) + units > limit:
             return False
         conn.execute(insert(quota_uses).values(account=account, quota_day=day, publication_key=key, units=units))
     return True
@@ -141,17 +136,13 @@ def fill_quota(engine: Engine, *, account: str, day: dt.date, key: str, limit: i
     """The destination said the day's quota is spent: count ``account``'s day as full (this publication's units
     given back, so it reserves again on the next day)."""
     with engine.begin() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:lock))"), {"lock": f"quota:{account}:{day}"})
+        _lock_day(conn, account, day)
         conn.execute(
             quota_uses.delete().where(
                 quota_uses.c.account == account, quota_uses.c.quota_day == day, quota_uses.c.publication_key == key
             )
         )
-        used = conn.execute(
-            select(func.coalesce(func.sum(quota_uses.c.units), 0)).where(
-                quota_uses.c.account == account, quota_uses.c.quota_day == day
-            )
-        ).scalar_one()
+        used = _used(conn, account, day)
         if used < limit:
             conn.execute(
                 insert(quota_uses)
@@ -164,13 +155,22 @@ def fill_quota(engine: Engine, *, account: str, day: dt.date, key: str, limit: i
 
 def quota_used(engine: Engine, *, account: str, day: dt.date) -> int:
     with engine.connect() as conn:
-        return int(
-            conn.execute(
-                select(func.coalesce(func.sum(quota_uses.c.units), 0)).where(
-                    quota_uses.c.account == account, quota_uses.c.quota_day == day
-                )
-            ).scalar_one()
-        )
+        return _used(conn, account, day)
+
+
+def _lock_day(conn: Connection, account: str, day: dt.date) -> None:
+    """One writer of ``account``'s quota day at a time (until the transaction ends)."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:lock))"), {"lock": f"quota:{account}:{day}"})
+
+
+def _used(conn: Connection, account: str, day: dt.date) -> int:
+    return int(
+        conn.execute(
+            select(func.coalesce(func.sum(quota_uses.c.units), 0)).where(
+                quota_uses.c.account == account, quota_uses.c.quota_day == day
+            )
+        ).scalar_one()
+    )
 
 
 def publications_of(engine: Engine, project_id: int) -> list[Publication]:

@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +31,7 @@ from pydantic import BaseModel, ConfigDict
 from pipeline.errors import ProviderError
 from pipeline.publish import store
 from pipeline.publish.webhook import VideoMetadata
+from pipeline.storage.base import file_sha256
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -238,7 +238,7 @@ def _upload(
 
     key = publication.idempotency_key
     size = path.stat().st_size
-    checksum = _sha256(path)
+    checksum = file_sha256(path)
     media = MediaFileUpload(str(path), mimetype="video/mp4", chunksize=chunk, resumable=True)
     request = service.videos().insert(part="snippet,status", body=body, media_body=media, notifySubscribers=True)
     if publication.session_uri and publication.upload_sha256 == checksum:
@@ -367,11 +367,3 @@ def _tags(tags: tuple[str, ...]) -> list[str]:
         kept.append(tag)
         used += cost
     return kept
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

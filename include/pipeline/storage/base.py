@@ -17,6 +17,15 @@ def content_hash(**inputs: object) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def content_key(kind: str, digest: str, extension: str) -> str:
     """``media/ab/abcdef....png``: fan out by the first byte so no folder grows huge."""
     return f"{kind}/{digest[:2]}/{digest}.{extension.lstrip('.')}"
