@@ -19,9 +19,9 @@ for it to end, then reads every task instance of the batch and of its video runs
 * outside task bodies: wall time minus busy time, as a share of wall time (scheduling, queueing, parsing, and the
   gaps while every worker slot waits on the scheduler);
 * per task: count, mean run time and mean wait from queued to running;
-* Airflow's share of task-instance time: the trivial tasks (``check``, ``render_spec``, ``publish``: a database
-  write each) measure a task instance's start-up under the load of the moment; that start-up times every task
-  instance, over the sum of all task instances' run times;
+* Airflow's share of task-instance time: the trivial tasks (``review`` unasked, ``translate`` of a
+  single-language video, ``publish``: a database write or two each) measure a task instance's start-up under the
+  load of the moment; that start-up times every task instance, over the sum of all task instances' run times;
 * **CPU**: the whole stack's (every process under supervisord, PostgreSQL's server and, on Celery, Redis: their
   own and their finished children's CPU time, read from ``/proc`` through psutil before and after the batch)
   beside the work's (the "work CPU" lines the ``media``, ``voice`` and ``render`` tasks log: the scene's picture,
@@ -111,6 +111,17 @@ def task_instances(client: Any, dag_id: str, run_id: str) -> list[dict[str, Any]
     return list(response.json()["task_instances"])
 
 
+def database_sessions(stack: Any) -> dict[str, int]:
+    """Sessions PostgreSQL has started per database so far (``pg_stat_database.sessions``): each is a server
+    process started, authenticated and torn down."""
+    engine = connect(stack.video_db)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT datname, sessions FROM pg_stat_database WHERE datname IS NOT NULL"))
+        sessions = {str(name): int(count) for name, count in rows}
+    engine.dispose()
+    return sessions
+
+
 def stack_roots(stack: Any, *, celery: bool) -> list[int]:
     """The processes whose trees are the stack: supervisord (every Airflow component, task processes, renders),
     PostgreSQL's postmaster (every backend), and a Redis server when one runs (Celery's broker)."""
@@ -121,10 +132,10 @@ def stack_roots(stack: Any, *, celery: bool) -> list[int]:
         raise SystemExit("the demo's supervisord is not running")
     roots = [pid]
     engine = connect(stack.video_db)
-    with engine.connect() as conn:
+    with engine.connect() as conn:  # the backend's parent is read while it lives
         backend = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        roots.append(psutil.Process(backend).ppid())  # the postmaster
     engine.dispose()
-    roots.append(psutil.Process(backend).ppid())  # the postmaster
     if celery:
         roots += [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "redis-server"]
     return roots
@@ -262,7 +273,7 @@ def measure(stack: Any, client: Any, run: dict[str, Any], prefix: str, args: arg
         }
         for name, v in sorted(per_task.items())
     }
-    trivial = [d for name in ("check", "render_spec", "publish") for d, _ in per_task.get(name, [])]
+    trivial = [d for name in ("review", "translate", "publish") for d, _ in per_task.get(name, [])]
     startup = sum(trivial) / len(trivial) if trivial else 0.0
     ti_seconds = sum(d for name, v in per_task.items() if name != "wait_for_videos" for d, _ in v)
     counted = sum(len(v) for name, v in per_task.items() if name != "wait_for_videos")
@@ -302,9 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.start_airflow(stack, celery_workers=args.celery_workers or 2)
     prefix = f"bench-{secrets.token_hex(3)}-"
     roots = stack_roots(stack, celery=args.celery_workers > 0)
-    cpu_before = component_cpu(roots)
+    cpu_before, sessions_before = component_cpu(roots), database_sessions(stack)
     client, run = run_batch(stack, prefix, args)
-    cpu_after = component_cpu(roots)
+    cpu_after, sessions_after = component_cpu(roots), database_sessions(stack)
     per_component = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
     stack_cpu = sum(per_component.values())
     result = measure(stack, client, run, prefix, args)
@@ -317,6 +328,11 @@ def main(argv: list[str] | None = None) -> int:
         stack_cpu_per_video_s=round(stack_cpu / videos, 2),
         work_cpu_per_video_s=round(sum(work.values()) / videos, 2),
         stack_to_work=round(stack_cpu / sum(work.values()), 2) if work else None,
+        database_sessions_per_video={
+            name: round((sessions_after[name] - sessions_before.get(name, 0)) / videos, 1)
+            for name in sorted(sessions_after)
+            if sessions_after[name] > sessions_before.get(name, 0)
+        },
     )
     if args.json:
         print(json.dumps(result, indent=2))
@@ -337,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
             f"the stack costs {result['stack_to_work']}x its work"
         )
         print("  " + ", ".join(f"{name} {s} s" for name, s in result["stack_cpu_by_component_s"].items()))
+        sessions = result["database_sessions_per_video"]
+        print("  database sessions per video: " + ", ".join(f"{name} {n}" for name, n in sessions.items()))
         for name, figures in result["tasks"].items():
             print(
                 f"  {name:16} x{figures['count']:4}  run {figures['mean_run_s']:6.2f} s  "

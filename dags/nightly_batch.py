@@ -37,11 +37,12 @@ from airflow.sdk.bases.sensor import PokeReturnValue
 from airflow.sdk.definitions.deadline import AsyncCallback, DeadlineAlert, DeadlineReference
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from pipeline.config import load_settings
+from pipeline.config import current_settings, load_settings
 from video_factory.batch import BATCH_DAG, VIDEO_DAG, unfinished_videos_alert
+from video_factory.prebuilt import dag_of
 
 log = logging.getLogger(__name__)
-SETTINGS = load_settings()
+SETTINGS = current_settings()  # read once per process while the environment is unchanged
 VIDEO_BATCHES = Asset(name="video_batches")
 ENDED = frozenset({"success", "failed"})
 
@@ -168,7 +169,7 @@ def nightly_batch() -> None:
         log.info("%d of %d video run(s) still going", len(going), len(states))
         return PokeReturnValue(is_done=not going)
 
-    @task(trigger_rule="all_done", outlets=[VIDEO_BATCHES])
+    @task(trigger_rule="all_done", outlets=[VIDEO_BATCHES], multiple_outputs=False)  # one XCom, not one per key
     def summarize() -> dict[str, Any]:
         """Counts by status, rejections, minutes of video, wall time and cost: logged, emailed, announced."""
         from video_factory.batch import email_summary
@@ -191,4 +192,4 @@ def nightly_batch() -> None:
     trigger >> waited >> summarize()
 
 
-nightly_batch()
+NIGHTLY_BATCH_DAG = dag_of(__file__, nightly_batch)  # built once where task processes are forked from

@@ -1,11 +1,15 @@
 """
 ### video_production: one narrated video per run
 
-`register → script → segment → review → reviewed → translate → media[scene] / voice[scene × language] →
-render_spec → render[language] → check[language] → publish[language]`
+`register → script → review → translate → media[scene] / voice[scene × language] → render[language] →
+publish[language]`
 
-`review` waits for an editor only when the request asks for it (`review`, or `VIDEO_BATCH_REVIEW` for batch
-rows): approve, edit the script (split again) or reject it (the project ends `rejected`, nothing paid for).
+`script` writes (or takes) the script and splits it into scenes. `review` waits for an editor only when the
+request asks for it (`review`, or `VIDEO_BATCH_REVIEW` for batch rows): approve, edit the script (split again) or
+reject it (the project ends `rejected`, nothing paid for); otherwise it lets the scenes through at once. `render`
+builds the version's render spec and renders it; `publish` holds the render's facts to the request, records and
+publishes it. (Each task instance costs the stack about a second of CPU: steps nobody watches on their own are
+parts of their neighbours; docs/benchmarks.md, "Orchestration CPU".)
 
 Each mapped `media` / `voice` instance is one scene (labelled with its number and keywords). Assets are stored
 under content-addressed keys, so retries and re-runs never pay for the same image or narration twice. The
@@ -22,18 +26,19 @@ from typing import Any
 from airflow.sdk import Asset, dag, get_current_context, task
 
 from pipeline.commands import work_cpu
-from pipeline.config import load_settings
+from pipeline.config import current_settings
 from pipeline.constants import DagId
 from video_factory.callbacks import record_run_failure, record_task_failure
 from video_factory.errors import ProviderRetryPolicy
 from video_factory.notifiers import VideoOutcomeNotifier
 from video_factory.params import request_params
 from video_factory.pools import IMAGE_POOL, RENDER_POOL, SCRIPT_POOL, VOICE_POOL
+from video_factory.prebuilt import dag_of
 from video_factory.review import ScriptReview
 from video_factory.task import VideoTask, describe_call
 
 log = logging.getLogger(__name__)
-SETTINGS = load_settings()
+SETTINGS = current_settings()  # read once per process while the environment is unchanged
 RENDERED_VIDEOS = Asset(name="rendered_videos")  # no URI scheme: Airflow then loads no provider to parse it
 
 
@@ -59,16 +64,20 @@ RENDERED_VIDEOS = Asset(name="rendered_videos")  # no URI scheme: Airflow then l
     on_failure_callback=[record_run_failure, VideoOutcomeNotifier(outcome="failure")],
 )
 def video_production() -> None:
-    @task
+    # a task returning a dict would push each key as an XCom of its own as well (Airflow infers multiple_outputs
+    # from the annotation): one Execution API call per key, per task instance; every reader takes the whole value
+    @task(multiple_outputs=False)
     def register() -> dict[str, Any]:
         """Check the request, record its project (`processing`) and decide how it is made, before any paid call."""
         return VideoTask.current().register().model_dump(mode="json")
 
-    @task(pool=SCRIPT_POOL)
+    @task(pool=SCRIPT_POOL, multiple_outputs=False)
     def script(job: dict[str, Any]) -> dict[str, Any]:
-        """The request's own script, or one generated from its topic (once per distinct topic)."""
+        """The request's own script, or one generated from its topic (once per distinct topic), split into scenes
+        of bounded length with keywords (the list the media and voice tasks are mapped over)."""
         from pipeline.assets import make_script
-        from pipeline.production import Job
+        from pipeline.production import Job, scenes_of
+        from pipeline.segment import segment_script
 
         env, work = VideoTask.current(), Job.model_validate(job)
         written, call = make_script(
@@ -79,61 +88,24 @@ def video_production() -> None:
             on_failed_call=env.ledger(work.project_id),
         )
         env.repository.save_script(work.project_id, script=written, call=call, dag_run_id=env.run_id)
-        return written.model_dump(mode="json")
-
-    @task
-    def segment(job: dict[str, Any], written: dict[str, Any]) -> list[dict[str, Any]]:
-        """Scenes of bounded length with keywords; the list the media and voice tasks are mapped over."""
-        from pipeline.production import Job, scenes_of
-        from pipeline.scriptgen import Script
-        from pipeline.segment import segment_script
-
-        env, work, text = VideoTask.current(), Job.model_validate(job), Script.model_validate(written)
         scenes = segment_script(
-            text.body,
+            written.body,
             max_words=env.settings.max_scene_words,
             max_scenes=env.settings.max_scenes,
-            visuals=text.visuals,
+            visuals=written.visuals,
         )
         env.repository.save_scenes(work.project_id, scenes)
         log.info("Script split into %d scenes", len(scenes))
-        return [scene.model_dump(mode="json") for scene in scenes_of(work, scenes)]
-
-    @task
-    def reviewed(
-        job: dict[str, Any], written: dict[str, Any], drafted: list[dict[str, Any]], answer: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        """The scenes the editor let through: as drafted, split again from the edited script, or none (rejected:
-        the project ends `rejected`, the rest of the run is skipped, nothing is paid for)."""
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        from pipeline.models import Scene
-        from pipeline.production import Job, review_scenes
-        from pipeline.scriptgen import Script
-        from video_factory.review import answer_of
-
-        env = VideoTask.current()
-        outcome = review_scenes(
-            Job.model_validate(job),
-            Script.model_validate(written),
-            [Scene.model_validate(scene) for scene in drafted],
-            answer_of(answer),
-            repository=env.repository,
-            settings=env.settings,
-        )
-        if outcome.rejected is not None:
-            raise AirflowSkipException(f"Not made: {outcome.rejected}")
-        if outcome.note:
-            log.info("%s", outcome.note)
-        scenes = env.with_library_picks(outcome.scenes)
-        return [scene.model_dump(mode="json") for scene in scenes]
+        drafted = [scene.model_dump(mode="json") for scene in scenes_of(work, scenes)]
+        return {"script": written.model_dump(mode="json"), "scenes": drafted}
 
     @task
     def translate(job: dict[str, Any], scenes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Every version's scenes to narrate: the script's own, then each other language's, translated scene by
-        scene with its title (once per distinct text and language), spoken by that language's voice."""
+        """Every version of the video: the script's own, then each other language's, translated scene by scene
+        with its title (once per distinct text and language), spoken by that language's voice. The voices are
+        mapped over versions × scenes, the render over versions."""
         from pipeline.models import Scene
-        from pipeline.production import Job, given_translation, translated_scenes
+        from pipeline.production import Job, given_translation, versions_of
         from pipeline.translate import translate_video
 
         env, work = VideoTask.current(), Job.model_validate(job)
@@ -159,9 +131,9 @@ def video_production() -> None:
             env.repository.record_call(work.project_id, None, call, dag_run_id=env.run_id)
             log.info("%s: %s (%s)", language, done.title, "cached" if call.cached else f"{call.units:g} tokens")
             translations[language] = (done.title, done.texts)
-        return [scene.model_dump(mode="json") for scene in translated_scenes(work, own, translations)]
+        return [version.model_dump(mode="json") for version in versions_of(work, translations)]
 
-    @task(map_index_template="{{ scene_label }}", max_active_tis_per_dagrun=4, pool=IMAGE_POOL)
+    @task(map_index_template="{{ scene_label }}", max_active_tis_per_dagrun=4, pool=IMAGE_POOL, multiple_outputs=False)
     def media(scene: dict[str, Any]) -> dict[str, Any]:
         """The scene's picture: the team's library, stock footage, the image provider, in the request's order (from
         storage when it was found or made before)."""
@@ -176,13 +148,14 @@ def video_production() -> None:
             log.info("scene %d: %s", item.index + 1, asset.credit)
         return asset.model_dump(mode="json")
 
-    @task(map_index_template="{{ scene_label }}", max_active_tis_per_dagrun=4, pool=VOICE_POOL)
-    def voice(scene: dict[str, Any]) -> dict[str, Any]:
-        """The scene's narration and word timings (from storage when they were made before)."""
+    @task(map_index_template="{{ scene_label }}", max_active_tis_per_dagrun=4, pool=VOICE_POOL, multiple_outputs=False)
+    def voice(version: dict[str, Any], scene: dict[str, Any]) -> dict[str, Any]:
+        """The scene's narration in the version's language and word timings (from storage when they were made
+        before)."""
         from pipeline.assets import narrate_scene
 
         env = VideoTask.current()
-        item = env.label_scene(scene)
+        item = env.label_scene(scene, version)
         with work_cpu(f"voice {item.index}"):
             asset, call = narrate_scene(item, provider=env.voice_provider(item.voice_provider), **env.making(item))
         env.repository.save_audio(item.project_id, asset, call, dag_run_id=env.run_id)
@@ -196,36 +169,36 @@ def video_production() -> None:
         narrations: list[dict[str, Any]],
         versions: list[dict[str, Any]],
     ) -> list[str]:
-        """Per version: each scene's picture and its narration in that language with the request's look and
-        sound, and the channel's watermark, intro and outro; stored as that version's render spec."""
-        from pipeline.brand import branded
-        from pipeline.models import AudioAsset, MediaAsset
-        from pipeline.production import Job, render_spec_of, store_render_spec
+        """(Render pods only.) Every version's render spec, stored where its pod reads it."""
+        from pipeline.production import Job
 
         env, work = VideoTask.current(), Job.model_validate(job)
-        pictures = [MediaAsset.model_validate(image) for image in images]
-        voices = [AudioAsset.model_validate(narration) for narration in narrations]
-        titles = {scene["language"]: scene["title"] for scene in versions}  # each version's (translated) title
-        locations = []
-        for language in work.languages:
-            spec = render_spec_of(
-                work, pictures, voices, fps=env.settings.fps, language=language, title=titles.get(language)
-            )
-            spec = branded(spec, work.brand, storage=env.storage, clip_key=env.library_clip)
-            locations.append(store_render_spec(spec, work, env.storage))
-        return locations
+        return [env.store_version_spec(work, images, narrations, version) for version in versions]
 
-    @task(pool=RENDER_POOL, queue=SETTINGS.batch.render_queue, map_index_template="{{ version_label }}")
-    def render(job: dict[str, Any], spec_location: str) -> dict[str, Any]:
-        """``python -m pipeline.render --spec KEY`` as a local process group (the pod runs the same entry point),
-        one mapped instance per language version; this try becomes the version's render attempt, so an older
-        try's late result is never published."""
+    @task(
+        pool=RENDER_POOL,
+        queue=SETTINGS.batch.render_queue,
+        map_index_template="{{ version_label }}",
+        multiple_outputs=False,
+    )
+    def render(
+        job: dict[str, Any],
+        images: list[dict[str, Any]],
+        narrations: list[dict[str, Any]],
+        version: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The version's render spec (each scene's picture and its narration in that language, the request's look
+        and sound, the channel's watermark, intro and outro), stored, then ``python -m pipeline.render --spec
+        KEY`` as a local process group (the pod runs the same entry point); one mapped instance per language
+        version. This try becomes the version's render attempt, so an older try's late result is never
+        published."""
         from pipeline.production import Job
         from pipeline.render.runner import render_in_subprocess
         from video_factory.connections import render_environment
 
-        env, work = VideoTask.current(), Job.model_validate(job)
-        language = env.version_of(spec_location)
+        env, work, language = VideoTask.current(), Job.model_validate(job), version["language"]
+        env.label_version(language)
+        spec_location = env.store_version_spec(work, images, narrations, version)
         env.repository.claim_render(work.project_id, dag_run_id=env.run_id, attempt=env.try_number, language=language)
         with work_cpu(f"render {language or 'original'}"):
             result = render_in_subprocess(
@@ -239,27 +212,18 @@ def video_production() -> None:
         log.info("Rendered %s (%.2f s)", result.video_url, result.facts.duration_s)
         return result.model_dump(mode="json")
 
-    @task(map_index_template="{{ version_label }}")
-    def check(job: dict[str, Any], rendered: dict[str, Any]) -> dict[str, Any]:
-        """The facts the render measured, held to what the request asked for (no second download); recorded."""
+    @task(outlets=[RENDERED_VIDEOS], map_index_template="{{ version_label }}", multiple_outputs=False)
+    def publish(job: dict[str, Any], rendered: dict[str, Any]) -> dict[str, Any]:
+        """The facts the render measured, held to what the request asked for (no second download) and recorded;
+        then the version's render marked published (the project `completed` with its last version, each of the
+        channel's destinations queued) and announced as an Asset event."""
         from pipeline.models import RenderResult
         from pipeline.production import Job, check_render
 
-        env, result = VideoTask.current(), RenderResult.model_validate(rendered)
+        env, work, result = VideoTask.current(), Job.model_validate(job), RenderResult.model_validate(rendered)
         env.label_version(result.language)
-        check_render(Job.model_validate(job), result)
+        check_render(work, result)
         env.repository.save_render(result, dag_run_id=env.run_id)
-        return rendered
-
-    @task(outlets=[RENDERED_VIDEOS], map_index_template="{{ version_label }}")
-    def publish(job: dict[str, Any], checked: dict[str, Any]) -> dict[str, Any]:
-        """Mark the version's render published (the project `completed` with its last version); announce it as
-        an Asset event."""
-        from pipeline.models import RenderResult
-        from pipeline.production import Job
-
-        env, work, result = VideoTask.current(), Job.model_validate(job), RenderResult.model_validate(checked)
-        env.label_version(result.language)
         env.repository.publish(
             result.project_id, dag_run_id=env.run_id, language=result.language, versions=work.languages
         )
@@ -269,22 +233,23 @@ def video_production() -> None:
 
     job = register()
     written = script(job)
-    drafted = segment(job, written)
     review = ScriptReview(task_id="review", timeout_s=SETTINGS.batch.review_timeout_s)
-    drafted >> review
-    scenes = reviewed(job, written, drafted, review.output)
+    written >> review
+    scenes = review.output  # the scenes the editor let through (or, unasked, as the script was split)
     versions = translate(job, scenes)
-    specs = render_spec(job, media.expand(scene=scenes), voice.expand(scene=versions), versions)
+    # every version's narration of every scene (versions outer: a version's scenes are listed together); pictures
+    # once for all versions
+    images, narrations = media.expand(scene=scenes), voice.expand(version=versions, scene=scenes)
     if SETTINGS.kubernetes.render_backend == "kubernetes":
         from video_factory.render_pod import mapped_render_pods
 
+        specs = render_spec(job, images, narrations, versions)
         rendered = mapped_render_pods(
             SETTINGS, task_id="render", pool=RENDER_POOL, queue=SETTINGS.batch.render_queue, spec_keys=specs
         ).output
     else:
-        rendered = render.partial(job=job).expand(spec_location=specs)
-    checked = check.partial(job=job).expand(rendered=rendered)
-    publish.partial(job=job).expand(checked=checked)
+        rendered = render.partial(job=job, images=images, narrations=narrations).expand(version=versions)
+    publish.partial(job=job).expand(rendered=rendered)
 
 
-video_production()
+VIDEO_PRODUCTION_DAG = dag_of(__file__, video_production)  # built once where task processes are forked from

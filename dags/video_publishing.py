@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
 
-from pipeline.config import load_settings
+from pipeline.config import current_settings
 from pipeline.constants import DagId
 from video_factory.errors import ProviderRetryPolicy
+from video_factory.prebuilt import dag_of
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from pipeline.storage import Storage
 
 log = logging.getLogger(__name__)
-SETTINGS = load_settings()
+SETTINGS = current_settings()  # read once per process while the environment is unchanged
 RENDERED_VIDEOS = Asset(name="rendered_videos")  # the production DAG's outlet
 
 
@@ -85,7 +86,7 @@ def video_publishing() -> None:
         log.info("%d version(s), %d destination(s) to send to", len(versions), len(targets))
         return targets
 
-    @task(map_index_template="{{ destination_label }}")
+    @task(map_index_template="{{ destination_label }}", multiple_outputs=False)  # one XCom, not one per key
     def send(target: dict[str, Any]) -> dict[str, Any]:
         """Send the version to one destination: a webhook (signed JSON with short-lived links) or YouTube (a
         resumable upload; a spent quota reschedules the task for the next quota day)."""
@@ -186,4 +187,4 @@ def _tell_failed(target: dict[str, Any], title: str, reason: str) -> None:
         log.info("told %s by %s", ", ".join(recipients), send_email(message, recipients, SETTINGS))
 
 
-video_publishing()
+VIDEO_PUBLISHING_DAG = dag_of(__file__, video_publishing)  # built once where task processes are forked from

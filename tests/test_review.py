@@ -149,7 +149,7 @@ def test_edits_are_split_again_and_a_rejection_pays_for_nothing(
     assert _paid(count_rows, rejected_run) == 0
     tis = airflow.get(f"/dags/{DAG}/dagRuns/{rejected_run}/taskInstances").json()["task_instances"]
     states = {ti["task_id"]: ti["state"] for ti in tis}
-    assert states["reviewed"] == "skipped" and states["publish"] == "skipped"
+    assert states["review"] == "skipped" and states["publish"] == "skipped"
     assert states.get("media") in (None, "skipped")  # never expanded: no scene was imaged
 
     def told() -> list[str]:

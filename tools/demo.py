@@ -60,7 +60,7 @@ REDIS_PID = REDIS_DIR / "redis.pid"
 # make demo-celery: the machine's Redis (a database number of the demo's own), else a private redis-server
 DEMO_REDIS_DB = 5
 SAMPLE = PROJECT_ROOT / "samples" / "sample_request.json"
-STAGES = ("register", "script", "segment", "media", "voice", "render", "check", "publish")
+STAGES = ("register", "script", "review", "translate", "media", "voice", "render", "publish")
 console = Console(soft_wrap=True)  # paths and URLs stay on one line, copyable
 
 

@@ -145,6 +145,9 @@ class AirflowSite:
             "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt_secret"),
             "AIRFLOW__API__SECRET_KEY": self._secret("api_secret"),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            # the DAG files are the product's own: parsed every 2 minutes, not every 30 s (each parse serializes
+            # every task's copy of the request form's Params; docs/benchmarks.md, "Orchestration CPU")
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "120",
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "AIRFLOW_CONN_VIDEO_DB": airflow_connection_json(self.video_db),

@@ -5,7 +5,8 @@ Secrets never live here; they come from Airflow connections and are passed in by
 
 from __future__ import annotations
 
-from functools import cached_property
+import os
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -215,4 +216,17 @@ class Settings(BaseSettings):
 
 def load_settings() -> Settings:
     """Read the settings from the environment now (not cached: tasks may run with a changed environment)."""
+    return Settings()
+
+
+def current_settings() -> Settings:
+    """The settings of the environment as it is now, read once per distinct ``VIDEO_*`` environment in a process
+    (and inherited by what it forks): for the DAG files and task start-ups, which read them at every task
+    instance. Read-only: ``load_settings`` gives a copy of one's own."""
+    return _settings_of(tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith("VIDEO_"))))
+
+
+@cache
+def _settings_of(environment: tuple[tuple[str, str], ...]) -> Settings:
+    del environment  # the cache's key: Settings() reads the environment itself
     return Settings()

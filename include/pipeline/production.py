@@ -276,7 +276,9 @@ def render_spec_of(
         run_id=job.run_id,
         title=title or job.request.title,
         images=images,
-        narrations=[narration for narration in narrations if narration.language == language],
+        narrations=sorted(
+            (narration for narration in narrations if narration.language == language), key=lambda n: n.scene_index
+        ),
         fps=fps,
         look=job.request.look,
         music_key=job.music_key,
@@ -305,20 +307,35 @@ def given_translation(script: str, scenes: int, language: str, settings: Setting
     return tuple(text.text for text in texts)
 
 
-def translated_scenes(
-    job: Job, scenes: Sequence[Scene], translations: dict[str, tuple[str, Sequence[str]]]
-) -> list[Scene]:
-    """Every version's scenes to narrate: the script's own, then each language's (``translations``: language ->
-    (title, one text per scene)), spoken by that language's voice. Pictures are not part of them: every version
-    shows the scenes' one picture."""
-    narrated = list(scenes)
-    for language, voice in job.versions.items():
-        title, texts = translations[language]
-        narrated += [
-            scene.model_copy(update={"text": text, "title": title, "voice": voice, "language": language})
-            for scene, text in zip(scenes, texts, strict=True)
-        ]
-    return narrated
+class Version(Frozen):
+    """One language version of a video: the script's own (``language`` "": its scenes as they are) or a
+    translation (a title, a voice of that language, one text per scene). Pictures are not part of it: every
+    version shows the scenes' one picture."""
+
+    language: str = ""
+    title: str
+    voice: str = ""
+    texts: tuple[str, ...] = ()
+
+
+def versions_of(job: Job, translations: dict[str, tuple[str, Sequence[str]]]) -> list[Version]:
+    """Every version of the video: the script's own, then each language's (``translations``: language -> (title,
+    one text per scene)), spoken by that language's voice."""
+    translated = [
+        Version(language=language, title=title, voice=job.versions[language], texts=tuple(texts))
+        for language, (title, texts) in translations.items()
+    ]
+    return [Version(title=job.request.title), *translated]
+
+
+def narrated(scene: Scene, version: Version) -> Scene:
+    """The scene as ``version`` narrates it: its text in that language, read by that language's voice."""
+    if not version.language:
+        return scene
+    if scene.index >= len(version.texts):
+        raise InvalidRequest(f"the {version.language} version has {len(version.texts)} scenes, not {scene.index + 1}")
+    update = {"text": version.texts[scene.index], "title": version.title, "voice": version.voice}
+    return scene.model_copy(update={**update, "language": version.language})
 
 
 def check_render(job: Job, result: RenderResult) -> None:

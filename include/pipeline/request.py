@@ -10,9 +10,11 @@ This module imports nothing heavy: the DAG file imports it at parse time.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import unicodedata
+from functools import cache
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -536,8 +538,15 @@ def form_fields() -> dict[str, dict[str, Any]]:
     """The JSON schema of every flat conf field, in form order, as Airflow's Params take them.
 
     Optional fields are nullable (``type: [..., "null"]``), so the form never demands them; a field without a
-    default (the title) is required. Every limit is also stated in the field's description.
+    default (the title) is required. Every limit is also stated in the field's description. (Generated once per
+    process: the DAG file builds its Params from them at every parse, i.e. at every task instance's start; each
+    caller gets its own copy.)
     """
+    return copy.deepcopy(_form_fields())
+
+
+@cache
+def _form_fields() -> dict[str, dict[str, Any]]:
     fields: dict[str, dict[str, Any]] = {}
     for name, schema in _properties(VideoRequest).items():
         if name == "look":

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.postgres.hooks.postgres import PostgresHook
@@ -31,12 +32,22 @@ if TYPE_CHECKING:
     from pipeline.publish.youtube import YouTubeAccount
 
 
-def video_repository(conn_id: str = VIDEO_DB_CONN_ID) -> VideoRepository:
-    """The project's tables through the ``video_db`` Postgres connection.
+def video_repository(conn_id: str = VIDEO_DB_CONN_ID, *, keep: bool = False) -> VideoRepository:
+    """The project's tables through the ``video_db`` Postgres connection (``keep``: one connection for a task
+    process's transactions, see ``pipeline.db.connect``).
 
     For a Unix-socket server put the socket folder in the extra ``{"sqlalchemy_query": {"host": "/dir"}}``.
     """
-    return VideoRepository(connect(PostgresHook(postgres_conn_id=conn_id).sqlalchemy_url))
+    url = PostgresHook(postgres_conn_id=conn_id).sqlalchemy_url
+    if not keep:
+        return VideoRepository(connect(url))
+    key = (os.getpid(), url.render_as_string(hide_password=False))  # a forked process makes its own
+    if key not in _KEPT:
+        _KEPT[key] = VideoRepository(connect(url, keep=True))
+    return _KEPT[key]
+
+
+_KEPT: dict[tuple[int, str], VideoRepository] = {}  # per process and database: the task process's one engine
 
 
 def api_key(conn_id: str) -> ApiKey:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import get_current_context
 
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings, current_settings
 from pipeline.constants import DagId, ProjectStatus, ScriptSource
 from pipeline.request import VideoRequest, without_unknown_keys
 from video_factory.runs import request_id_from_run
@@ -63,7 +63,7 @@ class VideoTask:
         context = get_current_context()
         ti = context["ti"]
         return cls(
-            settings=load_settings(),
+            settings=current_settings(),
             run_id=context["run_id"],
             conf=dict(context["params"]),
             dag_id=ti.dag_id,
@@ -80,7 +80,7 @@ class VideoTask:
     def repository(self) -> VideoRepository:
         from video_factory.connections import video_repository
 
-        return video_repository()
+        return video_repository(keep=True)  # the task process's transactions share one engine and connection
 
     def image_provider(self, name: str, card: CardLook | None = None) -> ImageProvider:
         from video_factory.providers import image_provider
@@ -225,13 +225,25 @@ class VideoTask:
         """The mapped instance of a version shown by its language in the UI (``map_index_template``)."""
         get_current_context()["version_label"] = language or "original"  # type: ignore[typeddict-unknown-key]
 
-    def version_of(self, spec_location: str) -> str:
-        """The language of the version a render spec belongs to ("" for the script's own), labelled in the UI."""
-        from pipeline.render.spec import language_of_spec
+    def store_version_spec(
+        self,
+        work: Job,
+        images: Sequence[dict[str, Any]],
+        narrations: Sequence[dict[str, Any]],
+        version: dict[str, Any],
+    ) -> str:
+        """A version's render spec (each scene's picture and its narration in the version's language with the
+        request's look and sound, and the channel's watermark, intro and outro), stored; returns its key."""
+        from pipeline.brand import branded
+        from pipeline.models import AudioAsset, MediaAsset
+        from pipeline.production import Version, render_spec_of, store_render_spec
 
-        language = language_of_spec(spec_location)
-        self.label_version(language)
-        return language
+        pictures = [MediaAsset.model_validate(image) for image in images]
+        voices = [AudioAsset.model_validate(narration) for narration in narrations]
+        told = Version.model_validate(version)
+        spec = render_spec_of(work, pictures, voices, fps=self.settings.fps, language=told.language, title=told.title)
+        spec = branded(spec, work.brand, storage=self.storage, clip_key=self.library_clip)
+        return store_render_spec(spec, work, self.storage)
 
     def translator(self) -> Translator:
         """The configured translator (``VIDEO_TRANSLATOR``) with its connection's key."""
@@ -245,11 +257,15 @@ class VideoTask:
             api_key=key.key, base_url=key.base_url, model=providers.gemini_model, timeout_s=providers.provider_timeout_s
         )
 
-    def label_scene(self, scene: dict[str, Any]) -> Scene:
-        """The mapped instance's scene, its label shown in the UI (``map_index_template``)."""
+    def label_scene(self, scene: dict[str, Any], version: dict[str, Any] | None = None) -> Scene:
+        """The mapped instance's scene (as ``version`` narrates it), its label shown in the UI
+        (``map_index_template``)."""
         from pipeline.models import Scene
+        from pipeline.production import Version, narrated
 
         item = Scene.model_validate(scene)
+        if version is not None:
+            item = narrated(item, Version.model_validate(version))
         get_current_context()["scene_label"] = item.label  # type: ignore[typeddict-unknown-key]
         return item
 

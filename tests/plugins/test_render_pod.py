@@ -111,4 +111,4 @@ def test_dag_renders_in_a_pod_when_configured(pod_settings: Settings) -> None:
     ]
     assert render.partial_kwargs["retries"] >= 1
     assert {t.task_id for t in render.upstream_list} == {"render_spec"}
-    assert {t.task_id for t in render.downstream_list} == {"check"}
+    assert {t.task_id for t in render.downstream_list} == {"publish"}

@@ -61,5 +61,5 @@ def test_a_review_nobody_answers_counts_as_a_rejection() -> None:
 
     review = ScriptReview(task_id="review", timeout_s=60)
     assert review.defaults is None  # no option preselected in the editor's form
-    answer = review.execute_complete({}, {"error": "no response in time", "error_type": "timeout"})
+    answer = review.answer({}, {"error": "no response in time", "error_type": "timeout"})
     assert answer["chosen_options"] == [REJECT] and answer["responded_by_user"] is None and answer["asked"]

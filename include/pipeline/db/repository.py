@@ -35,8 +35,13 @@ if TYPE_CHECKING:
 MAX_ERROR_CHARS = 4000
 
 
-def connect(url: str | URL) -> Engine:
-    """An engine for short-lived task processes: no pool kept between tasks."""
+def connect(url: str | URL, *, keep: bool = False) -> Engine:
+    """An engine that opens a connection per transaction (no pool kept: the API server, CLIs and callbacks make
+    one per use). ``keep``: for a task process, whose several transactions share one connection (a second while
+    an advisory lock holds the first), closed when the process ends; a new PostgreSQL session costs the server a
+    process start and an authentication each time."""
+    if keep:
+        return create_engine(url, pool_size=1, max_overflow=2, pool_pre_ping=True)
     return create_engine(url, poolclass=NullPool, pool_pre_ping=True)
 
 

@@ -16,12 +16,6 @@ def spec_key(request_key: str, run_id: str, language: str = "") -> str:
     return f"renders/{safe_name(request_key)}/{safe_name(run_id)}/{name}"
 
 
-def language_of_spec(key: str) -> str:
-    """The version a spec key belongs to (``…/spec.de.json`` -> ``de``; ``…/spec.json`` -> "")."""
-    name = key.rsplit("/", 1)[-1]
-    return name[len("spec.") : -len(".json")] if name.startswith("spec.") and name.count(".") == 2 else ""
-
-
 def output_keys(request_key: str, run_id: str, language: str = "") -> tuple[str, str, str]:
     """(video, subtitles, thumbnail): one set per run and version, so every render attempt of a request is kept."""
     base = f"videos/{safe_name(request_key)}/{safe_name(run_id)}" + (f".{safe_name(language)}" if language else "")
