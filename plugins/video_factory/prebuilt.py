@@ -37,11 +37,11 @@ def dag_of(path: str, build: Callable[[], Any]) -> Any:
     the file is unchanged; otherwise ``build()``."""
     if not _KEEPING:
         return build()
+    found = kept(path)
+    if found is not None:
+        return found
     where = os.path.realpath(path)
-    stamp = _stamp(where)
-    kept = _BUILT.get(where)
-    if kept is not None and kept[0] == stamp:
-        return kept[1]
+    stamp = _stamp(where)  # before building: an edit made meanwhile is built again next time
     built = build()
     _BUILT[where] = (stamp, built)
     return built
