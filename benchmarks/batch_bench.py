@@ -177,6 +177,30 @@ def component_cpu(roots: list[int]) -> dict[str, float]:
     return dict(spent)
 
 
+def scheduler_tree_cpu(supervisord: int) -> dict[str, float]:
+    """The scheduler's tree in three (LocalExecutor): the scheduler's own loop; its executor workers (each
+    supervises one task process at a time and relays its Execution API calls); the task processes they forked
+    and reaped, with everything under them (the renders, cards and narrations: the work)."""
+    import psutil
+
+    spent: dict[str, float] = defaultdict(float)
+    try:
+        scheduler = next(p for p in psutil.Process(supervisord).children() if "scheduler" in " ".join(p.cmdline()))
+        own = scheduler.cpu_times()
+        spent["loop"] += own.user + own.system
+        spent["executor workers"] += own.children_user + own.children_system  # workers that exited
+        for worker in scheduler.children():
+            times = worker.cpu_times()
+            spent["executor workers"] += times.user + times.system
+            spent["task processes"] += times.children_user + times.children_system
+            for task in worker.children(recursive=True):  # still running at the moment of reading
+                live = task.cpu_times()
+                spent["task processes"] += live.user + live.system + live.children_user + live.children_system
+    except (StopIteration, psutil.NoSuchProcess, psutil.AccessDenied):
+        return {}
+    return dict(spent)
+
+
 def tree_cpu_seconds(roots: list[int]) -> float:
     return sum(component_cpu(roots).values())
 
@@ -314,8 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     prefix = f"bench-{secrets.token_hex(3)}-"
     roots = stack_roots(stack, celery=args.celery_workers > 0)
     cpu_before, sessions_before = component_cpu(roots), database_sessions(stack)
+    split_before = {} if args.celery_workers else scheduler_tree_cpu(roots[0])
     client, run = run_batch(stack, prefix, args)
     cpu_after, sessions_after = component_cpu(roots), database_sessions(stack)
+    split_after = {} if args.celery_workers else scheduler_tree_cpu(roots[0])
     per_component = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
     stack_cpu = sum(per_component.values())
     result = measure(stack, client, run, prefix, args)
@@ -325,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         stack_cpu_s=round(stack_cpu, 1),
         stack_cpu_by_component_s={name: round(s, 1) for name, s in sorted(per_component.items(), key=lambda i: -i[1])},
         work_cpu_s={kind: round(seconds, 1) for kind, seconds in sorted(work.items())},
+        scheduler_tree_s={name: round(split_after[name] - split_before.get(name, 0.0), 1) for name in split_after},
         stack_cpu_per_video_s=round(stack_cpu / videos, 2),
         work_cpu_per_video_s=round(sum(work.values()) / videos, 2),
         stack_to_work=round(stack_cpu / sum(work.values()), 2) if work else None,
@@ -353,6 +380,13 @@ def main(argv: list[str] | None = None) -> int:
             f"the stack costs {result['stack_to_work']}x its work"
         )
         print("  " + ", ".join(f"{name} {s} s" for name, s in result["stack_cpu_by_component_s"].items()))
+        if split := result["scheduler_tree_s"]:
+            beyond = split.get("task processes", 0.0) - sum(result["work_cpu_s"].values())
+            print(
+                "  the scheduler's tree: "
+                + ", ".join(f"{name} {s} s" for name, s in split.items())
+                + f" (task processes beyond the work: {beyond / videos:.2f} s per video)"
+            )
         sessions = result["database_sessions_per_video"]
         print("  database sessions per video: " + ", ".join(f"{name} {n}" for name, n in sessions.items()))
         for name, figures in result["tasks"].items():

@@ -30,5 +30,7 @@ RUN python -m nltk.downloader -d "$NLTK_DATA" punkt_tab stopwords averaged_perce
 
 COPY --chown=airflow:0 dags /opt/airflow/dags
 COPY --chown=airflow:0 plugins /opt/airflow/plugins
+# compiled once here: every task process runs its DAG file again (tools/supervise.py, compile_sources)
+RUN python -m compileall -q /opt/airflow/dags /opt/airflow/plugins
 ENV PYTHONPATH=/opt/airflow/plugins \
     VIDEO_DATA_DIR=/opt/airflow/data

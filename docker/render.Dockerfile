@@ -12,6 +12,8 @@ RUN python3 -m venv /opt/render \
     && rm /tmp/requirements-render.txt
 
 COPY include/pipeline /opt/app/pipeline
+# compiled once here: with PYTHONDONTWRITEBYTECODE every render would compile the pipeline's modules again
+RUN python3 -m compileall -q /opt/app/pipeline
 ENV PATH=/opt/render/bin:$PATH \
     PYTHONPATH=/opt/app \
     PYTHONDONTWRITEBYTECODE=1 \

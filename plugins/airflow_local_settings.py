@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 
+import video_factory.param_dialect  # noqa: F401  (registers the Params' JSON Schema dialect in every process)
 from video_factory.priority import task_instance_mutation_hook
 
 __all__ = ["task_instance_mutation_hook"]
@@ -36,8 +37,16 @@ def _import_task_modules() -> None:
 
     for name in (
         "airflow.providers.postgres.hooks.postgres",
+        "airflow.providers.smtp.hooks.smtp",
         "airflow.providers.standard.operators.python",
+        "airflow.sdk.definitions.asset.metadata",
+        # what each executor worker (forked from the scheduler) imported on its first task instance: the supervisor
+        # that forks and watches the task process
+        "airflow.sdk.execution_time.coordinator",
+        "airflow.sdk.execution_time.schema",
+        "airflow.sdk.execution_time.supervisor",
         "airflow.sdk.execution_time.task_runner",
+        "jinja2.ext",  # Airflow's template environment loads its extensions by name, in every task process
         "nltk",
         "nltk.tokenize.punkt",
         "pipeline.assets",

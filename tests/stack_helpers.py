@@ -79,6 +79,8 @@ def videos_in_airflow(page: Any, api_url: str, *, request_key: str | None = None
     if request_key is not None:
         frame.get_by_role("searchbox").fill(request_key)
         frame.get_by_role("button", name="Show").click()
+        frame.locator('#list[aria-busy="false"]').wait_for()  # the search's answer, not the first load's
         frame.locator(f'tr.video[data-key="{request_key}"] td').first.click()  # its title
-        frame.locator("#d-title", has_text=request_key).wait_for()
+        # its detail: two API calls on a stack that may be busy with other runs (evidence, with room for load)
+        frame.locator("#d-title", has_text=request_key).wait_for(timeout=120_000)
     return frame

@@ -134,6 +134,41 @@ def test_by_its_direct_url_the_list_and_a_detail_whose_video_plays(
     page.screenshot(path=str(SCREENSHOTS / "videos-detail.png"), full_page=True)
 
 
+def test_a_late_answer_to_the_first_load_does_not_replace_the_searchs(
+    browser: Any, airflow_site: AirflowSite, video: str
+) -> None:
+    """The page lists videos as it opens; a search asked while that first answer is still on its way keeps its own
+    result when the first answer arrives after it (a busy server answers in any order)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    _sign_in(page, airflow_site, AIRFLOW_USER)
+    held: list[Any] = []
+
+    def hold_the_first_load(route: Any) -> None:
+        if "q=" in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)  # answered below, after the search's answer
+
+    page.route("**/api/videos?*", hold_the_first_load)
+    page.goto(f"{airflow_site.api_url}{PAGE}/videos")
+    wait_for(lambda: held, timeout_s=30, what="the page's first list request", interval_s=0.1)
+    page.get_by_role("searchbox").fill("no-title-has-this-word")
+    page.get_by_role("button", name="Show").click()
+    page.get_by_text("page 1 of 1 (0 videos)").wait_for()
+    with page.expect_response(lambda response: "/api/videos?" in response.url and "q=" not in response.url) as late:
+        held[0].continue_()
+    late.value.finished()
+    assert late.value.json()["total"] >= 1  # the first load's answer did list the video ...
+    # ... and the page has taken it in: its handler was queued when the body arrived, before this round trip ends
+    page.evaluate("async () => { await (await fetch(location.href, {credentials: 'same-origin'})).text(); }")
+    assert page.locator("tr.video").count() == 0  # ... yet the search's (empty) result stays
+    assert page.get_by_text("page 1 of 1 (0 videos)").is_visible()
+    assert page.locator("#list").get_attribute("aria-busy") == "false"
+    context.close()
+
+
 def test_through_airflows_menu_links_open_in_airflow_and_the_page_follows_its_theme(
     browser: Any, airflow_site: AirflowSite, video: str
 ) -> None:

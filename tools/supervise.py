@@ -8,6 +8,7 @@ the database is down), and stops them all, process groups included, on SIGTERM.
 
 from __future__ import annotations
 
+import compileall
 import os
 import re
 import signal
@@ -89,11 +90,22 @@ def write_config(folder: Path, programs: dict[str, str], *, restart: bool = True
     return config
 
 
+def compile_sources(root: Path = PROJECT_ROOT) -> bool:
+    """The project's Python sources compiled to bytecode (``__pycache__`` beside them) where they are stale: each
+    process then reads them instead of compiling them again. A task process runs its DAG file, a local render
+    imports the pipeline; where ``PYTHONDONTWRITEBYTECODE`` is set (as on these machines, and in many images) no
+    process writes the cache, so each compiled them again, every time (docs/benchmarks.md, "Orchestration CPU").
+    The setting only stops writing: a compiled file is read. False where a folder could not be compiled (read-only:
+    nothing changes)."""
+    return all(compileall.compile_dir(root / folder, quiet=2) for folder in ("dags", "plugins", "include"))
+
+
 def start(
     site: AirflowSite, folder: Path, log: Path, *, celery_workers: int = 2, restart: bool = True
 ) -> subprocess.Popen[bytes]:
     """supervisord, with ``site``'s environment, in its own session (it outlives the command that started it);
     SIGTERM stops it and every component."""
+    compile_sources()
     config = write_config(folder, commands(site, celery_workers=celery_workers), restart=restart)
     with log.open("ab") as output:
         return subprocess.Popen(

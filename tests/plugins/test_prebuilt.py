@@ -84,3 +84,52 @@ def test_a_task_process_gets_the_dag_built_before_the_fork(tmp_path: Path) -> No
     changed = results["changed"]
     assert changed["errors"] == [] and changed["dags"] == ["nightly_batch"]
     assert not changed["kept"]  # edited after the fork: built from the file as it is now
+
+
+COMPILE_PROBE = r"""
+import importlib.util, json, sys
+from importlib.machinery import SourceFileLoader
+compiled = []
+original = SourceFileLoader.source_to_code
+def counting(self, data, path, **kwargs):
+    compiled.append(path)
+    return original(self, data, path, **kwargs)
+SourceFileLoader.source_to_code = counting
+# as Airflow's DAG importer loads a DAG file: a module of its own name, from the file's path
+spec = importlib.util.spec_from_file_location("unusual_mod_name_1", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(json.dumps({"compiled": compiled, "answer": module.ANSWER, "writes": not sys.dont_write_bytecode}))
+"""
+
+
+def test_a_started_stacks_processes_read_the_projects_compiled_sources_instead_of_compiling_them(
+    tmp_path: Path,
+) -> None:
+    """With PYTHONDONTWRITEBYTECODE (this machine's setting) no process writes Python's bytecode cache: every task
+    process compiled its DAG file again, every render the pipeline. The stack compiles the project's folders as it
+    starts; a process then reads them, even with the setting, and a changed file is compiled again."""
+    from tools.supervise import compile_sources
+
+    for folder in ("dags", "plugins", "include"):
+        (tmp_path / folder).mkdir()
+    dag_file = tmp_path / "dags" / "a_dag.py"
+    dag_file.write_text("ANSWER = 42\n")
+    environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def load() -> dict[str, object]:
+        ran = subprocess.run(
+            [sys.executable, "-c", COMPILE_PROBE, str(dag_file)],
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(ran.stdout)
+
+    assert load() == {"compiled": [str(dag_file)], "answer": 42, "writes": False}  # compiled, nothing written
+    assert load()["compiled"] == [str(dag_file)]  # ... and again
+    assert compile_sources(tmp_path)
+    assert load() == {"compiled": [], "answer": 42, "writes": False}  # read from the cache
+    dag_file.write_text("ANSWER = 43  # changed\n")
+    assert load() == {"compiled": [str(dag_file)], "answer": 43, "writes": False}  # a stale cache is not used
