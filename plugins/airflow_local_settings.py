@@ -7,7 +7,8 @@ not, every task process imports again (pydantic models and their schemas, SQLAlc
 hooks, NLTK, the project's modules): seconds of CPU per task instance under a batch's load. So the scheduler and a
 Celery worker import here, once, what the factory's tasks import, and before their first fork they build the DAGs
 (``video_factory.prebuilt``) and load the plugins' listeners, which every task process would otherwise build and
-load again (docs/benchmarks.md, "Orchestration CPU").
+load again (docs/benchmarks.md, "Orchestration CPU"). Every Airflow process that imports this module also
+registers the trigger form's JSON Schema dialect (``video_factory.param_dialect``).
 """
 
 import logging

@@ -96,8 +96,9 @@ def compile_sources(root: Path = PROJECT_ROOT) -> bool:
     imports the pipeline; where ``PYTHONDONTWRITEBYTECODE`` is set (as on these machines, and in many images) no
     process writes the cache, so each compiled them again, every time (docs/benchmarks.md, "Orchestration CPU").
     The setting only stops writing: a compiled file is read. False where a folder could not be compiled (read-only:
-    nothing changes)."""
-    return all(compileall.compile_dir(root / folder, quiet=2) for folder in ("dags", "plugins", "include"))
+    nothing changes; the other folders are compiled all the same)."""
+    compiled = [compileall.compile_dir(root / folder, quiet=2) for folder in ("dags", "plugins", "include")]
+    return all(compiled)
 
 
 def start(

@@ -3,7 +3,8 @@
 Airflow validates every Param of ``video_production`` at each task instance's start (four times: the run's conf
 merged, then the whole dict, for the runner and again for the template context) with ``jsonschema.validate``, which
 first checks the Param's own schema against its dialect's metaschema: for draft 7 that was 93 % of the 11 ms a
-validation of the form's 29 fields costs, 20-25 % of a task process's CPU (docs/benchmarks.md, "Orchestration CPU").
+validation of the form's 29 fields costs, 19 % of the task processes' samples in a batch's profile (docs/benchmarks.md,
+"Orchestration CPU").
 The schemas are the product's own, generated from the request model, and proven valid draft 7 by the test suite
 (``tests/dags/test_dag_integrity.py``); at run time this dialect checks only their shape. The values are validated
 exactly as before: the same keywords, types and formats as ``Draft7Validator``.
